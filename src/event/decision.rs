@@ -1,0 +1,63 @@
+//! The decision Palisade answers for every event.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// What the auth service should do. Ordered by severity, so the strictest of
+/// several verdicts is their maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Allow,
+    /// Step up to MFA.
+    Challenge,
+    Block,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Challenge => "challenge",
+            Action::Block => "block",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
+}
+
+/// One signal or rule that contributed to a decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    /// A stable snake_case code (`new_device`, `brute_force`, …) or a rule id.
+    pub code: Cow<'static, str>,
+    /// Contribution to the risk score's log-odds: `risk_score` is
+    /// `logistic(model bias + sum of every reason's score)`.
+    pub score: f64,
+    /// Human-readable explanation, for an operator answering "why was I blocked?".
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub event_id: String,
+    pub action: Action,
+    pub risk_level: RiskLevel,
+    pub risk_score: f64,
+    pub reasons: Vec<Reason>,
+    pub compromised_password: bool,
+    /// False when audit mode (global, or an audited rule) kept the action from
+    /// being applied: `action` is then what was applied, `audit_action` what
+    /// would have been.
+    pub enforced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_action: Option<Action>,
+    pub rules_version: String,
+    pub model_version: String,
+}

@@ -1,0 +1,256 @@
+//! Decoding untrusted JSON into a validated [`Event`].
+//!
+//! serde does the tokenizing (borrowing strings where it can) and
+//! `serde_path_to_error` names the field when a value has the wrong type; the
+//! checks serde cannot express (required fields, addresses, times, lengths, hex)
+//! follow here, so every rejection says which field and why.
+
+use super::{Event, FailureReason, Kind, Mfa, Outcome, PasswordSha1, Timestamp};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The largest event accepted, in bytes of JSON.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// The longest free-text field (`user_agent`), in bytes; identifiers are shorter
+/// (see [`field_limit`]).
+pub const MAX_FIELD_BYTES: usize = 2048;
+
+/// Why an event was rejected: the field at fault (empty when the whole document
+/// is) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct EventError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "field `{}`: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl EventError {
+    fn new(field: &str, reason: impl Into<String>) -> EventError {
+        EventError { field: field.to_string(), reason: reason.into() }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    kind: Option<RawKind>,
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    user_exists: Option<bool>,
+    #[serde(borrow)]
+    ip: Option<Cow<'a, str>>,
+    outcome: Option<RawOutcome>,
+    failure_reason: Option<RawFailureReason>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    device_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    password_sha1: Option<Cow<'a, str>>,
+    mfa: Option<RawMfa>,
+    #[serde(borrow)]
+    tenant: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    label: Option<Cow<'a, str>>,
+}
+
+// The wire enums live here so the public ones need no Deserialize that would
+// bypass validation.
+macro_rules! wire_enum {
+    ($raw:ident => $public:ident { $($variant:ident),+ }) => {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum $raw { $($variant),+ }
+        impl From<$raw> for $public {
+            fn from(r: $raw) -> $public {
+                match r { $($raw::$variant => $public::$variant),+ }
+            }
+        }
+    };
+}
+wire_enum!(RawKind => Kind { SignIn, SignUp, PasswordChange, PasswordReset });
+wire_enum!(RawOutcome => Outcome { Attempt, Success, Failure });
+wire_enum!(RawFailureReason => FailureReason { BadPassword, UnknownUser, MfaFailed, Locked });
+wire_enum!(RawMfa => Mfa { None, Passed, Failed });
+
+/// Byte limits per identifier field; long values are rejected, not truncated, so
+/// two different identifiers never collapse into one.
+fn field_limit(field: &str) -> usize {
+    match field {
+        "user_agent" => MAX_FIELD_BYTES,
+        "tenant" => 128,
+        _ => 256,
+    }
+}
+
+fn text(field: &str, value: Option<Cow<'_, str>>, required: bool) -> Result<Option<String>, EventError> {
+    let Some(v) = value else {
+        return if required { Err(EventError::new(field, "is required")) } else { Ok(None) };
+    };
+    if v.len() > field_limit(field) {
+        return Err(EventError::new(
+            field,
+            format!("is {} bytes, the limit is {}", v.len(), field_limit(field)),
+        ));
+    }
+    if required && v.trim().is_empty() {
+        return Err(EventError::new(field, "must not be empty"));
+    }
+    Ok(Some(v.into_owned()))
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, EventError> {
+    value.ok_or_else(|| EventError::new(field, "is required"))
+}
+
+pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(EventError::new(
+            "",
+            format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len()),
+        ));
+    }
+    // serde would also take a struct from a JSON array, by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(EventError::new("", "an event must be a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        EventError { field, reason: strip_position(&e.into_inner().to_string()) }
+    })?;
+    de.end().map_err(|e| EventError::new("", strip_position(&e.to_string())))?;
+
+    let timestamp = match raw.timestamp {
+        None => None,
+        Some(t) => Some(Timestamp::parse_rfc3339(&t).map_err(|r| EventError::new("timestamp", r))?),
+    };
+    let ip_text = required("ip", raw.ip)?;
+    let ip = ip_text
+        .trim()
+        .parse()
+        .map_err(|_| EventError::new("ip", format!("`{}` is not an IPv4 or IPv6 address", clip(&ip_text))))?;
+    let password_sha1 = match raw.password_sha1 {
+        None => None,
+        Some(h) => Some(parse_sha1(&h)?),
+    };
+    let outcome: Outcome = required("outcome", raw.outcome)?.into();
+    let failure_reason = raw.failure_reason.map(FailureReason::from);
+    if failure_reason.is_some() && outcome != Outcome::Failure {
+        return Err(EventError::new("failure_reason", "is only allowed with outcome `failure`"));
+    }
+    Ok(Event {
+        event_id: text("event_id", raw.event_id, true)?.unwrap_or_default(),
+        timestamp,
+        kind: required("kind", raw.kind)?.into(),
+        user: text("user", raw.user, true)?.unwrap_or_default(),
+        user_exists: raw.user_exists,
+        ip,
+        outcome,
+        failure_reason,
+        user_agent: text("user_agent", raw.user_agent, false)?,
+        device_id: text("device_id", raw.device_id, false)?,
+        password_sha1,
+        mfa: raw.mfa.map(Mfa::from),
+        tenant: text("tenant", raw.tenant, false)?,
+        label: text("label", raw.label, false)?,
+    })
+}
+
+fn parse_sha1(h: &str) -> Result<PasswordSha1, EventError> {
+    let mut out = [0u8; 20];
+    if h.len() != 40 {
+        return Err(EventError::new("password_sha1", format!("must be 40 hex characters, got {}", h.len())));
+    }
+    hex::decode_to_slice(h, &mut out)
+        .map_err(|_| EventError::new("password_sha1", "must be 40 hex characters (0-9, a-f)"))?;
+    Ok(PasswordSha1(out))
+}
+
+/// serde_json appends "at line L column C"; for a one-line event the field name is
+/// the useful position, and the replay report adds the line number itself.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Bad values are echoed back shortened, so a hostile line cannot flood the log.
+fn clip(s: &str) -> String {
+    if s.len() <= 64 {
+        return s.to_string();
+    }
+    let mut end = 64;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"event_id":"e1","timestamp":"2026-11-26T10:00:00Z","kind":"sign_in",
+        "user":"alice@example.com","ip":"203.0.113.7","outcome":"failure",
+        "failure_reason":"bad_password","password_sha1":"5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8",
+        "surprise":{"nested":[1,2,3]}}"#;
+
+    fn err(json: &str) -> EventError {
+        Event::from_json(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_a_full_event_and_ignores_unknown_fields() {
+        let e = Event::from_json(GOOD.as_bytes()).unwrap();
+        assert_eq!(e.user, "alice@example.com");
+        assert_eq!(e.failure_reason, Some(FailureReason::BadPassword));
+        assert_eq!(e.password_sha1.unwrap().0[0], 0x5B);
+        assert!(e.is_outcome());
+    }
+
+    #[test]
+    fn names_the_field_for_every_kind_of_fault() {
+        let e = err(&GOOD.replace("\"sign_in\"", "\"login\""));
+        assert_eq!(e.field, "kind");
+        assert!(e.reason.contains("unknown variant `login`"), "{e}");
+        assert_eq!(err(&GOOD.replace("203.0.113.7", "300.1.1.1")).field, "ip");
+        assert_eq!(err(&GOOD.replace("2026-11-26T10:00:00Z", "yesterday")).field, "timestamp");
+        assert_eq!(err(&GOOD.replace("5BAA61E4", "5BAA61EZ")).field, "password_sha1");
+        assert_eq!(err(&GOOD.replace("\"user\":\"alice@example.com\",", "")).field, "user");
+        assert_eq!(err(&GOOD.replace("\"user\":\"alice@example.com\"", "\"user\":7")).field, "user");
+        assert_eq!(err(&GOOD.replace("\"failure\"", "\"success\"")).field, "failure_reason");
+        let long = "x".repeat(300);
+        assert_eq!(err(&GOOD.replace("alice@example.com", &long)).field, "user");
+    }
+
+    #[test]
+    fn rejects_documents_that_are_not_one_object() {
+        assert_eq!(err("").field, "");
+        assert_eq!(err("[1,2]").field, "");
+        assert_eq!(err(&format!("{GOOD} {{}}")).field, "");
+        assert!(err(&format!("{GOOD} {{}}")).reason.contains("trailing"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_whole_hash() {
+        let e = Event::from_json(GOOD.as_bytes()).unwrap();
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("5BAA61E4C9B93F3F"), "{shown}");
+    }
+}
