@@ -4,6 +4,16 @@
 //! adds what the address and user agent say, [`state`] holds what earlier events
 //! taught, [`detect`] runs the rules, [`model`] scores the risk, and [`engine`]
 //! ties them into one [`Decision`](event::Decision). The doors ([`ingest`]) only
-//! decode and encode.
+//! decode and encode; [`analytics`] makes and studies traffic.
 
+pub mod analytics;
+pub mod check;
+pub mod config;
+pub mod detect;
+pub mod engine;
+pub mod enrich;
 pub mod event;
+pub mod ingest;
+pub mod model;
+pub mod problem;
+pub mod state;

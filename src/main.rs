@@ -1,1 +1,225 @@
-fn main() {}
+//! The command line: parses arguments, builds the configuration, and calls into
+//! the library. No logic of its own.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use palisade::config::{Config, Mode};
+use palisade::engine::{Engine, EngineParts};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code for bad configuration, rules or models (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "palisade", version, about = "Sign-in threat protection: allow, step up or block, with reasons")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Settings every command shares; each wins over the config file.
+#[derive(Args)]
+struct Common {
+    /// Configuration file (TOML; every key optional).
+    #[arg(long, env = "PALISADE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Rules folder [default: ./rules if present, else the built-in rules].
+    #[arg(long, env = "PALISADE_RULES", global = true)]
+    rules: Option<PathBuf>,
+    /// Models folder [default: ./models if present, else the built-in model].
+    #[arg(long, env = "PALISADE_MODELS", global = true)]
+    models: Option<PathBuf>,
+    /// GeoIP2/GeoLite2 City database.
+    #[arg(long, env = "PALISADE_GEOIP_CITY", global = true)]
+    geoip_city: Option<PathBuf>,
+    /// GeoIP2/GeoLite2 ASN database.
+    #[arg(long, env = "PALISADE_GEOIP_ASN", global = true)]
+    geoip_asn: Option<PathBuf>,
+    /// GeoIP2 Anonymous-IP database.
+    #[arg(long, env = "PALISADE_GEOIP_ANONYMOUS", global = true)]
+    geoip_anonymous: Option<PathBuf>,
+    /// enforce or audit.
+    #[arg(long, env = "PALISADE_MODE", global = true)]
+    mode: Option<Mode>,
+    /// Where state is kept [default: ./palisade-data].
+    #[arg(long, env = "PALISADE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Events JSONL in, decisions JSONL out (stdin and stdout by default).
+    Replay {
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Validate configuration, rules and models; list every problem (exit 64 on any).
+    Check,
+    /// Labelled synthetic sign-in traffic, JSONL on stdout.
+    Simulate {
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A GeoIP City database: addresses come from real networks of the chosen countries.
+        #[arg(long)]
+        geoip: Option<PathBuf>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("palisade: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check => {
+            let config = match load_config(&cli.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let (problems, description) = palisade::check::check(&config);
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!("ok: {}", description.unwrap_or_default());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+                Ok(ExitCode::from(EXIT_CONFIG))
+            }
+        }
+        Command::Replay { input, output } => {
+            let config = match load_config(&cli.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let parts = match EngineParts::from_config(&config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            eprintln!("palisade replay: {}", parts.describe());
+            let mut engine = Engine::new(parts);
+            replay(&mut engine, input.as_deref(), output.as_deref())
+        }
+        Command::Simulate { users, days, seed, geoip, output } => {
+            simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The config file (if any) with flags and environment variables applied.
+/// Problems are printed and become exit code 64.
+fn load_config(c: &Common) -> Result<Config, ExitCode> {
+    let mut config = match &c.config {
+        None => Config::default(),
+        Some(path) => Config::load(path).map_err(|problems| {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            ExitCode::from(EXIT_CONFIG)
+        })?,
+    };
+    if c.rules.is_some() {
+        config.rules = c.rules.clone();
+    }
+    if c.models.is_some() {
+        config.models = c.models.clone();
+    }
+    if c.geoip_city.is_some() {
+        config.geoip.city = c.geoip_city.clone();
+    }
+    if c.geoip_asn.is_some() {
+        config.geoip.asn = c.geoip_asn.clone();
+    }
+    if c.geoip_anonymous.is_some() {
+        config.geoip.anonymous = c.geoip_anonymous.clone();
+    }
+    if let Some(m) = c.mode {
+        config.mode = m;
+    }
+    if c.data_dir.is_some() {
+        config.data_dir = c.data_dir.clone();
+    }
+    Ok(config)
+}
+
+fn replay(engine: &mut Engine, input: Option<&Path>, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let stdin = io::stdin();
+    let (reader, total): (Box<dyn io::BufRead>, Option<u64>) = match input {
+        None => (Box::new(stdin.lock()), None),
+        Some(p) => {
+            let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let len = f.metadata().map(|m| m.len()).ok();
+            (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+        }
+    };
+    let writer: Box<dyn Write> = match output {
+        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+    };
+    let bar = total.filter(|_| io::stderr().is_terminal()).map(|len| {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("a valid template"),
+        );
+        bar
+    });
+    let mut tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    };
+    let rejects = io::stderr();
+    let summary = palisade::ingest::replay::replay(engine, reader, writer, rejects.lock(), Some(&mut tick))
+        .context("replay failed")?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn simulate(users: u32, days: u32, seed: u64, geoip: Option<&Path>, output: Option<&Path>) -> anyhow::Result<()> {
+    use palisade::analytics::simulate::{simulate, SimulateOptions, SIM_COUNTRIES};
+    let networks = match geoip {
+        None => None,
+        Some(db) => Some(
+            palisade::enrich::geoip::networks_by_country(db, SIM_COUNTRIES, 64)
+                .with_context(|| format!("cannot read networks from {}", db.display()))?,
+        ),
+    };
+    let opts = SimulateOptions { users, days, seed, networks, ..SimulateOptions::default() };
+    let mut out: Box<dyn Write> = match output {
+        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+    };
+    let stats = simulate(&opts, &mut out).context("simulate failed")?;
+    out.flush()?;
+    let mix: Vec<String> = stats.by_label.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    eprintln!("simulated {} events: {}", stats.events, mix.join(", "));
+    Ok(())
+}

@@ -5,9 +5,10 @@ use std::borrow::Cow;
 
 /// What the auth service should do. Ordered by severity, so the strictest of
 /// several verdicts is their maximum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    #[default]
     Allow,
     /// Step up to MFA.
     Challenge,
@@ -22,6 +23,15 @@ impl Action {
             Action::Block => "block",
         }
     }
+}
+
+/// With `challenge`: whether the step-up is needed only from users who have MFA
+/// (Cognito's "MFA if configured") or from everyone ("MFA required").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaStep {
+    IfConfigured,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -58,6 +68,9 @@ pub struct Decision {
     pub enforced: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_action: Option<Action>,
+    /// Present with `challenge` (an extension of the contract).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<MfaStep>,
     pub rules_version: String,
     pub model_version: String,
 }

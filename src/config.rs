@@ -1,0 +1,167 @@
+//! Palisade's configuration: one TOML file, every key optional, unknown keys
+//! rejected. Flags and environment variables (see `main.rs`) win over the file.
+
+use crate::problem::Problem;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Whether decisions are applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Decisions are applied.
+    #[default]
+    Enforce,
+    /// Everything is computed, counted and explained, but every decision allows;
+    /// `audit_action` tells what enforce mode would have done.
+    Audit,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder of rule files. Unset: `./rules` if it exists, else the built-in rules.
+    pub rules: Option<PathBuf>,
+    /// Folder of model files. Unset: `./models` if it exists, else the built-in model.
+    pub models: Option<PathBuf>,
+    /// Which model version to run when the models folder holds several.
+    pub model: Option<String>,
+    /// Where Palisade keeps its state. Default `./palisade-data`.
+    pub data_dir: Option<PathBuf>,
+    /// `enforce` (default) or `audit`.
+    pub mode: Mode,
+    pub geoip: GeoIpConfig,
+    pub ip_lists: IpListsConfig,
+    pub limits: Limits,
+    /// Secret for the keyed hashes that identify users, addresses and passwords
+    /// in state (32 hex digits or more). Set it in production; the built-in
+    /// default makes replays reproducible but is public.
+    pub hash_key: Option<String>,
+}
+
+/// MaxMind databases (GeoIP2 or GeoLite2). Each is optional; without one, its
+/// signals are off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpConfig {
+    /// City database: country and location (new_country, impossible_travel).
+    pub city: Option<PathBuf>,
+    /// ASN database: new_asn and per-ASN rules.
+    pub asn: Option<PathBuf>,
+    /// Anonymous-IP database: anonymous_ip and hosting_ip.
+    pub anonymous: Option<PathBuf>,
+}
+
+/// Addresses and CIDR ranges, IPv4 or IPv6.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpListsConfig {
+    /// Always allowed: risk detection is skipped (as Cognito's always-allow list).
+    pub allow: Vec<String>,
+    /// Always blocked.
+    pub deny: Vec<String>,
+}
+
+/// Hard caps on state, so no flood of users or addresses exhausts memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// User profiles kept (192 bytes each plus index); the idlest go first.
+    pub max_profiles: usize,
+    /// Keys per rule (24 bytes each plus index); the emptiest buckets go first.
+    pub max_keys_per_rule: usize,
+    /// Distinct user agents whose parse is cached.
+    pub max_user_agents: usize,
+    /// Distinct values per feature in the global frequencies.
+    pub max_frequency_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_profiles: 10_000_000,
+            max_keys_per_rule: 10_000_000,
+            max_user_agents: 100_000,
+            max_frequency_values: 1_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file; every problem is reported.
+    pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![Problem::new(path, None, format!("cannot read the config file: {e}"))])?;
+        let config: Config = toml::from_str(&text).map_err(|e| vec![Problem::from_toml(path, &text, &e)])?;
+        let problems = config.check(path, &text);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks values without touching the file system.
+    pub fn check(&self, path: &Path, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for (key, list) in [("allow", &self.ip_lists.allow), ("deny", &self.ip_lists.deny)] {
+            if let Err(e) = crate::enrich::iplist::IpList::parse(list) {
+                out.push(Problem::at_key(path, text, key, format!("ip_lists.{key}: {e}")));
+            }
+        }
+        if let Some(k) = &self.hash_key {
+            if let Err(e) = parse_hash_key(k) {
+                out.push(Problem::at_key(path, text, "hash_key", e));
+            }
+        }
+        let l = &self.limits;
+        for (key, v) in [("max_profiles", l.max_profiles), ("max_keys_per_rule", l.max_keys_per_rule), ("max_user_agents", l.max_user_agents), ("max_frequency_values", l.max_frequency_values)] {
+            if v == 0 {
+                out.push(Problem::at_key(path, text, key, format!("limits.{key} must be at least 1, got 0")));
+            }
+        }
+        out
+    }
+}
+
+/// The four 64-bit seeds of the keyed hash, from at least 32 hex digits.
+pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| "hash_key must be hex digits".to_string())?;
+    if bytes.len() < 16 {
+        return Err(format!("hash_key must be at least 32 hex digits, got {}", hex_key.trim().len()));
+    }
+    let mut seeds = [0u64; 4];
+    for (i, chunk) in bytes.chunks(8).take(4).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        seeds[i] = u64::from_le_bytes(b);
+    }
+    Ok(seeds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_key_is_rejected_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("palisade.toml");
+        std::fs::write(&p, "mode = \"audit\"\n[limits]\nmax_profile = 5\n").unwrap();
+        let problems = Config::load(&p).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(3), "{}", problems[0]);
+        assert!(problems[0].message.contains("max_profile"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let text = "hash_key = \"abc\"\n[ip_lists]\ndeny = [\"10.0.0.0/99\"]\n";
+        let c: Config = toml::from_str(text).unwrap();
+        let problems = c.check(Path::new("p.toml"), text);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let deny = problems.iter().find(|p| p.message.contains("deny")).unwrap();
+        assert_eq!(deny.line, Some(3), "{deny}");
+        assert!(deny.message.contains("10.0.0.0/99"), "{deny}");
+    }
+}

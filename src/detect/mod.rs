@@ -1,0 +1,211 @@
+//! Detectors: the rules in `rules/`, compiled. Each rule counts matching
+//! outcome events per key in a leaky bucket (or, for the lockout rule, per user
+//! Keycloak-style) and, when the bucket overflows, blocks or challenges the key
+//! for a while or adds a scored signal.
+
+mod compile;
+mod keys;
+mod load;
+pub mod lockout;
+pub mod spec;
+
+pub use compile::compile;
+pub use keys::{KeyKind, Keys};
+pub use load::{load_rules, RuleSet, EMBEDDED_RULES};
+
+use crate::event::{Event, Outcome};
+use crate::state::limiter::{Fill, KeyedBucket};
+use lockout::Lockout;
+use rustc_hash::FxHashMap;
+
+/// Which events a rule counts, as bitmasks over the event's enums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub kinds: u8,
+    pub outcomes: u8,
+    /// Bit 0: no failure reason; bits 1..: the reasons.
+    pub failure_reasons: u8,
+    pub user_exists: Option<bool>,
+    pub has_password: Option<bool>,
+}
+
+pub(crate) fn kind_bit(e: &Event) -> u8 {
+    1 << (e.kind as u8)
+}
+
+pub(crate) fn outcome_bit(o: Outcome) -> u8 {
+    1 << (o as u8)
+}
+
+pub(crate) fn failure_bit(e: &Event) -> u8 {
+    match e.failure_reason {
+        None => 1,
+        Some(r) => 2 << (r as u8),
+    }
+}
+
+impl Filter {
+    /// Whether the rule counts this event, ignoring its outcome (an attempt asks
+    /// whether its outcome would be counted).
+    fn matches_kind(&self, e: &Event) -> bool {
+        self.kinds & kind_bit(e) != 0
+            && self.user_exists.is_none_or(|want| e.user_exists == Some(want))
+            && self.has_password.is_none_or(|want| e.password_sha1.is_some() == want)
+    }
+
+    pub fn matches(&self, e: &Event) -> bool {
+        self.matches_kind(e) && self.outcomes & outcome_bit(e.outcome) != 0 && self.failure_reasons & failure_bit(e) != 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowAction {
+    Block,
+    Challenge,
+    Signal,
+}
+
+/// How a detector counts.
+pub enum Counter {
+    Bucket { key: KeyKind, distinct: Option<KeyKind>, reset_on_success: bool, bucket: KeyedBucket },
+    Lockout(Lockout),
+}
+
+/// A compiled rule.
+pub struct Detector {
+    pub id: String,
+    pub category: String,
+    pub description: String,
+    pub audit: bool,
+    pub filter: Filter,
+    pub counter: Counter,
+    pub action: OverflowAction,
+    pub duration_ms: u64,
+    pub score: f64,
+    /// Keys blocked or challenged, until when (event time, ms).
+    blocks: FxHashMap<u64, u64>,
+    max_keys: usize,
+}
+
+/// Why a detector spoke for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitKind {
+    /// The key was already blocked or challenged, until the given time.
+    InForce { until_ms: u64 },
+    /// This event overflowed the bucket (and, for block and challenge rules,
+    /// started a block until the given time).
+    Overflow { until_ms: Option<u64> },
+    /// An attempt whose outcome would overflow the bucket.
+    WouldOverflow,
+}
+
+impl Detector {
+    /// The key this detector counts the event under, if the event has one.
+    pub fn key(&self, keys: &Keys) -> Option<u64> {
+        match &self.counter {
+            Counter::Bucket { key, .. } => key.of(keys),
+            Counter::Lockout(_) => Some(keys.user),
+        }
+    }
+
+    pub fn key_kind(&self) -> KeyKind {
+        match &self.counter {
+            Counter::Bucket { key, .. } => *key,
+            Counter::Lockout(_) => KeyKind::User,
+        }
+    }
+
+    /// Evaluates one event; counts it when it is an outcome the rule matches.
+    pub fn evaluate(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<HitKind> {
+        let key = self.key(keys)?;
+        if let Some(&until) = self.blocks.get(&key) {
+            if until > now_ms {
+                // Outcomes during a block still count, so a persistent attacker
+                // keeps the block renewed.
+                if e.is_outcome() && self.filter.matches(e) {
+                    self.count(e, keys, key, now_ms);
+                }
+                return Some(HitKind::InForce { until_ms: until });
+            }
+            self.blocks.remove(&key);
+        }
+        if !e.is_outcome() {
+            let would = match &self.counter {
+                Counter::Bucket { bucket, distinct: None, .. } => {
+                    self.filter.matches_kind(e) && bucket.would_overflow(key)
+                }
+                _ => false,
+            };
+            return would.then_some(HitKind::WouldOverflow);
+        }
+        if !self.filter.matches(e) {
+            return None;
+        }
+        self.count(e, keys, key, now_ms)
+    }
+
+    fn count(&mut self, e: &Event, keys: &Keys, key: u64, now_ms: u64) -> Option<HitKind> {
+        let overflow_for = match &mut self.counter {
+            Counter::Bucket { bucket, distinct, .. } => {
+                let value = distinct.map(|d| d.of(keys));
+                if value == Some(None) {
+                    return None; // counting distinct values the event lacks
+                }
+                (bucket.count(key, value.flatten()) == Fill::Overflow).then_some(self.duration_ms)
+            }
+            Counter::Lockout(l) => {
+                if e.outcome == Outcome::Failure {
+                    l.failure(key, now_ms)
+                } else {
+                    None
+                }
+            }
+        }?;
+        let until = match self.action {
+            OverflowAction::Signal => None,
+            _ => {
+                let until = now_ms.saturating_add(overflow_for);
+                if self.blocks.len() >= self.max_keys {
+                    self.blocks.retain(|_, u| *u > now_ms);
+                }
+                if self.blocks.len() < self.max_keys {
+                    let u = self.blocks.entry(key).or_default();
+                    *u = (*u).max(until);
+                }
+                Some(until)
+            }
+        };
+        Some(HitKind::Overflow { until_ms: until })
+    }
+
+    /// A success the engine let through, for this event's user: empties
+    /// buckets that only the user can act on.
+    pub fn on_success(&mut self, keys: &Keys) {
+        match &mut self.counter {
+            Counter::Bucket { key, reset_on_success: true, bucket, .. } => {
+                if let Some(k) = key.of(keys) {
+                    bucket.reset(k);
+                    self.blocks.remove(&k);
+                }
+            }
+            Counter::Lockout(l) => l.success(keys.user),
+            Counter::Bucket { .. } => {}
+        }
+    }
+
+    /// Keys tracked by this detector (bucket or failure counts, plus blocks).
+    pub fn tracked_keys(&self) -> usize {
+        let counted = match &self.counter {
+            Counter::Bucket { bucket, .. } => bucket.len(),
+            Counter::Lockout(l) => l.len(),
+        };
+        counted + self.blocks.len()
+    }
+
+    pub fn bucket(&self) -> Option<&KeyedBucket> {
+        match &self.counter {
+            Counter::Bucket { bucket, .. } => Some(bucket),
+            Counter::Lockout(_) => None,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The raw form of a rule file, as written in `rules/*.toml`. Decoding is strict
+//! (unknown keys are errors); [`super::compile`] checks the values and turns a
+//! spec into a [`super::Detector`].
+
+use serde::Deserialize;
+
+/// One rule file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Stable snake_case id; it is the reason code the rule reports. Must match
+    /// the file name (`brute_force.toml` holds `id = "brute_force"`).
+    pub id: String,
+    /// What the rule catches, for operators.
+    #[serde(default)]
+    pub description: String,
+    /// The contract reason family the rule belongs to (`brute_force`,
+    /// `credential_stuffing`, `password_spray`, `user_enumeration`, …), so
+    /// dashboards can group rules.
+    pub category: String,
+    /// Audited rules compute, count and explain but never change the action.
+    #[serde(default)]
+    pub audit: bool,
+    /// Which outcome events the rule counts. Attempts never change state, so a
+    /// rule only ever counts `success` and `failure` events.
+    #[serde(default, rename = "match")]
+    pub filter: FilterSpec,
+    /// A leaky bucket per key (governor's GCRA on event time).
+    pub bucket: Option<BucketSpec>,
+    /// Keycloak's brute-force detector: per-user lockout with a growing wait.
+    pub lockout: Option<LockoutSpec>,
+    /// What an overflow does.
+    pub overflow: OverflowSpec,
+}
+
+/// A conjunction of conditions on event fields; an empty list matches anything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    /// `sign_in`, `sign_up`, `password_change`, `password_reset`.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// `success`, `failure`.
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+    /// `bad_password`, `unknown_user`, `mfa_failed`, `locked`.
+    #[serde(default)]
+    pub failure_reasons: Vec<String>,
+    /// Only events whose `user_exists` is this value (events without the field
+    /// never match a rule that sets it).
+    pub user_exists: Option<bool>,
+    /// Only events that carry (true) or lack (false) a `password_sha1`.
+    pub has_password: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSpec {
+    /// What the bucket is per: `ip`, `user`, `user_ip`, `network` (IPv4 /24,
+    /// IPv6 /64), `asn`, `password` (keyed hash of the SHA-1), `device`.
+    pub key: String,
+    /// `events` counts every matching event; `distinct:FIELD` (FIELD one of the
+    /// key names) counts only values not seen recently for this key.
+    #[serde(default = "default_count")]
+    pub count: String,
+    /// How many counted events the bucket holds; the event that fills it
+    /// overflows. At least 2.
+    pub capacity: u32,
+    /// How long the bucket takes to leak one event, e.g. `"30s"`.
+    pub leak_interval: String,
+    /// Whether a success for the same user empties the bucket. Only allowed for
+    /// keys that include the user, so an attacker's own successful sign-in from
+    /// the same IP cannot reset a per-IP count.
+    #[serde(default)]
+    pub reset_on_success: bool,
+}
+
+fn default_count() -> String {
+    "events".to_string()
+}
+
+/// Keycloak's brute-force detector parameters (its defaults in brackets).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSpec {
+    /// Failures before a lockout [30].
+    pub failure_factor: u32,
+    /// Wait added per `failure_factor` failures ["1m"].
+    pub wait_increment: String,
+    /// Longest wait ["15m"].
+    pub max_failure_wait: String,
+    /// Two failures closer than this are a quick login ["1s"].
+    pub quick_login_check: String,
+    /// Lockout after a quick login ["1m"].
+    pub minimum_quick_login_wait: String,
+    /// Failures older than this are forgotten ["12h"].
+    pub max_delta_time: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowSpec {
+    /// `block` or `challenge` the key for `duration`, or only add a `signal`.
+    pub action: String,
+    /// How long a block or challenge stays in force, e.g. `"15m"`.
+    pub duration: Option<String>,
+    /// Contribution to the risk score's log-odds while the rule fires.
+    #[serde(default)]
+    pub score: f64,
+}

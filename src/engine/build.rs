@@ -1,0 +1,112 @@
+//! Assembling an engine from a configuration: open the GeoIP databases, load
+//! and compile rules and model, parse the address lists. Every problem found is
+//! reported together, so one run of `palisade check` shows them all.
+
+use super::keys::DEFAULT_HASH_KEY;
+use super::Engine;
+use crate::config::{parse_hash_key, Config, Limits, Mode};
+use crate::detect::{load_rules, RuleSet};
+use crate::enrich::geoip::{GeoIp, GeoPaths};
+use crate::enrich::iplist::IpList;
+use crate::model::{load_model, Model};
+use crate::problem::{Problem, Problems};
+use crate::state::limiter::EventClock;
+use std::path::{Path, PathBuf};
+
+/// Everything an engine is made of.
+pub struct EngineParts {
+    pub clock: EventClock,
+    pub mode: Mode,
+    pub geoip: GeoIp,
+    pub allow: IpList,
+    pub deny: IpList,
+    pub rules: RuleSet,
+    pub model: Model,
+    pub limits: Limits,
+    pub hash_key: [u64; 4],
+}
+
+/// Why an engine could not start: every problem, with file and line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub Problems);
+
+/// A folder setting: the configured one (which must exist), else the default
+/// folder if present, else `None` for the built-in copy.
+fn folder(configured: Option<&Path>, default: &str) -> Option<PathBuf> {
+    match configured {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(default)).filter(|p| p.is_dir()),
+    }
+}
+
+impl EngineParts {
+    pub fn from_config(config: &Config) -> Result<EngineParts, StartupError> {
+        let mut problems: Vec<Problem> = Vec::new();
+        let clock = EventClock::default();
+        let limits = config.limits.clone();
+        let rules = load_rules(folder(config.rules.as_deref(), "rules").as_deref(), &clock, limits.max_keys_per_rule)
+            .map_err(|mut p| problems.append(&mut p))
+            .ok();
+        let model = load_model(folder(config.models.as_deref(), "models").as_deref(), config.model.as_deref())
+            .map_err(|mut p| problems.append(&mut p))
+            .ok();
+        let paths = GeoPaths {
+            city: config.geoip.city.clone(),
+            asn: config.geoip.asn.clone(),
+            anonymous: config.geoip.anonymous.clone(),
+        };
+        let geoip = GeoIp::open(&paths)
+            .map_err(|e| problems.push(Problem::new(Path::new("geoip"), None, e.to_string())))
+            .ok();
+        let list = |entries: &[String], what: &str, problems: &mut Vec<Problem>| {
+            IpList::parse(entries)
+                .map_err(|e| problems.push(Problem::new(Path::new("config"), None, format!("ip_lists.{what}: {e}"))))
+                .unwrap_or_default()
+        };
+        let allow = list(&config.ip_lists.allow, "allow", &mut problems);
+        let deny = list(&config.ip_lists.deny, "deny", &mut problems);
+        let hash_key = match config.hash_key.as_deref().map(parse_hash_key) {
+            None => DEFAULT_HASH_KEY,
+            Some(Ok(k)) => k,
+            Some(Err(e)) => {
+                problems.push(Problem::new(Path::new("config"), None, e));
+                DEFAULT_HASH_KEY
+            }
+        };
+        match (rules, model, geoip) {
+            (Some(rules), Some(model), Some(geoip)) if problems.is_empty() => Ok(EngineParts {
+                clock,
+                mode: config.mode,
+                geoip,
+                allow,
+                deny,
+                rules,
+                model,
+                limits,
+                hash_key,
+            }),
+            _ => Err(StartupError(Problems(problems))),
+        }
+    }
+
+    /// One line saying what was loaded, for the startup log.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}; {} ({}); {}; mode {}; {} allow-listed and {} deny-listed ranges",
+            self.rules.origin,
+            self.model.origin,
+            self.rules.version,
+            self.geoip.describe(),
+            if self.mode == Mode::Audit { "audit" } else { "enforce" },
+            self.allow.len(),
+            self.deny.len()
+        )
+    }
+}
+
+impl Engine {
+    pub fn from_config(config: &Config) -> Result<Engine, StartupError> {
+        EngineParts::from_config(config).map(Engine::new)
+    }
+}

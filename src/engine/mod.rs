@@ -1,0 +1,347 @@
+//! The engine: one decision path for every door. `evaluate` enriches an event,
+//! runs the detectors, scores the risk and assembles the decision; when the event
+//! is an outcome it also folds it into state. The clock is the event's timestamp,
+//! so the same events in the same order always give the same decisions.
+
+mod build;
+mod explain;
+pub mod keys;
+pub mod travel;
+
+pub use build::{EngineParts, StartupError};
+
+use crate::config::Mode;
+use crate::detect::{Detector, HitKind, OverflowAction};
+use crate::enrich::geoip::{GeoInfo, GeoIp};
+use crate::enrich::iplist::IpList;
+use crate::enrich::netclass;
+use crate::enrich::useragent::{Families, UserAgents};
+use crate::event::{Action, Decision, Event, MfaStep, Mfa, Outcome, Reason};
+use crate::model::{Evidence, LevelAction, Model};
+use crate::state::frequency::Frequencies;
+use crate::state::limiter::EventClock;
+use crate::state::profile::{Ageing, Profile, ProfileStore};
+use explain::Explain;
+use keys::Hasher;
+
+/// Global frequencies of the features the model compares against everyone.
+struct Globals {
+    country: Frequencies,
+    asn: Frequencies,
+    browser: Frequencies,
+    os: Frequencies,
+}
+
+/// Sizes of the engine's state, for metrics and the memory benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateStats {
+    pub profiles: usize,
+    pub profile_bytes: usize,
+    /// (rule id, keys tracked, bytes of bucket slots).
+    pub rule_keys: Vec<(String, usize, usize)>,
+}
+
+pub struct Engine {
+    clock: EventClock,
+    mode: Mode,
+    geoip: GeoIp,
+    allow: IpList,
+    deny: IpList,
+    detectors: Vec<Detector>,
+    rules_version: String,
+    model: Model,
+    ageing: Ageing,
+    profiles: ProfileStore,
+    globals: Globals,
+    agents: UserAgents,
+    hasher: Hasher,
+    /// Event time of the latest event (ms): the clock for an event without one.
+    last_ms: u64,
+    next_expiry_day: u32,
+}
+
+/// What the detectors and signals concluded, before the risk level.
+#[derive(Default)]
+struct Verdict {
+    reasons: Vec<Reason>,
+    contributions: f64,
+    /// Strictest action demanded by enforced rules and lists.
+    action: Action,
+    /// Strictest action audited rules would have demanded.
+    audited: Action,
+    mfa: Option<MfaStep>,
+}
+
+impl Verdict {
+    fn add(&mut self, code: impl Into<std::borrow::Cow<'static, str>>, score: f64, detail: String) {
+        self.contributions += score;
+        self.reasons.push(Reason { code: code.into(), score: round4(score), detail });
+    }
+}
+
+/// A country as a feature value.
+fn country_id(c: crate::enrich::geoip::Country) -> u32 {
+    u16::from_be_bytes(c.as_bytes()) as u32
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+impl Engine {
+    pub fn new(p: EngineParts) -> Engine {
+        let limits = p.limits;
+        Engine {
+            clock: p.clock,
+            mode: p.mode,
+            geoip: p.geoip,
+            allow: p.allow,
+            deny: p.deny,
+            detectors: p.rules.detectors,
+            rules_version: p.rules.version,
+            ageing: p.model.spec.profile.ageing(),
+            model: p.model,
+            profiles: ProfileStore::new(limits.max_profiles),
+            globals: Globals {
+                country: Frequencies::new(limits.max_frequency_values),
+                asn: Frequencies::new(limits.max_frequency_values),
+                browser: Frequencies::new(limits.max_frequency_values),
+                os: Frequencies::new(limits.max_frequency_values),
+            },
+            agents: UserAgents::new(limits.max_user_agents),
+            hasher: Hasher::new(p.hash_key),
+            last_ms: 0,
+            next_expiry_day: 0,
+        }
+    }
+
+    pub fn rules_version(&self) -> &str {
+        &self.rules_version
+    }
+
+    pub fn model_version(&self) -> &str {
+        &self.model.spec.version
+    }
+
+    pub fn geoip(&self) -> &GeoIp {
+        &self.geoip
+    }
+
+    /// Decides on one event and, when it is an outcome, learns from it.
+    pub fn evaluate(&mut self, e: &Event) -> Decision {
+        let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
+        self.last_ms = now_ms;
+        self.clock.set_millis(now_ms);
+        let day = (now_ms / 86_400_000) as u32;
+        self.expire_profiles(day);
+
+        let geo = self.geoip.lookup(e.ip);
+        let families = e.user_agent.as_deref().map(|ua| self.agents.families(ua)).unwrap_or_default();
+        let keys = self.hasher.keys(e, geo.asn);
+        let mut v = Verdict::default();
+
+        let allowlisted = self.allow.contains(e.ip) && !self.deny.contains(e.ip);
+        if allowlisted {
+            v.reasons.push(Reason { code: "ip_allowlisted".into(), score: 0.0, detail: "address on the allow-list: risk detection skipped".into() });
+        } else {
+            if self.deny.contains(e.ip) {
+                let s = self.model.spec.signals.ip_denylisted.score;
+                v.add("ip_denylisted", s, "address on the deny-list".into());
+                v.action = Action::Block;
+            }
+            self.run_detectors(e, &keys, now_ms, &mut v);
+            self.score_features(e, &geo, families, &keys, day, &mut v);
+            self.score_signals(e, &geo, keys.user, &mut v);
+        }
+
+        let (risk_score, risk_level, level_action) = self.model.assess(v.contributions);
+        let (level_action, level_mfa) = match level_action {
+            LevelAction::Allow => (Action::Allow, None),
+            LevelAction::MfaIfConfigured => (Action::Challenge, Some(MfaStep::IfConfigured)),
+            LevelAction::MfaRequired => (Action::Challenge, Some(MfaStep::Required)),
+            LevelAction::Block => (Action::Block, None),
+        };
+        let (would, mfa) = if allowlisted {
+            (Action::Allow, None)
+        } else if level_action > v.action {
+            (level_action, level_mfa.max(v.mfa))
+        } else {
+            (v.action, v.mfa.max(if level_action == v.action { level_mfa } else { None }))
+        };
+        let (action, audit_action) = match self.mode {
+            Mode::Enforce => (would, (v.audited > would).then_some(v.audited)),
+            Mode::Audit => (Action::Allow, (would.max(v.audited) > Action::Allow).then_some(would.max(v.audited))),
+        };
+
+        // Only a success Palisade would let through teaches: an attacker who
+        // got in despite a block must not become the user's habit, nor reset
+        // what the attack counted.
+        let passed = would == Action::Allow || (would == Action::Challenge && e.mfa == Some(Mfa::Passed));
+        if e.outcome == Outcome::Success && passed {
+            self.learn(e, &geo, families, &keys, now_ms);
+        }
+
+        Decision {
+            event_id: e.event_id.clone(),
+            action,
+            risk_level,
+            risk_score: round4(risk_score),
+            reasons: v.reasons,
+            compromised_password: false,
+            enforced: audit_action.is_none(),
+            audit_action,
+            mfa: if action == Action::Challenge { mfa } else { None },
+            rules_version: self.rules_version.clone(),
+            model_version: self.model.spec.version.clone(),
+        }
+    }
+
+    fn run_detectors(&mut self, e: &Event, keys: &crate::detect::Keys, now_ms: u64, v: &mut Verdict) {
+        for d in &mut self.detectors {
+            let Some(hit) = d.evaluate(e, keys, now_ms) else { continue };
+            let detail = Explain::hit(d, hit, now_ms);
+            let demanded = match (d.action, hit) {
+                (_, HitKind::WouldOverflow) | (OverflowAction::Signal, _) => Action::Allow,
+                (OverflowAction::Block, _) => Action::Block,
+                (OverflowAction::Challenge, _) => Action::Challenge,
+            };
+            if d.audit {
+                v.audited = v.audited.max(demanded);
+                v.reasons.push(Reason { code: d.id.clone().into(), score: 0.0, detail: format!("audit only: {detail}") });
+                continue;
+            }
+            v.add(d.id.clone(), d.score, detail);
+            if demanded == Action::Challenge {
+                v.mfa = Some(MfaStep::Required);
+            }
+            v.action = v.action.max(demanded);
+        }
+    }
+
+    fn score_features(&self, e: &Event, geo: &GeoInfo, fam: Families, keys: &crate::detect::Keys, day: u32, v: &mut Verdict) {
+        let profile = self.profiles.get(keys.user);
+        let empty = Profile::default();
+        let p = profile.unwrap_or(&empty);
+        let day = day as u16;
+        let f = &self.model.spec.features;
+        let g = &self.globals;
+        let none = (0, 0, 0);
+        let mut feature = |code: &'static str, spec: Option<crate::model::FeatureSpec>, id: Option<u32>, habits: (f32, f32), global: (u32, u64, usize), what: &dyn Fn() -> String| {
+            let (Some(spec), Some(_)) = (spec, id) else { return };
+            let ev = Evidence { user_weight: habits.0 as f64, user_total: habits.1 as f64, global };
+            if let Some(s) = spec.score(ev) {
+                v.add(code, s.score, Explain::feature(&what(), ev, s));
+            }
+        };
+        let device_id = keys.device.map(|d| d as u32);
+        if let Some(id) = device_id {
+            feature("new_device", f.device, device_id, p.devices.lookup(id, day, self.ageing), none, &|| "device".to_string());
+        }
+        if let Some(c) = geo.country {
+            let id = country_id(c);
+            feature("new_country", f.country, Some(id), p.countries.lookup(id, day, self.ageing), g.country.get(id), &|| format!("country {c}"));
+        }
+        if let Some(asn) = geo.asn {
+            feature("new_asn", f.asn, Some(asn), p.asns.lookup(asn, day, self.ageing), g.asn.get(asn), &|| format!("AS{asn}"));
+        }
+        if geo.class == netclass::NetClass::Public {
+            let id = netclass::network_key(e.ip) as u32;
+            feature("new_network", f.network, Some(id), p.networks.lookup(id, day, self.ageing), none, &|| "network".to_string());
+        }
+        if fam.browser != 0 {
+            let name = self.agents.name(fam.browser);
+            feature("new_browser", f.browser, Some(fam.browser), p.browsers.lookup(fam.browser, day, self.ageing), g.browser.get(fam.browser), &|| format!("browser {name}"));
+        }
+        if fam.os != 0 {
+            let name = self.agents.name(fam.os);
+            feature("new_os", f.os, Some(fam.os), p.oses.lookup(fam.os, day, self.ageing), g.os.get(fam.os), &|| format!("OS {name}"));
+        }
+    }
+
+    fn score_signals(&self, e: &Event, geo: &GeoInfo, user: u64, v: &mut Verdict) {
+        let s = &self.model.spec.signals;
+        if geo.anonymous.is_anonymous() {
+            v.add("anonymous_ip", s.anonymous_ip.score, Explain::anonymous(geo));
+        }
+        if geo.anonymous.is_hosting() {
+            v.add("hosting_ip", s.hosting_ip.score, "address belongs to a hosting provider".into());
+        }
+        let (Some(loc), Some(p), Some(ts)) = (geo.location, self.profiles.get(user), e.timestamp) else { return };
+        if !p.last.has_location() || p.last.secs == 0 {
+            return;
+        }
+        let seconds = ts.secs().saturating_sub(p.last.secs as u64);
+        let trip = travel::trip(
+            (p.last.latitude as f64, p.last.longitude as f64, p.last.accuracy_km as f64),
+            (loc.latitude as f64, loc.longitude as f64, loc.accuracy_radius_km as f64),
+            seconds,
+        );
+        let t = &s.impossible_travel;
+        let same_country = geo.country.is_some_and(|c| c.as_bytes() == p.last.country);
+        let min_km = if same_country { t.same_country_min_distance_km } else { t.min_distance_km };
+        if trip.speed_kmh > t.max_speed_kmh && trip.beyond_accuracy_km >= min_km {
+            v.add("impossible_travel", s.impossible_travel.score, Explain::travel(trip, s.impossible_travel.max_speed_kmh));
+        }
+    }
+
+    fn learn(&mut self, e: &Event, geo: &GeoInfo, fam: Families, keys: &crate::detect::Keys, now_ms: u64) {
+        for d in &mut self.detectors {
+            d.on_success(keys);
+        }
+        let day = (now_ms / 86_400_000) as u16;
+        let a = self.ageing;
+        let p = self.profiles.get_or_insert(keys.user);
+        if let Some(d) = keys.device {
+            p.devices.learn(d as u32, day, a);
+        }
+        if let Some(c) = geo.country {
+            p.countries.learn(country_id(c), day, a);
+            self.globals.country.observe(country_id(c));
+        }
+        if let Some(asn) = geo.asn {
+            p.asns.learn(asn, day, a);
+            self.globals.asn.observe(asn);
+        }
+        if geo.class == netclass::NetClass::Public {
+            p.networks.learn(netclass::network_key(e.ip) as u32, day, a);
+        }
+        if fam.browser != 0 {
+            p.browsers.learn(fam.browser, day, a);
+            self.globals.browser.observe(fam.browser);
+        }
+        if fam.os != 0 {
+            p.oses.learn(fam.os, day, a);
+            self.globals.os.observe(fam.os);
+        }
+        p.last.secs = (now_ms / 1000).min(u32::MAX as u64) as u32;
+        let (latitude, longitude, accuracy_km) = geo.location.map_or((f32::NAN, f32::NAN, 0), |l| (l.latitude, l.longitude, l.accuracy_radius_km));
+        p.last.latitude = latitude;
+        p.last.longitude = longitude;
+        p.last.accuracy_km = accuracy_km;
+        p.last.country = geo.country.map_or([0; 2], |c| c.as_bytes());
+    }
+
+    /// Once a day of event time, profiles idle past the model's forget horizon go.
+    fn expire_profiles(&mut self, day: u32) {
+        if day < self.next_expiry_day {
+            return;
+        }
+        if self.next_expiry_day != 0 {
+            let horizon = day.saturating_sub(self.ageing.forget_after_days as u32);
+            self.profiles.expire(horizon as u16);
+        }
+        self.next_expiry_day = day + 1;
+    }
+
+    pub fn state_stats(&self) -> StateStats {
+        StateStats {
+            profiles: self.profiles.len(),
+            profile_bytes: self.profiles.heap_bytes(),
+            rule_keys: self
+                .detectors
+                .iter()
+                .map(|d| (d.id.clone(), d.tracked_keys(), d.bucket().map_or(0, |b| b.heap_bytes())))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! User agents to browser and OS families (woothee: a table-driven parser with
+//! no regex engine, fast enough for the hot path), cached by a hash of the
+//! string because a service sees the same few thousand agents over and over.
+
+use rustc_hash::FxHashMap;
+
+/// Browser and OS family of one user agent, as interned ids (0 = unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Families {
+    pub browser: u32,
+    pub os: u32,
+}
+
+/// The parse cache and the family names. At `max_agents` cached agents the
+/// cache starts over; family names are few (woothee knows about a hundred).
+pub struct UserAgents {
+    parser: woothee::parser::Parser,
+    cache: FxHashMap<u64, Families>,
+    names: Vec<String>,
+    ids: FxHashMap<String, u32>,
+    max_agents: usize,
+    hasher: ahash::RandomState,
+}
+
+impl UserAgents {
+    pub fn new(max_agents: usize) -> UserAgents {
+        UserAgents {
+            parser: woothee::parser::Parser::new(),
+            cache: FxHashMap::default(),
+            names: vec!["unknown".to_string()],
+            ids: FxHashMap::default(),
+            max_agents: max_agents.max(1),
+            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+        }
+    }
+
+    pub fn families(&mut self, user_agent: &str) -> Families {
+        let h = self.hasher.hash_one(user_agent);
+        if let Some(f) = self.cache.get(&h) {
+            return *f;
+        }
+        let f = match self.parser.parse(user_agent) {
+            Some(r) => Families { browser: self.intern(r.name), os: self.intern(r.os) },
+            None => Families::default(),
+        };
+        if self.cache.len() >= self.max_agents {
+            self.cache.clear();
+        }
+        self.cache.insert(h, f);
+        f
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if name.is_empty() || name == "UNKNOWN" {
+            return 0;
+        }
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("unknown", String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_caches_families() {
+        let mut ua = UserAgents::new(10);
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let f = ua.families(chrome);
+        assert_eq!(ua.name(f.browser), "Chrome");
+        assert_eq!(ua.name(f.os), "Windows 10");
+        assert_eq!(ua.families(chrome), f);
+        let curl = ua.families("curl/8.4.0");
+        assert_ne!(curl.browser, f.browser);
+        assert_eq!(ua.families("\u{0}garbage\u{ffff}"), Families::default());
+    }
+}

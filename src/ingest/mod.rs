@@ -1,0 +1,4 @@
+//! The doors events come in by. Each only decodes and encodes; the engine
+//! decides.
+
+pub mod replay;

@@ -1,0 +1,165 @@
+//! The risk model: per-feature likelihood ratios of "attacker" over "this user",
+//! plus the detectors' and signals' scores, summed in log-odds into a risk score
+//! in [0, 1], a level and an action. Parameters live in `models/*.toml`.
+
+mod params;
+
+pub use params::{FeatureSpec, LevelAction, ModelSpec};
+
+use crate::event::RiskLevel;
+use crate::problem::Problem;
+use std::path::{Path, PathBuf};
+
+/// The shipped model, built into the binary for runs without a models folder.
+pub const EMBEDDED_MODEL: (&str, &str) = ("risk-v1.toml", include_str!("../../models/risk-v1.toml"));
+
+pub struct Model {
+    pub spec: ModelSpec,
+    pub origin: String,
+}
+
+/// What one feature value says, when it says anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureScore {
+    /// Contribution in log-odds, in (0, spec.max].
+    pub score: f64,
+    pub likelihood_ratio: f64,
+    /// The value's global share, when the feature uses one.
+    pub global_share: Option<f64>,
+}
+
+/// A value's standing with the user and everyone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The user's ageing weight for the value, and for all values of the feature.
+    pub user_weight: f64,
+    pub user_total: f64,
+    /// (count of the value, all observations, distinct values) across all users.
+    pub global: (u32, u64, usize),
+}
+
+impl FeatureSpec {
+    /// The feature's contribution, or `None` when the value is no riskier than
+    /// usual for this user.
+    pub fn score(&self, ev: Evidence) -> Option<FeatureScore> {
+        let (count, total, distinct) = ev.global;
+        let (p_global, p_attacker, share) = if self.global {
+            let p = (count as f64 + 1.0) / (total as f64 + distinct as f64 + 1.0);
+            let attacker = (1.0 - self.uniform) * p + self.uniform / (distinct as f64 + 1.0);
+            (p, attacker, Some(count as f64 / (total.max(1)) as f64))
+        } else {
+            (0.5, 0.5, None)
+        };
+        let p_user = (ev.user_weight + self.alpha * p_global) / (ev.user_total + self.alpha);
+        let lr = p_attacker / p_user;
+        let score = (self.weight * lr.ln()).min(self.max);
+        (score > 1e-3).then_some(FeatureScore { score, likelihood_ratio: lr, global_share: share })
+    }
+}
+
+impl Model {
+    /// (risk score, level, the level's action) for a sum of contributions.
+    pub fn assess(&self, contributions: f64) -> (f64, RiskLevel, LevelAction) {
+        let z = self.spec.bias + contributions;
+        let score = 1.0 / (1.0 + (-z).exp());
+        let t = &self.spec.thresholds;
+        let a = &self.spec.actions;
+        if score >= t.high {
+            (score, RiskLevel::High, a.high)
+        } else if score >= t.medium {
+            (score, RiskLevel::Medium, a.medium)
+        } else {
+            (score, RiskLevel::Low, a.low)
+        }
+    }
+}
+
+/// Loads the model: from `dir` (the one `*.toml` there, or the one whose
+/// `version` is `select`), or the embedded model when `dir` is `None`.
+pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec<Problem>> {
+    let files: Vec<(PathBuf, String)> = match dir {
+        None => vec![(Path::new("models").join(EMBEDDED_MODEL.0), EMBEDDED_MODEL.1.to_string())],
+        Some(d) => {
+            let rd = std::fs::read_dir(d).map_err(|e| vec![Problem::new(d, None, format!("cannot read the models folder: {e}"))])?;
+            let mut paths: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            let mut files = Vec::new();
+            for p in paths {
+                let text = std::fs::read_to_string(&p).map_err(|e| vec![Problem::new(&p, None, format!("cannot read: {e}"))])?;
+                files.push((p, text));
+            }
+            files
+        }
+    };
+    let mut problems = Vec::new();
+    let mut models = Vec::new();
+    for (path, text) in &files {
+        match toml::from_str::<ModelSpec>(text) {
+            Err(e) => problems.push(Problem::from_toml(path, text, &e)),
+            Ok(spec) => {
+                let mut p = spec.check(path, text);
+                if p.is_empty() {
+                    models.push((path.clone(), spec));
+                }
+                problems.append(&mut p);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let where_ = dir.unwrap_or(Path::new("models"));
+    let chosen = match select {
+        Some(v) => models.into_iter().find(|(_, s)| s.version == v),
+        None if models.len() == 1 => models.pop(),
+        None => {
+            let versions: Vec<String> = models.iter().map(|(_, s)| s.version.clone()).collect();
+            return Err(vec![Problem::new(where_, None, format!("{} models found ({}); choose one with `model = \"VERSION\"` in the config", versions.len(), versions.join(", ")))]);
+        }
+    };
+    let Some((path, spec)) = chosen else {
+        let what = select.map_or("no model file".to_string(), |v| format!("no model with version \"{v}\""));
+        return Err(vec![Problem::new(where_, None, format!("{what} in the models folder"))]);
+    };
+    let origin = if dir.is_some() { format!("model {} from {}", spec.version, path.display()) } else { format!("built-in model {}", spec.version) };
+    Ok(Model { spec, origin })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn country() -> FeatureSpec {
+        FeatureSpec { weight: 1.0, alpha: 1.0, uniform: 0.5, global: true, max: 10.0 }
+    }
+
+    fn ev(w: f64, n: f64, count: u32) -> Evidence {
+        Evidence { user_weight: w, user_total: n, global: (count, 10_000, 50) }
+    }
+
+    #[test]
+    fn a_rare_new_value_is_riskier_than_a_common_new_one() {
+        let rare = country().score(ev(0.0, 20.0, 5)).unwrap();
+        let common = country().score(ev(0.0, 20.0, 3_000)).unwrap();
+        assert!(rare.score > common.score, "{rare:?} vs {common:?}");
+    }
+
+    #[test]
+    fn history_makes_a_new_value_riskier_and_a_known_one_safe() {
+        let veteran = country().score(ev(0.0, 50.0, 100)).unwrap();
+        let newcomer = country().score(ev(0.0, 1.0, 100)).unwrap();
+        assert!(veteran.score > newcomer.score);
+        assert_eq!(country().score(ev(20.0, 20.0, 100)), None);
+    }
+
+    #[test]
+    fn the_embedded_model_loads_and_maps_scores_to_levels() {
+        let m = load_model(None, None).unwrap();
+        let (s, level, _) = m.assess(0.0);
+        assert!(s < m.spec.thresholds.medium && level == RiskLevel::Low);
+        assert_eq!(m.assess(20.0).1, RiskLevel::High);
+    }
+}

@@ -1,0 +1,86 @@
+//! A problem found while loading configuration, rules or models: the file, the
+//! line when known, and what is wrong. Loaders collect every problem before
+//! giving up, so `palisade check` can report them all at once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Problem {
+        Problem { file: file.to_path_buf(), line, message: message.into() }
+    }
+
+    /// A problem with `key` in `source`, located at the line that sets the key.
+    pub fn at_key(file: &Path, source: &str, key: &str, message: impl Into<String>) -> Problem {
+        Problem::new(file, line_of_key(source, key), message)
+    }
+
+    /// A TOML syntax or shape error, with the line toml reports.
+    pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> Problem {
+        let line = err.span().map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
+        Problem::new(file, line, err.message().trim_end_matches('\n').to_string())
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Problems of a whole load, displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The first line that assigns `key` (`key = …`, possibly dotted or quoted),
+/// 1-based. Semantic errors found after decoding point there.
+pub fn line_of_key(source: &str, key: &str) -> Option<usize> {
+    source.lines().position(|l| {
+        let l = l.trim_start();
+        let rest = l.strip_prefix(key).or_else(|| l.strip_prefix(&format!("\"{key}\"")));
+        rest.is_some_and(|r| r.trim_start().starts_with('='))
+    })
+    .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_that_sets_a_key() {
+        let src = "id = \"x\"\n[bucket]\n  capacity = 0\ncapacity_note = 1\n";
+        assert_eq!(line_of_key(src, "capacity"), Some(3));
+        assert_eq!(line_of_key(src, "missing"), None);
+    }
+
+    #[test]
+    fn toml_errors_carry_their_line() {
+        let src = "a = 1\nb = \n";
+        let err = toml::from_str::<toml::Value>(src).unwrap_err();
+        let p = Problem::from_toml(Path::new("x.toml"), src, &err);
+        assert_eq!(p.line, Some(2), "{p}");
+    }
+}

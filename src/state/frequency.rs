@@ -1,0 +1,53 @@
+//! Global frequencies: how often each value of a feature appears across all
+//! allowed successful sign-ins. The risk model's "attacker" side reads them, so a
+//! value common everywhere is less alarming than a rare one.
+
+use rustc_hash::FxHashMap;
+
+/// Counts per value of one feature, capped at `max_values` distinct values
+/// (further new values count towards the total only, so they stay "rare").
+#[derive(Debug, Default)]
+pub struct Frequencies {
+    counts: FxHashMap<u32, u32>,
+    total: u64,
+    max_values: usize,
+}
+
+impl Frequencies {
+    pub fn new(max_values: usize) -> Frequencies {
+        Frequencies { max_values, ..Default::default() }
+    }
+
+    pub fn observe(&mut self, id: u32) {
+        self.total += 1;
+        if let Some(c) = self.counts.get_mut(&id) {
+            *c = c.saturating_add(1);
+        } else if self.counts.len() < self.max_values {
+            self.counts.insert(id, 1);
+        }
+    }
+
+    /// (count of `id`, total observations, distinct values known).
+    pub fn get(&self, id: u32) -> (u32, u64, usize) {
+        (self.counts.get(&id).copied().unwrap_or(0), self.total, self.counts.len())
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * 9
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_until_the_cap_then_only_the_total() {
+        let mut f = Frequencies::new(2);
+        for id in [1, 1, 2, 3, 3] {
+            f.observe(id);
+        }
+        assert_eq!(f.get(1), (2, 5, 2));
+        assert_eq!(f.get(3), (0, 5, 2));
+    }
+}

@@ -1,0 +1,229 @@
+//! Keyed leaky buckets: governor's GCRA, driven by event time.
+//!
+//! governor computes; we own the clock and the state. The clock is the engine's
+//! event time (so a replay of last month behaves as last month did), and the state
+//! store is a plain map of 64-bit keys to 24-byte slots, so each key costs well
+//! under 64 bytes, can be swept when its bucket is empty, and can be capped.
+
+use governor::clock::Clock;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::middleware::NoOpMiddleware;
+use governor::{Quota, RateLimiter};
+use rustc_hash::FxHashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The engine's clock: nanoseconds since the Unix epoch of the event being
+/// evaluated. Shared by every bucket; only the engine sets it.
+#[derive(Debug, Clone, Default)]
+pub struct EventClock(Arc<AtomicU64>);
+
+impl EventClock {
+    pub fn set_millis(&self, ms: u64) {
+        self.0.store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
+    }
+
+    pub fn now_nanos(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Clock for EventClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::new(self.now_nanos())
+    }
+}
+
+/// One key's state: governor's theoretical arrival time, and (for `distinct:`
+/// rules) 16-bit fingerprints of the last four values the key counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub tat: u64,
+    pub seen: u64,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    map: Mutex<FxHashMap<u64, Slot>>,
+    /// When set, governor's verdict is computed but its new state is dropped:
+    /// the "would this overflow?" question an attempt asks.
+    dry_run: AtomicBool,
+}
+
+/// The handle governor holds; the bucket keeps another to the same slots.
+#[derive(Debug, Clone, Default)]
+struct SlotStore(Arc<Slots>);
+
+impl StateStore for SlotStore {
+    type Key = u64;
+
+    fn measure_and_replace<T, F, E>(&self, key: &u64, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        // The engine is the only caller and evaluates one event at a time, so
+        // the lock is never contended; it exists to keep the engine Send + Sync.
+        let mut map = self.0.map.lock().unwrap_or_else(|p| p.into_inner());
+        let old = map.get(key).map(|s| Nanos::new(s.tat));
+        let (out, tat) = f(old)?;
+        if !self.0.dry_run.load(Ordering::Relaxed) {
+            map.entry(*key).or_default().tat = tat.as_u64();
+        }
+        Ok(out)
+    }
+}
+
+/// What counting one event did to its key's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Counted; the bucket has room.
+    Counted,
+    /// A distinct-value bucket had already counted this value.
+    Repeat,
+    /// The bucket is full: this event overflows it.
+    Overflow,
+}
+
+/// A family of leaky buckets, one per key, all with the same capacity and leak.
+pub struct KeyedBucket {
+    limiter: RateLimiter<u64, SlotStore, BucketClock, NoOpMiddleware<Nanos>>,
+    slots: Arc<Slots>,
+    clock: EventClock,
+    capacity: u32,
+    leak: Duration,
+    max_keys: usize,
+    next_sweep_nanos: u64,
+}
+
+impl KeyedBucket {
+    /// `capacity` counted events fill the bucket (the filling one overflows);
+    /// it leaks one every `leak`. Needs `capacity >= 2` and a non-zero leak,
+    /// which the rule compiler checks.
+    pub fn new(capacity: u32, leak: Duration, clock: EventClock, max_keys: usize) -> KeyedBucket {
+        let burst = NonZeroU32::new(capacity.saturating_sub(1).max(1)).expect("max(1) is non-zero");
+        let quota = Quota::with_period(leak.max(Duration::from_nanos(1)))
+            .expect("period is non-zero")
+            .allow_burst(burst);
+        let store = SlotStore::default();
+        let slots = store.0.clone();
+        let bucket_clock = BucketClock { shared: clock.clone(), started: AtomicBool::new(false) };
+        let limiter = RateLimiter::new(quota, store, bucket_clock);
+        KeyedBucket { limiter, slots, clock, capacity, leak, max_keys, next_sweep_nanos: 0 }
+    }
+
+    /// Counts one event for `key`; with `value`, only a value that is not among
+    /// the last four values this key counted. Four is what fits the 8 bytes a
+    /// slot spares: one user retrying, or a few users behind one NAT taking
+    /// turns, do not add up, while a run of new values always does.
+    pub fn count(&mut self, key: u64, value: Option<u64>) -> Fill {
+        if let Some(v) = value {
+            let fp = (v >> 48) as u16 | 1; // never 0, which marks an empty place
+            let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = map.entry(key).or_default();
+            if (0..4).any(|i| (slot.seen >> (16 * i)) as u16 == fp) {
+                return Fill::Repeat;
+            }
+            slot.seen = (slot.seen << 16) | fp as u64;
+        }
+        let fill = match self.limiter.check_key(&key) {
+            Ok(()) => Fill::Counted,
+            Err(_) => Fill::Overflow,
+        };
+        self.maybe_sweep();
+        fill
+    }
+
+    /// Whether counting one more event for `key` now would overflow, without
+    /// counting it.
+    pub fn would_overflow(&self, key: u64) -> bool {
+        self.slots.dry_run.store(true, Ordering::Relaxed);
+        let full = self.limiter.check_key(&key).is_err();
+        self.slots.dry_run.store(false, Ordering::Relaxed);
+        full
+    }
+
+    /// Empties the key's bucket (a success for a key that includes the user).
+    pub fn reset(&mut self, key: u64) {
+        self.slots.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the slots take, counting the map's empty buckets too.
+    pub fn heap_bytes(&self) -> usize {
+        let map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.capacity() * (std::mem::size_of::<(u64, Slot)>() + 1)
+    }
+
+    /// A key whose theoretical arrival time has passed holds an empty bucket:
+    /// indistinguishable from a fresh one, so it can go (governor's
+    /// `retain_recent`). Sweeps once per full drain time of event time; past the
+    /// key cap, the emptiest buckets go first.
+    fn maybe_sweep(&mut self) {
+        let now = self.clock.now_nanos();
+        if now < self.next_sweep_nanos {
+            return;
+        }
+        let drain = self.leak.saturating_mul(self.capacity).clamp(Duration::from_secs(60), Duration::from_secs(86_400));
+        self.next_sweep_nanos = now.saturating_add(drain.as_nanos() as u64);
+        self.sweep(now);
+    }
+
+    /// Drops every empty bucket, then, if more than `max_keys` remain, the
+    /// emptiest until 90% of the cap is left.
+    pub fn sweep(&mut self, now_nanos: u64) {
+        let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| s.tat > now_nanos);
+        if map.len() > self.max_keys {
+            let keep = self.max_keys - self.max_keys / 10;
+            let mut tats: Vec<u64> = map.values().map(|s| s.tat).collect();
+            let cut = tats.len() - keep;
+            let (_, threshold, _) = tats.select_nth_unstable(cut);
+            let threshold = *threshold;
+            map.retain(|_, s| s.tat >= threshold);
+        }
+        map.shrink_to_fit();
+    }
+}
+
+/// The clock one bucket's limiter holds. governor takes its reference instant
+/// from the clock's first reading, at construction; that reading is the epoch, so
+/// slot times are absolute nanoseconds and do not depend on when a rule loaded.
+#[derive(Debug)]
+struct BucketClock {
+    shared: EventClock,
+    started: AtomicBool,
+}
+
+impl Clock for BucketClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        if self.started.swap(true, Ordering::Relaxed) {
+            self.shared.now()
+        } else {
+            Nanos::new(0)
+        }
+    }
+}
+
+impl KeyedBucket {
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    pub fn leak(&self) -> Duration {
+        self.leak
+    }
+}

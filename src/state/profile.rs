@@ -1,0 +1,274 @@
+//! Per-user profiles: the habits a user's successful sign-ins taught.
+//!
+//! A profile is 192 bytes: a handful of habit slots per feature (devices,
+//! countries, ASNs, networks, browser and OS families) and the time and place of
+//! the last successful sign-in. Slots age: a habit's weight halves every
+//! `half_life_days` without use, a habit unused for `forget_after_days` is gone,
+//! and a full feature replaces its lightest habit. Only successes (and, later,
+//! feedback) write here; failures and attempts never do.
+
+use rustc_hash::FxHashMap;
+
+/// One remembered value of a feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Habit {
+    /// The value's 32-bit fingerprint (0 = empty slot).
+    pub id: u32,
+    /// Day (since the epoch) the value was last seen.
+    pub last_day: u16,
+    /// How often it was seen, in 1/16ths, decayed to `last_day`.
+    pub weight: u16,
+}
+
+/// How habits age. Part of the model parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ageing {
+    pub half_life_days: f32,
+    pub forget_after_days: u16,
+}
+
+const WEIGHT_UNIT: f32 = 16.0;
+
+impl Habit {
+    /// The weight today, in sightings.
+    pub fn weight_on(&self, day: u16, ageing: Ageing) -> f32 {
+        if self.id == 0 {
+            return 0.0;
+        }
+        let age = day.saturating_sub(self.last_day);
+        if age >= ageing.forget_after_days {
+            return 0.0;
+        }
+        let w = self.weight as f32 / WEIGHT_UNIT;
+        if age == 0 {
+            w
+        } else {
+            w * (-(age as f32) * std::f32::consts::LN_2 / ageing.half_life_days).exp()
+        }
+    }
+}
+
+/// The habits of one feature: N slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Habits<const N: usize>(pub [Habit; N]);
+
+impl<const N: usize> Default for Habits<N> {
+    fn default() -> Self {
+        Habits([Habit::default(); N])
+    }
+}
+
+impl<const N: usize> Habits<N> {
+    /// (weight of `id`, total weight of the feature) today, in sightings.
+    pub fn lookup(&self, id: u32, day: u16, ageing: Ageing) -> (f32, f32) {
+        let mut this = 0.0;
+        let mut total = 0.0;
+        for h in &self.0 {
+            let w = h.weight_on(day, ageing);
+            total += w;
+            if h.id == id && id != 0 {
+                this = w;
+            }
+        }
+        (this, total)
+    }
+
+    /// Records one sighting of `id` today.
+    pub fn learn(&mut self, id: u32, day: u16, ageing: Ageing) {
+        let id = id.max(1); // 0 marks an empty slot
+        let slot = match self.0.iter().position(|h| h.id == id) {
+            Some(i) => i,
+            None => {
+                // The lightest (or forgotten, or empty) habit makes room.
+                let mut best = 0;
+                let mut best_w = f32::INFINITY;
+                for (i, h) in self.0.iter().enumerate() {
+                    let w = h.weight_on(day, ageing);
+                    if w < best_w {
+                        best = i;
+                        best_w = w;
+                    }
+                }
+                self.0[best] = Habit { id, last_day: day, weight: 0 };
+                best
+            }
+        };
+        let h = &mut self.0[slot];
+        let w = h.weight_on(day, ageing) + 1.0;
+        h.weight = (w * WEIGHT_UNIT).min(u16::MAX as f32) as u16;
+        h.last_day = day;
+    }
+}
+
+/// Where and when the user last signed in successfully.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastSuccess {
+    /// Seconds since the epoch; 0 = never.
+    pub secs: u32,
+    /// NaN when the sign-in had no location.
+    pub latitude: f32,
+    pub longitude: f32,
+    /// The GeoIP database's accuracy radius for that sign-in.
+    pub accuracy_km: u16,
+    /// ISO country code bytes; zeros when unknown.
+    pub country: [u8; 2],
+}
+
+impl Default for LastSuccess {
+    fn default() -> LastSuccess {
+        LastSuccess { secs: 0, latitude: f32::NAN, longitude: f32::NAN, accuracy_km: 0, country: [0; 2] }
+    }
+}
+
+impl LastSuccess {
+    pub fn has_location(&self) -> bool {
+        self.latitude.is_finite() && self.longitude.is_finite()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Profile {
+    pub last: LastSuccess,
+    pub devices: Habits<4>,
+    pub countries: Habits<4>,
+    pub asns: Habits<4>,
+    pub networks: Habits<4>,
+    pub browsers: Habits<3>,
+    pub oses: Habits<3>,
+}
+
+impl Profile {
+    /// The day of the most recent habit: what the store ages whole profiles by.
+    pub fn last_day(&self) -> u16 {
+        (self.last.secs / 86_400) as u16
+    }
+}
+
+/// Every profile, keyed by the user's 64-bit key. Profiles sit in one dense
+/// vector with a small index beside it, so a profile costs its 192 bytes plus
+/// about 35 of index, not a sparse map's worth of empty 200-byte buckets.
+#[derive(Debug, Default)]
+pub struct ProfileStore {
+    index: FxHashMap<u64, u32>,
+    profiles: Vec<Profile>,
+    max_profiles: usize,
+}
+
+impl ProfileStore {
+    pub fn new(max_profiles: usize) -> ProfileStore {
+        ProfileStore { max_profiles: max_profiles.max(1), ..Default::default() }
+    }
+
+    pub fn get(&self, key: u64) -> Option<&Profile> {
+        self.index.get(&key).map(|&i| &self.profiles[i as usize])
+    }
+
+    /// The user's profile, created empty if needed. At the cap, the tenth of
+    /// profiles unused longest are dropped first.
+    pub fn get_or_insert(&mut self, key: u64) -> &mut Profile {
+        if let Some(&i) = self.index.get(&key) {
+            return &mut self.profiles[i as usize];
+        }
+        if self.profiles.len() >= self.max_profiles {
+            let keep = self.max_profiles - self.max_profiles / 10;
+            self.evict_to(keep, None);
+        }
+        let i = self.profiles.len() as u32;
+        self.profiles.push(Profile::default());
+        self.index.insert(key, i);
+        &mut self.profiles[i as usize]
+    }
+
+    /// Drops profiles idle since before `forget_before_day`.
+    pub fn expire(&mut self, forget_before_day: u16) {
+        self.evict_to(usize::MAX, Some(forget_before_day));
+    }
+
+    fn evict_to(&mut self, keep: usize, forget_before_day: Option<u16>) {
+        let mut threshold = forget_before_day.unwrap_or(0);
+        if self.profiles.len() > keep {
+            let mut days: Vec<u16> = self.profiles.iter().map(Profile::last_day).collect();
+            let cut = days.len() - keep;
+            let (_, nth, _) = days.select_nth_unstable(cut);
+            threshold = threshold.max(*nth);
+        }
+        let mut kept = Vec::with_capacity(self.profiles.len());
+        let profiles = std::mem::take(&mut self.profiles);
+        self.index.retain(|_, i| {
+            let p = profiles[*i as usize];
+            if p.last_day() < threshold {
+                return false;
+            }
+            *i = kept.len() as u32;
+            kept.push(p);
+            true
+        });
+        kept.shrink_to_fit();
+        self.profiles = kept;
+        self.index.shrink_to_fit();
+    }
+
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// Bytes held: the vector's capacity and the index's buckets.
+    pub fn heap_bytes(&self) -> usize {
+        self.profiles.capacity() * std::mem::size_of::<Profile>()
+            + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGE: Ageing = Ageing { half_life_days: 30.0, forget_after_days: 180 };
+
+    #[test]
+    fn a_profile_is_192_bytes() {
+        assert_eq!(std::mem::size_of::<Profile>(), 192);
+    }
+
+    #[test]
+    fn habits_fade_and_are_forgotten() {
+        let mut h = Habits::<4>::default();
+        h.learn(7, 100, AGE);
+        h.learn(7, 100, AGE);
+        assert_eq!(h.lookup(7, 100, AGE), (2.0, 2.0));
+        let (w, _) = h.lookup(7, 130, AGE);
+        assert!((w - 1.0).abs() < 0.01, "one half-life halves the weight: {w}");
+        assert_eq!(h.lookup(7, 280, AGE).0, 0.0);
+    }
+
+    #[test]
+    fn a_full_feature_replaces_its_lightest_habit() {
+        let mut h = Habits::<2>::default();
+        h.learn(1, 10, AGE);
+        h.learn(1, 10, AGE);
+        h.learn(2, 10, AGE);
+        h.learn(3, 10, AGE);
+        assert!(h.lookup(1, 10, AGE).0 > 0.0);
+        assert_eq!(h.lookup(2, 10, AGE).0, 0.0);
+        assert!(h.lookup(3, 10, AGE).0 > 0.0);
+    }
+
+    #[test]
+    fn the_store_caps_by_dropping_the_longest_idle() {
+        let mut s = ProfileStore::new(10);
+        for k in 0..10u64 {
+            s.get_or_insert(k).last.secs = (k as u32 + 1) * 86_400;
+        }
+        s.get_or_insert(99).last.secs = 50 * 86_400;
+        assert!(s.len() <= 10);
+        assert!(s.get(0).is_none(), "the idlest profile went");
+        assert!(s.get(9).is_some() && s.get(99).is_some());
+        s.expire(8);
+        assert!(s.get(5).is_none() && s.get(9).is_some());
+        assert_eq!(s.get(99).unwrap().last.secs, 50 * 86_400);
+    }
+}
