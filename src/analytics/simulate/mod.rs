@@ -7,8 +7,8 @@
 //! line, `label` set, timestamps non-decreasing. The run is one ChaCha8 stream
 //! drawn in a fixed order, so the same options give the same bytes.
 //!
-//! Memory: the population (about 130 bytes a user) plus one day of compact
-//! records (64 bytes each), so a million users fit in well under a gigabyte.
+//! Memory: the population (120 bytes a user) plus one day of compact records
+//! (64 bytes each): a million users over a week peak under 300 MB.
 
 mod addresses;
 mod campaigns;

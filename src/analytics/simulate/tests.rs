@@ -225,3 +225,10 @@ fn write_benchmark_input() {
         );
     }
 }
+
+/// The memory budget in the module docs rests on these.
+#[test]
+fn records_and_users_stay_small() {
+    assert!(std::mem::size_of::<record::Rec>() <= 64);
+    assert!(std::mem::size_of::<population::User>() <= 128);
+}
