@@ -6,4 +6,5 @@
 //! ties them into one [`Decision`](event::Decision). The doors ([`ingest`]) only
 //! decode and encode.
 
+pub mod enrich;
 pub mod event;
