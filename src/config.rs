@@ -90,9 +90,15 @@ impl Default for Limits {
 impl Config {
     /// Reads and checks a config file; every problem is reported.
     pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![Problem::new(path, None, format!("cannot read the config file: {e}"))])?;
-        let config: Config = toml::from_str(&text).map_err(|e| vec![Problem::from_toml(path, &text, &e)])?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Problem::new(
+                path,
+                None,
+                format!("cannot read the config file: {e}"),
+            )]
+        })?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| vec![Problem::from_toml(path, &text, &e)])?;
         let problems = config.check(path, &text);
         if problems.is_empty() {
             Ok(config)
@@ -104,9 +110,17 @@ impl Config {
     /// Checks values without touching the file system.
     pub fn check(&self, path: &Path, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
-        for (key, list) in [("allow", &self.ip_lists.allow), ("deny", &self.ip_lists.deny)] {
+        for (key, list) in [
+            ("allow", &self.ip_lists.allow),
+            ("deny", &self.ip_lists.deny),
+        ] {
             if let Err(e) = crate::enrich::iplist::IpList::parse(list) {
-                out.push(Problem::at_key(path, text, key, format!("ip_lists.{key}: {e}")));
+                out.push(Problem::at_key(
+                    path,
+                    text,
+                    key,
+                    format!("ip_lists.{key}: {e}"),
+                ));
             }
         }
         if let Some(k) = &self.hash_key {
@@ -115,9 +129,19 @@ impl Config {
             }
         }
         let l = &self.limits;
-        for (key, v) in [("max_profiles", l.max_profiles), ("max_keys_per_rule", l.max_keys_per_rule), ("max_user_agents", l.max_user_agents), ("max_frequency_values", l.max_frequency_values)] {
+        for (key, v) in [
+            ("max_profiles", l.max_profiles),
+            ("max_keys_per_rule", l.max_keys_per_rule),
+            ("max_user_agents", l.max_user_agents),
+            ("max_frequency_values", l.max_frequency_values),
+        ] {
             if v == 0 {
-                out.push(Problem::at_key(path, text, key, format!("limits.{key} must be at least 1, got 0")));
+                out.push(Problem::at_key(
+                    path,
+                    text,
+                    key,
+                    format!("limits.{key} must be at least 1, got 0"),
+                ));
             }
         }
         out
@@ -126,9 +150,13 @@ impl Config {
 
 /// The four 64-bit seeds of the keyed hash, from at least 32 hex digits.
 pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
-    let bytes = hex::decode(hex_key.trim()).map_err(|_| "hash_key must be hex digits".to_string())?;
+    let bytes =
+        hex::decode(hex_key.trim()).map_err(|_| "hash_key must be hex digits".to_string())?;
     if bytes.len() < 16 {
-        return Err(format!("hash_key must be at least 32 hex digits, got {}", hex_key.trim().len()));
+        return Err(format!(
+            "hash_key must be at least 32 hex digits, got {}",
+            hex_key.trim().len()
+        ));
     }
     let mut seeds = [0u64; 4];
     for (i, chunk) in bytes.chunks(8).take(4).enumerate() {
@@ -151,7 +179,11 @@ mod tests {
         let problems = Config::load(&p).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(3), "{}", problems[0]);
-        assert!(problems[0].message.contains("max_profile"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("max_profile"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -160,7 +192,10 @@ mod tests {
         let c: Config = toml::from_str(text).unwrap();
         let problems = c.check(Path::new("p.toml"), text);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        let deny = problems.iter().find(|p| p.message.contains("deny")).unwrap();
+        let deny = problems
+            .iter()
+            .find(|p| p.message.contains("deny"))
+            .unwrap();
         assert_eq!(deny.line, Some(3), "{deny}");
         assert!(deny.message.contains("10.0.0.0/99"), "{deny}");
     }

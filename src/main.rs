@@ -14,7 +14,11 @@ use std::process::ExitCode;
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
-#[command(name = "palisade", version, about = "Sign-in threat protection: allow, step up or block, with reasons")]
+#[command(
+    name = "palisade",
+    version,
+    about = "Sign-in threat protection: allow, step up or block, with reasons"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -104,7 +108,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("ok: {}", description.unwrap_or_default());
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+                println!(
+                    "{} problem{} found",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
                 Ok(ExitCode::from(EXIT_CONFIG))
             }
         }
@@ -124,7 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut engine = Engine::new(parts);
             replay(&mut engine, input.as_deref(), output.as_deref())
         }
-        Command::Simulate { users, days, seed, geoip, output } => {
+        Command::Simulate {
+            users,
+            days,
+            seed,
+            geoip,
+            output,
+        } => {
             simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -167,7 +181,11 @@ fn load_config(c: &Common) -> Result<Config, ExitCode> {
     Ok(config)
 }
 
-fn replay(engine: &mut Engine, input: Option<&Path>, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn replay(
+    engine: &mut Engine,
+    input: Option<&Path>,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin();
     let (reader, total): (Box<dyn io::BufRead>, Option<u64>) = match input {
         None => (Box::new(stdin.lock()), None),
@@ -179,12 +197,18 @@ fn replay(engine: &mut Engine, input: Option<&Path>, output: Option<&Path>) -> a
     };
     let writer: Box<dyn Write> = match output {
         None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
-        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
     };
     let bar = total.filter(|_| io::stderr().is_terminal()).map(|len| {
         let bar = indicatif::ProgressBar::new(len);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("a valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
         );
         bar
     });
@@ -194,8 +218,9 @@ fn replay(engine: &mut Engine, input: Option<&Path>, output: Option<&Path>) -> a
         }
     };
     let rejects = io::stderr();
-    let summary = palisade::ingest::replay::replay(engine, reader, writer, rejects.lock(), Some(&mut tick))
-        .context("replay failed")?;
+    let summary =
+        palisade::ingest::replay::replay(engine, reader, writer, rejects.lock(), Some(&mut tick))
+            .context("replay failed")?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -203,7 +228,13 @@ fn replay(engine: &mut Engine, input: Option<&Path>, output: Option<&Path>) -> a
     Ok(ExitCode::SUCCESS)
 }
 
-fn simulate(users: u32, days: u32, seed: u64, geoip: Option<&Path>, output: Option<&Path>) -> anyhow::Result<()> {
+fn simulate(
+    users: u32,
+    days: u32,
+    seed: u64,
+    geoip: Option<&Path>,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
     use palisade::analytics::simulate::{simulate, SimulateOptions, SIM_COUNTRIES};
     let networks = match geoip {
         None => None,
@@ -212,14 +243,27 @@ fn simulate(users: u32, days: u32, seed: u64, geoip: Option<&Path>, output: Opti
                 .with_context(|| format!("cannot read networks from {}", db.display()))?,
         ),
     };
-    let opts = SimulateOptions { users, days, seed, networks, ..SimulateOptions::default() };
+    let opts = SimulateOptions {
+        users,
+        days,
+        seed,
+        networks,
+        ..SimulateOptions::default()
+    };
     let mut out: Box<dyn Write> = match output {
         None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
-        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
     };
     let stats = simulate(&opts, &mut out).context("simulate failed")?;
     out.flush()?;
-    let mix: Vec<String> = stats.by_label.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    let mix: Vec<String> = stats
+        .by_label
+        .iter()
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect();
     eprintln!("simulated {} events: {}", stats.events, mix.join(", "));
     Ok(())
 }

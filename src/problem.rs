@@ -14,7 +14,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Problem {
-        Problem { file: file.to_path_buf(), line, message: message.into() }
+        Problem {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 
     /// A problem with `key` in `source`, located at the line that sets the key.
@@ -24,7 +28,9 @@ impl Problem {
 
     /// A TOML syntax or shape error, with the line toml reports.
     pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> Problem {
-        let line = err.span().map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
+        let line = err
+            .span()
+            .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
         Problem::new(file, line, err.message().trim_end_matches('\n').to_string())
     }
 }
@@ -57,12 +63,16 @@ impl fmt::Display for Problems {
 /// The first line that assigns `key` (`key = …`, possibly dotted or quoted),
 /// 1-based. Semantic errors found after decoding point there.
 pub fn line_of_key(source: &str, key: &str) -> Option<usize> {
-    source.lines().position(|l| {
-        let l = l.trim_start();
-        let rest = l.strip_prefix(key).or_else(|| l.strip_prefix(&format!("\"{key}\"")));
-        rest.is_some_and(|r| r.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    source
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let rest = l
+                .strip_prefix(key)
+                .or_else(|| l.strip_prefix(&format!("\"{key}\"")));
+            rest.is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

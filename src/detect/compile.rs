@@ -25,36 +25,73 @@ fn duration(src: &Source, problems: &mut Vec<Problem>, key: &str, value: &str) -
     match humantime::parse_duration(value) {
         Ok(d) if !d.is_zero() => d,
         Ok(_) => {
-            problems.push(src.problem(key, format!("{key} must be longer than zero, got \"{value}\"")));
+            problems.push(src.problem(
+                key,
+                format!("{key} must be longer than zero, got \"{value}\""),
+            ));
             Duration::from_secs(1)
         }
         Err(e) => {
-            problems.push(src.problem(key, format!("{key} \"{value}\" is not a duration like \"30s\" or \"10m\": {e}")));
+            problems.push(src.problem(
+                key,
+                format!("{key} \"{value}\" is not a duration like \"30s\" or \"10m\": {e}"),
+            ));
             Duration::from_secs(1)
         }
     }
 }
 
-fn bits(src: &Source, problems: &mut Vec<Problem>, key: &str, values: &[String], names: &[&str]) -> u8 {
+fn bits(
+    src: &Source,
+    problems: &mut Vec<Problem>,
+    key: &str,
+    values: &[String],
+    names: &[&str],
+) -> u8 {
     let mut out = 0u8;
     for v in values {
         match names.iter().position(|n| n == v) {
             Some(i) => out |= 1 << i,
-            None => problems.push(src.problem(key, format!("{key}: unknown value \"{v}\", expected one of {}", names.join(", ")))),
+            None => problems.push(src.problem(
+                key,
+                format!(
+                    "{key}: unknown value \"{v}\", expected one of {}",
+                    names.join(", ")
+                ),
+            )),
         }
     }
     out
 }
 
 /// Compiles one rule. `max_keys` caps every per-key table the detector holds.
-pub fn compile(spec: &RuleSpec, src: &Source, clock: &EventClock, max_keys: usize) -> Result<Detector, Vec<Problem>> {
+pub fn compile(
+    spec: &RuleSpec,
+    src: &Source,
+    clock: &EventClock,
+    max_keys: usize,
+) -> Result<Detector, Vec<Problem>> {
     let mut problems = Vec::new();
     let stem = src.file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if spec.id != stem {
-        problems.push(src.problem("id", format!("id \"{}\" must match the file name \"{stem}.toml\"", spec.id)));
+        problems.push(src.problem(
+            "id",
+            format!(
+                "id \"{}\" must match the file name \"{stem}.toml\"",
+                spec.id
+            ),
+        ));
     }
-    if spec.id.is_empty() || !spec.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        problems.push(src.problem("id", format!("id \"{}\" must be snake_case (a-z, 0-9, _)", spec.id)));
+    if spec.id.is_empty()
+        || !spec
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        problems.push(src.problem(
+            "id",
+            format!("id \"{}\" must be snake_case (a-z, 0-9, _)", spec.id),
+        ));
     }
     if spec.category.is_empty() {
         problems.push(src.problem("category", "category must not be empty".to_string()));
@@ -63,7 +100,11 @@ pub fn compile(spec: &RuleSpec, src: &Source, clock: &EventClock, max_keys: usiz
     let f = &spec.filter;
     let kinds = ["sign_in", "sign_up", "password_change", "password_reset"];
     let mut filter = Filter {
-        kinds: if f.kinds.is_empty() { 0b1111 } else { bits(src, &mut problems, "kinds", &f.kinds, &kinds) },
+        kinds: if f.kinds.is_empty() {
+            0b1111
+        } else {
+            bits(src, &mut problems, "kinds", &f.kinds, &kinds)
+        },
         outcomes: 0b110,
         failure_reasons: u8::MAX,
         user_exists: f.user_exists,
@@ -74,11 +115,23 @@ pub fn compile(spec: &RuleSpec, src: &Source, clock: &EventClock, max_keys: usiz
             problems.push(src.problem("outcomes", "outcomes: rules count outcomes only (`success`, `failure`); an attempt never changes state".to_string()));
         }
         // Bit positions follow `Outcome`: attempt, success, failure.
-        filter.outcomes = bits(src, &mut problems, "outcomes", &f.outcomes, &["attempt", "success", "failure"]) & 0b110;
+        filter.outcomes = bits(
+            src,
+            &mut problems,
+            "outcomes",
+            &f.outcomes,
+            &["attempt", "success", "failure"],
+        ) & 0b110;
     }
     if !f.failure_reasons.is_empty() {
         let reasons = ["bad_password", "unknown_user", "mfa_failed", "locked"];
-        filter.failure_reasons = bits(src, &mut problems, "failure_reasons", &f.failure_reasons, &reasons) << 1;
+        filter.failure_reasons = bits(
+            src,
+            &mut problems,
+            "failure_reasons",
+            &f.failure_reasons,
+            &reasons,
+        ) << 1;
     }
 
     let o = &spec.overflow;
@@ -87,32 +140,51 @@ pub fn compile(spec: &RuleSpec, src: &Source, clock: &EventClock, max_keys: usiz
         "challenge" => OverflowAction::Challenge,
         "signal" => OverflowAction::Signal,
         other => {
-            problems.push(src.problem("action", format!("action \"{other}\" is not one of block, challenge, signal")));
+            problems.push(src.problem(
+                "action",
+                format!("action \"{other}\" is not one of block, challenge, signal"),
+            ));
             OverflowAction::Signal
         }
     };
     if !o.score.is_finite() || o.score < 0.0 {
-        problems.push(src.problem("score", format!("score must be a finite number >= 0, got {}", o.score)));
+        problems.push(src.problem(
+            "score",
+            format!("score must be a finite number >= 0, got {}", o.score),
+        ));
     }
     if action == OverflowAction::Signal && o.score == 0.0 {
-        problems.push(src.problem("action", "a `signal` rule needs a score > 0, or it changes nothing".to_string()));
+        problems.push(src.problem(
+            "action",
+            "a `signal` rule needs a score > 0, or it changes nothing".to_string(),
+        ));
     }
 
     let (counter, duration_ms) = match (&spec.bucket, &spec.lockout) {
         (Some(_), Some(_)) | (None, None) => {
-            problems.push(Problem::new(src.file, None, "a rule needs exactly one of [bucket] or [lockout]"));
+            problems.push(Problem::new(
+                src.file,
+                None,
+                "a rule needs exactly one of [bucket] or [lockout]",
+            ));
             return Err(problems);
         }
         (Some(b), None) => {
             let key = KeyKind::parse(&b.key).unwrap_or_else(|| {
-                problems.push(src.problem("key", format!("key \"{}\" is not one of {}", b.key, KeyKind::NAMES)));
+                problems.push(src.problem(
+                    "key",
+                    format!("key \"{}\" is not one of {}", b.key, KeyKind::NAMES),
+                ));
                 KeyKind::Ip
             });
             let distinct = match b.count.as_str() {
                 "events" => None,
                 c => match c.strip_prefix("distinct:").and_then(KeyKind::parse) {
                     Some(d) if d == key => {
-                        problems.push(src.problem("count", format!("count \"{c}\" counts the key itself: always one value")));
+                        problems.push(src.problem(
+                            "count",
+                            format!("count \"{c}\" counts the key itself: always one value"),
+                        ));
                         None
                     }
                     Some(d) => Some(d),
@@ -131,25 +203,67 @@ pub fn compile(spec: &RuleSpec, src: &Source, clock: &EventClock, max_keys: usiz
             let leak = duration(src, &mut problems, "leak_interval", &b.leak_interval);
             let bucket = KeyedBucket::new(b.capacity.max(2), leak, clock.clone(), max_keys);
             let duration_ms = block_duration(src, &mut problems, action, o.duration.as_deref());
-            (Counter::Bucket { key, distinct, reset_on_success: b.reset_on_success, bucket }, duration_ms)
+            (
+                Counter::Bucket {
+                    key,
+                    distinct,
+                    reset_on_success: b.reset_on_success,
+                    bucket,
+                },
+                duration_ms,
+            )
         }
         (None, Some(l)) => {
             if l.failure_factor == 0 {
-                problems.push(src.problem("failure_factor", "failure_factor must be at least 1, got 0".to_string()));
+                problems.push(src.problem(
+                    "failure_factor",
+                    "failure_factor must be at least 1, got 0".to_string(),
+                ));
             }
             if action == OverflowAction::Signal {
-                problems.push(src.problem("action", "a [lockout] rule locks: its action must be block or challenge".to_string()));
+                problems.push(src.problem(
+                    "action",
+                    "a [lockout] rule locks: its action must be block or challenge".to_string(),
+                ));
             }
             if o.duration.is_some() {
-                problems.push(src.problem("duration", "a [lockout] rule computes its own wait; remove duration".to_string()));
+                problems.push(src.problem(
+                    "duration",
+                    "a [lockout] rule computes its own wait; remove duration".to_string(),
+                ));
             }
             let params = LockoutParams {
                 failure_factor: l.failure_factor.max(1),
-                wait_increment_ms: millis(duration(src, &mut problems, "wait_increment", &l.wait_increment)),
-                max_failure_wait_ms: millis(duration(src, &mut problems, "max_failure_wait", &l.max_failure_wait)),
-                quick_login_check_ms: millis(duration(src, &mut problems, "quick_login_check", &l.quick_login_check)),
-                minimum_quick_login_wait_ms: millis(duration(src, &mut problems, "minimum_quick_login_wait", &l.minimum_quick_login_wait)),
-                max_delta_time_ms: millis(duration(src, &mut problems, "max_delta_time", &l.max_delta_time)),
+                wait_increment_ms: millis(duration(
+                    src,
+                    &mut problems,
+                    "wait_increment",
+                    &l.wait_increment,
+                )),
+                max_failure_wait_ms: millis(duration(
+                    src,
+                    &mut problems,
+                    "max_failure_wait",
+                    &l.max_failure_wait,
+                )),
+                quick_login_check_ms: millis(duration(
+                    src,
+                    &mut problems,
+                    "quick_login_check",
+                    &l.quick_login_check,
+                )),
+                minimum_quick_login_wait_ms: millis(duration(
+                    src,
+                    &mut problems,
+                    "minimum_quick_login_wait",
+                    &l.minimum_quick_login_wait,
+                )),
+                max_delta_time_ms: millis(duration(
+                    src,
+                    &mut problems,
+                    "max_delta_time",
+                    &l.max_delta_time,
+                )),
             };
             (Counter::Lockout(Lockout::new(params, max_keys)), 0)
         }
@@ -176,15 +290,26 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
-fn block_duration(src: &Source, problems: &mut Vec<Problem>, action: OverflowAction, value: Option<&str>) -> u64 {
+fn block_duration(
+    src: &Source,
+    problems: &mut Vec<Problem>,
+    action: OverflowAction,
+    value: Option<&str>,
+) -> u64 {
     match (action, value) {
         (OverflowAction::Signal, None) => 0,
         (OverflowAction::Signal, Some(_)) => {
-            problems.push(src.problem("duration", "duration only applies to block and challenge".to_string()));
+            problems.push(src.problem(
+                "duration",
+                "duration only applies to block and challenge".to_string(),
+            ));
             0
         }
         (_, None) => {
-            problems.push(src.problem("action", "block and challenge need a duration, e.g. duration = \"15m\"".to_string()));
+            problems.push(src.problem(
+                "action",
+                "block and challenge need a duration, e.g. duration = \"15m\"".to_string(),
+            ));
             0
         }
         (_, Some(v)) => millis(duration(src, problems, "duration", v)),

@@ -13,15 +13,42 @@ use std::path::{Path, PathBuf};
 /// The shipped rules, built into the binary: what runs when there is no rules
 /// folder. `tests/rules.rs` checks this list against `rules/`.
 pub const EMBEDDED_RULES: &[(&str, &str)] = &[
-    ("asn_velocity.toml", include_str!("../../rules/asn_velocity.toml")),
-    ("brute_force.toml", include_str!("../../rules/brute_force.toml")),
-    ("ip_velocity_high.toml", include_str!("../../rules/ip_velocity_high.toml")),
-    ("ip_velocity_low.toml", include_str!("../../rules/ip_velocity_low.toml")),
-    ("network_velocity.toml", include_str!("../../rules/network_velocity.toml")),
-    ("password_spray.toml", include_str!("../../rules/password_spray.toml")),
-    ("slow_brute_force.toml", include_str!("../../rules/slow_brute_force.toml")),
-    ("user_enumeration.toml", include_str!("../../rules/user_enumeration.toml")),
-    ("user_lockout.toml", include_str!("../../rules/user_lockout.toml")),
+    (
+        "asn_velocity.toml",
+        include_str!("../../rules/asn_velocity.toml"),
+    ),
+    (
+        "brute_force.toml",
+        include_str!("../../rules/brute_force.toml"),
+    ),
+    (
+        "ip_velocity_high.toml",
+        include_str!("../../rules/ip_velocity_high.toml"),
+    ),
+    (
+        "ip_velocity_low.toml",
+        include_str!("../../rules/ip_velocity_low.toml"),
+    ),
+    (
+        "network_velocity.toml",
+        include_str!("../../rules/network_velocity.toml"),
+    ),
+    (
+        "password_spray.toml",
+        include_str!("../../rules/password_spray.toml"),
+    ),
+    (
+        "slow_brute_force.toml",
+        include_str!("../../rules/slow_brute_force.toml"),
+    ),
+    (
+        "user_enumeration.toml",
+        include_str!("../../rules/user_enumeration.toml"),
+    ),
+    (
+        "user_lockout.toml",
+        include_str!("../../rules/user_lockout.toml"),
+    ),
 ];
 
 /// A compiled rule set and the version that names it in decisions.
@@ -35,7 +62,11 @@ pub struct RuleSet {
 }
 
 /// Loads `dir`, or the embedded rules when `dir` is `None`.
-pub fn load_rules(dir: Option<&Path>, clock: &EventClock, max_keys: usize) -> Result<RuleSet, Vec<Problem>> {
+pub fn load_rules(
+    dir: Option<&Path>,
+    clock: &EventClock,
+    max_keys: usize,
+) -> Result<RuleSet, Vec<Problem>> {
     let files: Vec<(PathBuf, String)> = match dir {
         None => EMBEDDED_RULES
             .iter()
@@ -47,7 +78,11 @@ pub fn load_rules(dir: Option<&Path>, clock: &EventClock, max_keys: usize) -> Re
     let mut detectors = Vec::new();
     let mut hasher = Sha1::new();
     for (path, text) in &files {
-        hasher.update(path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        hasher.update(
+            path.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
         hasher.update([0]);
         hasher.update(text.as_bytes());
         hasher.update([0]);
@@ -78,15 +113,24 @@ pub fn load_rules(dir: Option<&Path>, clock: &EventClock, max_keys: usize) -> Re
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, Vec<Problem>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![Problem::new(dir, None, format!("cannot read the rules folder: {e}"))])?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![Problem::new(
+            dir,
+            None,
+            format!("cannot read the rules folder: {e}"),
+        )]
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(vec![Problem::new(dir, None, "the rules folder holds no *.toml rule")]);
+        return Err(vec![Problem::new(
+            dir,
+            None,
+            "the rules folder holds no *.toml rule",
+        )]);
     }
     let mut files = Vec::new();
     let mut problems = Vec::new();

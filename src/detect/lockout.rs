@@ -31,7 +31,11 @@ pub struct Lockout {
 
 impl Lockout {
     pub fn new(params: LockoutParams, max_keys: usize) -> Lockout {
-        Lockout { params, users: FxHashMap::default(), max_keys: max_keys.max(1) }
+        Lockout {
+            params,
+            users: FxHashMap::default(),
+            max_keys: max_keys.max(1),
+        }
     }
 
     /// Records a failure at `now_ms`; returns how long the user is locked out
@@ -49,9 +53,15 @@ impl Lockout {
         let quick = f.failures > 0 && since_last < p.quick_login_check_ms;
         f.failures += 1;
         f.last_failure_ms = now_ms;
-        let mut wait = if quick { p.minimum_quick_login_wait_ms } else { 0 };
+        let mut wait = if quick {
+            p.minimum_quick_login_wait_ms
+        } else {
+            0
+        };
         if f.failures % p.failure_factor == 0 {
-            let grown = p.wait_increment_ms.saturating_mul((f.failures / p.failure_factor) as u64);
+            let grown = p
+                .wait_increment_ms
+                .saturating_mul((f.failures / p.failure_factor) as u64);
             wait = wait.max(grown.min(p.max_failure_wait_ms));
         }
         (wait > 0).then_some(wait)
@@ -114,7 +124,11 @@ mod tests {
         }
         assert_eq!(waits[0], (30, 60_000));
         assert_eq!(waits[1], (60, 120_000));
-        assert_eq!(waits.last().unwrap(), &(600, 900_000), "capped at max_failure_wait");
+        assert_eq!(
+            waits.last().unwrap(),
+            &(600, 900_000),
+            "capped at max_failure_wait"
+        );
     }
 
     #[test]
@@ -124,7 +138,11 @@ mod tests {
         assert_eq!(l.failure(1, 10_500), Some(60_000));
         assert_eq!(l.failures(1), 2);
         l.failure(1, 10_500 + 43_200_001);
-        assert_eq!(l.failures(1), 1, "a failure after max_delta_time starts over");
+        assert_eq!(
+            l.failures(1),
+            1,
+            "a failure after max_delta_time starts over"
+        );
         l.success(1);
         assert_eq!(l.failures(1), 0);
     }

@@ -49,12 +49,18 @@ impl Filter {
     /// whether its outcome would be counted).
     fn matches_kind(&self, e: &Event) -> bool {
         self.kinds & kind_bit(e) != 0
-            && self.user_exists.is_none_or(|want| e.user_exists == Some(want))
-            && self.has_password.is_none_or(|want| e.password_sha1.is_some() == want)
+            && self
+                .user_exists
+                .is_none_or(|want| e.user_exists == Some(want))
+            && self
+                .has_password
+                .is_none_or(|want| e.password_sha1.is_some() == want)
     }
 
     pub fn matches(&self, e: &Event) -> bool {
-        self.matches_kind(e) && self.outcomes & outcome_bit(e.outcome) != 0 && self.failure_reasons & failure_bit(e) != 0
+        self.matches_kind(e)
+            && self.outcomes & outcome_bit(e.outcome) != 0
+            && self.failure_reasons & failure_bit(e) != 0
     }
 }
 
@@ -67,7 +73,12 @@ pub enum OverflowAction {
 
 /// How a detector counts.
 pub enum Counter {
-    Bucket { key: KeyKind, distinct: Option<KeyKind>, reset_on_success: bool, bucket: KeyedBucket },
+    Bucket {
+        key: KeyKind,
+        distinct: Option<KeyKind>,
+        reset_on_success: bool,
+        bucket: KeyedBucket,
+    },
     Lockout(Lockout),
 }
 
@@ -131,9 +142,11 @@ impl Detector {
         }
         if !e.is_outcome() {
             let would = match &self.counter {
-                Counter::Bucket { bucket, distinct: None, .. } => {
-                    self.filter.matches_kind(e) && bucket.would_overflow(key)
-                }
+                Counter::Bucket {
+                    bucket,
+                    distinct: None,
+                    ..
+                } => self.filter.matches_kind(e) && bucket.would_overflow(key),
                 _ => false,
             };
             return would.then_some(HitKind::WouldOverflow);
@@ -146,7 +159,9 @@ impl Detector {
 
     fn count(&mut self, e: &Event, keys: &Keys, key: u64, now_ms: u64) -> Option<HitKind> {
         let overflow_for = match &mut self.counter {
-            Counter::Bucket { bucket, distinct, .. } => {
+            Counter::Bucket {
+                bucket, distinct, ..
+            } => {
                 let value = distinct.map(|d| d.of(keys));
                 if value == Some(None) {
                     return None; // counting distinct values the event lacks
@@ -182,7 +197,12 @@ impl Detector {
     /// buckets that only the user can act on.
     pub fn on_success(&mut self, keys: &Keys) {
         match &mut self.counter {
-            Counter::Bucket { key, reset_on_success: true, bucket, .. } => {
+            Counter::Bucket {
+                key,
+                reset_on_success: true,
+                bucket,
+                ..
+            } => {
                 if let Some(k) = key.of(keys) {
                     bucket.reset(k);
                     self.blocks.remove(&k);

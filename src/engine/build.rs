@@ -45,12 +45,19 @@ impl EngineParts {
         let mut problems: Vec<Problem> = Vec::new();
         let clock = EventClock::default();
         let limits = config.limits.clone();
-        let rules = load_rules(folder(config.rules.as_deref(), "rules").as_deref(), &clock, limits.max_keys_per_rule)
-            .map_err(|mut p| problems.append(&mut p))
-            .ok();
-        let model = load_model(folder(config.models.as_deref(), "models").as_deref(), config.model.as_deref())
-            .map_err(|mut p| problems.append(&mut p))
-            .ok();
+        let rules = load_rules(
+            folder(config.rules.as_deref(), "rules").as_deref(),
+            &clock,
+            limits.max_keys_per_rule,
+        )
+        .map_err(|mut p| problems.append(&mut p))
+        .ok();
+        let model = load_model(
+            folder(config.models.as_deref(), "models").as_deref(),
+            config.model.as_deref(),
+        )
+        .map_err(|mut p| problems.append(&mut p))
+        .ok();
         let paths = GeoPaths {
             city: config.geoip.city.clone(),
             asn: config.geoip.asn.clone(),
@@ -61,7 +68,13 @@ impl EngineParts {
             .ok();
         let list = |entries: &[String], what: &str, problems: &mut Vec<Problem>| {
             IpList::parse(entries)
-                .map_err(|e| problems.push(Problem::new(Path::new("config"), None, format!("ip_lists.{what}: {e}"))))
+                .map_err(|e| {
+                    problems.push(Problem::new(
+                        Path::new("config"),
+                        None,
+                        format!("ip_lists.{what}: {e}"),
+                    ))
+                })
                 .unwrap_or_default()
         };
         let allow = list(&config.ip_lists.allow, "allow", &mut problems);
@@ -98,7 +111,11 @@ impl EngineParts {
             self.model.origin,
             self.rules.version,
             self.geoip.describe(),
-            if self.mode == Mode::Audit { "audit" } else { "enforce" },
+            if self.mode == Mode::Audit {
+                "audit"
+            } else {
+                "enforce"
+            },
             self.allow.len(),
             self.deny.len()
         )

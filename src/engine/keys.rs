@@ -8,13 +8,20 @@ use crate::event::Event;
 use std::net::IpAddr;
 
 /// The public default key: replays are reproducible; production sets its own.
-pub const DEFAULT_HASH_KEY: [u64; 4] = [0x5041_4c49_5341_4445, 0x6b65_7965_645f_6861, 0x7368_5f64_6566_6175, 0x6c74_5f6b_6579_5f31];
+pub const DEFAULT_HASH_KEY: [u64; 4] = [
+    0x5041_4c49_5341_4445,
+    0x6b65_7965_645f_6861,
+    0x7368_5f64_6566_6175,
+    0x6c74_5f6b_6579_5f31,
+];
 
 pub struct Hasher(ahash::RandomState);
 
 impl Hasher {
     pub fn new(seeds: [u64; 4]) -> Hasher {
-        Hasher(ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]))
+        Hasher(ahash::RandomState::with_seeds(
+            seeds[0], seeds[1], seeds[2], seeds[3],
+        ))
     }
 
     /// The user's key: tenant and user, case-folded so `Alice` and `alice` are
@@ -22,7 +29,10 @@ impl Hasher {
     pub fn user(&self, tenant: Option<&str>, user: &str) -> u64 {
         let tenant = tenant.unwrap_or("");
         let user = user.trim();
-        if user.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        if user
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
             self.0.hash_one((tenant, user.to_lowercase()))
         } else {
             self.0.hash_one((tenant, user))
@@ -58,14 +68,23 @@ mod tests {
     #[test]
     fn users_fold_case_and_tenants_separate() {
         let h = Hasher::new(DEFAULT_HASH_KEY);
-        assert_eq!(h.user(None, "Alice@Example.com"), h.user(None, "alice@example.com"));
+        assert_eq!(
+            h.user(None, "Alice@Example.com"),
+            h.user(None, "alice@example.com")
+        );
         assert_ne!(h.user(Some("a"), "alice"), h.user(Some("b"), "alice"));
-        assert_ne!(Hasher::new([1, 2, 3, 4]).user(None, "alice"), h.user(None, "alice"));
+        assert_ne!(
+            Hasher::new([1, 2, 3, 4]).user(None, "alice"),
+            h.user(None, "alice")
+        );
     }
 
     #[test]
     fn a_mapped_ipv4_address_is_the_same_address() {
         let h = Hasher::new(DEFAULT_HASH_KEY);
-        assert_eq!(h.ip("::ffff:192.0.2.1".parse().unwrap()), h.ip("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            h.ip("::ffff:192.0.2.1".parse().unwrap()),
+            h.ip("192.0.2.1".parse().unwrap())
+        );
     }
 }

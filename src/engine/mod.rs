@@ -16,7 +16,7 @@ use crate::enrich::geoip::{GeoInfo, GeoIp};
 use crate::enrich::iplist::IpList;
 use crate::enrich::netclass;
 use crate::enrich::useragent::{Families, UserAgents};
-use crate::event::{Action, Decision, Event, MfaStep, Mfa, Outcome, Reason};
+use crate::event::{Action, Decision, Event, Mfa, MfaStep, Outcome, Reason};
 use crate::model::{Evidence, LevelAction, Model};
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
@@ -75,7 +75,11 @@ struct Verdict {
 impl Verdict {
     fn add(&mut self, code: impl Into<std::borrow::Cow<'static, str>>, score: f64, detail: String) {
         self.contributions += score;
-        self.reasons.push(Reason { code: code.into(), score: round4(score), detail });
+        self.reasons.push(Reason {
+            code: code.into(),
+            score: round4(score),
+            detail,
+        });
     }
 }
 
@@ -136,13 +140,21 @@ impl Engine {
         self.expire_profiles(day);
 
         let geo = self.geoip.lookup(e.ip);
-        let families = e.user_agent.as_deref().map(|ua| self.agents.families(ua)).unwrap_or_default();
+        let families = e
+            .user_agent
+            .as_deref()
+            .map(|ua| self.agents.families(ua))
+            .unwrap_or_default();
         let keys = self.hasher.keys(e, geo.asn);
         let mut v = Verdict::default();
 
         let allowlisted = self.allow.contains(e.ip) && !self.deny.contains(e.ip);
         if allowlisted {
-            v.reasons.push(Reason { code: "ip_allowlisted".into(), score: 0.0, detail: "address on the allow-list: risk detection skipped".into() });
+            v.reasons.push(Reason {
+                code: "ip_allowlisted".into(),
+                score: 0.0,
+                detail: "address on the allow-list: risk detection skipped".into(),
+            });
         } else {
             if self.deny.contains(e.ip) {
                 let s = self.model.spec.signals.ip_denylisted.score;
@@ -166,17 +178,28 @@ impl Engine {
         } else if level_action > v.action {
             (level_action, level_mfa.max(v.mfa))
         } else {
-            (v.action, v.mfa.max(if level_action == v.action { level_mfa } else { None }))
+            (
+                v.action,
+                v.mfa.max(if level_action == v.action {
+                    level_mfa
+                } else {
+                    None
+                }),
+            )
         };
         let (action, audit_action) = match self.mode {
             Mode::Enforce => (would, (v.audited > would).then_some(v.audited)),
-            Mode::Audit => (Action::Allow, (would.max(v.audited) > Action::Allow).then_some(would.max(v.audited))),
+            Mode::Audit => (
+                Action::Allow,
+                (would.max(v.audited) > Action::Allow).then_some(would.max(v.audited)),
+            ),
         };
 
         // Only a success Palisade would let through teaches: an attacker who
         // got in despite a block must not become the user's habit, nor reset
         // what the attack counted.
-        let passed = would == Action::Allow || (would == Action::Challenge && e.mfa == Some(Mfa::Passed));
+        let passed =
+            would == Action::Allow || (would == Action::Challenge && e.mfa == Some(Mfa::Passed));
         if e.outcome == Outcome::Success && passed {
             self.learn(e, &geo, families, &keys, now_ms);
         }
@@ -190,15 +213,27 @@ impl Engine {
             compromised_password: false,
             enforced: audit_action.is_none(),
             audit_action,
-            mfa: if action == Action::Challenge { mfa } else { None },
+            mfa: if action == Action::Challenge {
+                mfa
+            } else {
+                None
+            },
             rules_version: self.rules_version.clone(),
             model_version: self.model.spec.version.clone(),
         }
     }
 
-    fn run_detectors(&mut self, e: &Event, keys: &crate::detect::Keys, now_ms: u64, v: &mut Verdict) {
+    fn run_detectors(
+        &mut self,
+        e: &Event,
+        keys: &crate::detect::Keys,
+        now_ms: u64,
+        v: &mut Verdict,
+    ) {
         for d in &mut self.detectors {
-            let Some(hit) = d.evaluate(e, keys, now_ms) else { continue };
+            let Some(hit) = d.evaluate(e, keys, now_ms) else {
+                continue;
+            };
             let detail = Explain::hit(d, hit, now_ms);
             let demanded = match (d.action, hit) {
                 (_, HitKind::WouldOverflow) | (OverflowAction::Signal, _) => Action::Allow,
@@ -207,7 +242,11 @@ impl Engine {
             };
             if d.audit {
                 v.audited = v.audited.max(demanded);
-                v.reasons.push(Reason { code: d.id.clone().into(), score: 0.0, detail: format!("audit only: {detail}") });
+                v.reasons.push(Reason {
+                    code: d.id.clone().into(),
+                    score: 0.0,
+                    detail: format!("audit only: {detail}"),
+                });
                 continue;
             }
             v.add(d.id.clone(), d.score, detail);
@@ -218,7 +257,15 @@ impl Engine {
         }
     }
 
-    fn score_features(&self, e: &Event, geo: &GeoInfo, fam: Families, keys: &crate::detect::Keys, day: u32, v: &mut Verdict) {
+    fn score_features(
+        &self,
+        e: &Event,
+        geo: &GeoInfo,
+        fam: Families,
+        keys: &crate::detect::Keys,
+        day: u32,
+        v: &mut Verdict,
+    ) {
         let profile = self.profiles.get(keys.user);
         let empty = Profile::default();
         let p = profile.unwrap_or(&empty);
@@ -226,65 +273,152 @@ impl Engine {
         let f = &self.model.spec.features;
         let g = &self.globals;
         let none = (0, 0, 0);
-        let mut feature = |code: &'static str, spec: Option<crate::model::FeatureSpec>, id: Option<u32>, habits: (f32, f32), global: (u32, u64, usize), what: &dyn Fn() -> String| {
-            let (Some(spec), Some(_)) = (spec, id) else { return };
-            let ev = Evidence { user_weight: habits.0 as f64, user_total: habits.1 as f64, global };
+        let mut feature = |code: &'static str,
+                           spec: Option<crate::model::FeatureSpec>,
+                           id: Option<u32>,
+                           habits: (f32, f32),
+                           global: (u32, u64, usize),
+                           what: &dyn Fn() -> String| {
+            let (Some(spec), Some(_)) = (spec, id) else {
+                return;
+            };
+            let ev = Evidence {
+                user_weight: habits.0 as f64,
+                user_total: habits.1 as f64,
+                global,
+            };
             if let Some(s) = spec.score(ev) {
                 v.add(code, s.score, Explain::feature(&what(), ev, s));
             }
         };
         let device_id = keys.device.map(|d| d as u32);
         if let Some(id) = device_id {
-            feature("new_device", f.device, device_id, p.devices.lookup(id, day, self.ageing), none, &|| "device".to_string());
+            feature(
+                "new_device",
+                f.device,
+                device_id,
+                p.devices.lookup(id, day, self.ageing),
+                none,
+                &|| "device".to_string(),
+            );
         }
         if let Some(c) = geo.country {
             let id = country_id(c);
-            feature("new_country", f.country, Some(id), p.countries.lookup(id, day, self.ageing), g.country.get(id), &|| format!("country {c}"));
+            feature(
+                "new_country",
+                f.country,
+                Some(id),
+                p.countries.lookup(id, day, self.ageing),
+                g.country.get(id),
+                &|| format!("country {c}"),
+            );
         }
         if let Some(asn) = geo.asn {
-            feature("new_asn", f.asn, Some(asn), p.asns.lookup(asn, day, self.ageing), g.asn.get(asn), &|| format!("AS{asn}"));
+            feature(
+                "new_asn",
+                f.asn,
+                Some(asn),
+                p.asns.lookup(asn, day, self.ageing),
+                g.asn.get(asn),
+                &|| format!("AS{asn}"),
+            );
         }
         if geo.class == netclass::NetClass::Public {
             let id = netclass::network_key(e.ip) as u32;
-            feature("new_network", f.network, Some(id), p.networks.lookup(id, day, self.ageing), none, &|| "network".to_string());
+            feature(
+                "new_network",
+                f.network,
+                Some(id),
+                p.networks.lookup(id, day, self.ageing),
+                none,
+                &|| "network".to_string(),
+            );
         }
         if fam.browser != 0 {
             let name = self.agents.name(fam.browser);
-            feature("new_browser", f.browser, Some(fam.browser), p.browsers.lookup(fam.browser, day, self.ageing), g.browser.get(fam.browser), &|| format!("browser {name}"));
+            feature(
+                "new_browser",
+                f.browser,
+                Some(fam.browser),
+                p.browsers.lookup(fam.browser, day, self.ageing),
+                g.browser.get(fam.browser),
+                &|| format!("browser {name}"),
+            );
         }
         if fam.os != 0 {
             let name = self.agents.name(fam.os);
-            feature("new_os", f.os, Some(fam.os), p.oses.lookup(fam.os, day, self.ageing), g.os.get(fam.os), &|| format!("OS {name}"));
+            feature(
+                "new_os",
+                f.os,
+                Some(fam.os),
+                p.oses.lookup(fam.os, day, self.ageing),
+                g.os.get(fam.os),
+                &|| format!("OS {name}"),
+            );
         }
     }
 
     fn score_signals(&self, e: &Event, geo: &GeoInfo, user: u64, v: &mut Verdict) {
         let s = &self.model.spec.signals;
         if geo.anonymous.is_anonymous() {
-            v.add("anonymous_ip", s.anonymous_ip.score, Explain::anonymous(geo));
+            v.add(
+                "anonymous_ip",
+                s.anonymous_ip.score,
+                Explain::anonymous(geo),
+            );
         }
         if geo.anonymous.is_hosting() {
-            v.add("hosting_ip", s.hosting_ip.score, "address belongs to a hosting provider".into());
+            v.add(
+                "hosting_ip",
+                s.hosting_ip.score,
+                "address belongs to a hosting provider".into(),
+            );
         }
-        let (Some(loc), Some(p), Some(ts)) = (geo.location, self.profiles.get(user), e.timestamp) else { return };
+        let (Some(loc), Some(p), Some(ts)) = (geo.location, self.profiles.get(user), e.timestamp)
+        else {
+            return;
+        };
         if !p.last.has_location() || p.last.secs == 0 {
             return;
         }
         let seconds = ts.secs().saturating_sub(p.last.secs as u64);
         let trip = travel::trip(
-            (p.last.latitude as f64, p.last.longitude as f64, p.last.accuracy_km as f64),
-            (loc.latitude as f64, loc.longitude as f64, loc.accuracy_radius_km as f64),
+            (
+                p.last.latitude as f64,
+                p.last.longitude as f64,
+                p.last.accuracy_km as f64,
+            ),
+            (
+                loc.latitude as f64,
+                loc.longitude as f64,
+                loc.accuracy_radius_km as f64,
+            ),
             seconds,
         );
         let t = &s.impossible_travel;
         let same_country = geo.country.is_some_and(|c| c.as_bytes() == p.last.country);
-        let min_km = if same_country { t.same_country_min_distance_km } else { t.min_distance_km };
+        let min_km = if same_country {
+            t.same_country_min_distance_km
+        } else {
+            t.min_distance_km
+        };
         if trip.speed_kmh > t.max_speed_kmh && trip.beyond_accuracy_km >= min_km {
-            v.add("impossible_travel", s.impossible_travel.score, Explain::travel(trip, s.impossible_travel.max_speed_kmh));
+            v.add(
+                "impossible_travel",
+                s.impossible_travel.score,
+                Explain::travel(trip, s.impossible_travel.max_speed_kmh),
+            );
         }
     }
 
-    fn learn(&mut self, e: &Event, geo: &GeoInfo, fam: Families, keys: &crate::detect::Keys, now_ms: u64) {
+    fn learn(
+        &mut self,
+        e: &Event,
+        geo: &GeoInfo,
+        fam: Families,
+        keys: &crate::detect::Keys,
+        now_ms: u64,
+    ) {
         for d in &mut self.detectors {
             d.on_success(keys);
         }
@@ -314,7 +448,10 @@ impl Engine {
             self.globals.os.observe(fam.os);
         }
         p.last.secs = (now_ms / 1000).min(u32::MAX as u64) as u32;
-        let (latitude, longitude, accuracy_km) = geo.location.map_or((f32::NAN, f32::NAN, 0), |l| (l.latitude, l.longitude, l.accuracy_radius_km));
+        let (latitude, longitude, accuracy_km) =
+            geo.location.map_or((f32::NAN, f32::NAN, 0), |l| {
+                (l.latitude, l.longitude, l.accuracy_radius_km)
+            });
         p.last.latitude = latitude;
         p.last.longitude = longitude;
         p.last.accuracy_km = accuracy_km;
@@ -340,7 +477,13 @@ impl Engine {
             rule_keys: self
                 .detectors
                 .iter()
-                .map(|d| (d.id.clone(), d.tracked_keys(), d.bucket().map_or(0, |b| b.heap_bytes())))
+                .map(|d| {
+                    (
+                        d.id.clone(),
+                        d.tracked_keys(),
+                        d.bucket().map_or(0, |b| b.heap_bytes()),
+                    )
+                })
                 .collect(),
         }
     }

@@ -32,7 +32,12 @@ pub fn trip(from: (f64, f64, f64), to: (f64, f64, f64), seconds: u64) -> Trip {
     } else {
         beyond / hours
     };
-    Trip { distance_km: d, beyond_accuracy_km: beyond, hours, speed_kmh: speed }
+    Trip {
+        distance_km: d,
+        beyond_accuracy_km: beyond,
+        hours,
+        speed_kmh: speed,
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +56,8 @@ mod tests {
         assert_eq!(t.speed_kmh, 0.0, "{t:?}");
         let far = trip((51.5, -0.12, 10.0), (40.7, -74.0, 10.0), 3600);
         assert!(far.speed_kmh > 5000.0, "{far:?}");
-        assert!(trip((51.5, -0.12, 1.0), (40.7, -74.0, 1.0), 0).speed_kmh.is_infinite());
+        assert!(trip((51.5, -0.12, 1.0), (40.7, -74.0, 1.0), 0)
+            .speed_kmh
+            .is_infinite());
     }
 }

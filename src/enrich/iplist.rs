@@ -30,7 +30,10 @@ impl IpList {
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
             }
         }
-        Ok(IpList { v4: merge(v4), v6: merge(v6) })
+        Ok(IpList {
+            v4: merge(v4),
+            v6: merge(v6),
+        })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -92,9 +95,21 @@ mod tests {
 
     #[test]
     fn matches_ranges_and_single_addresses_of_both_families() {
-        let l = IpList::parse(&["203.0.113.0/24", "198.51.100.7", "2001:db8::/32", "203.0.113.128/25"]).unwrap();
+        let l = IpList::parse(&[
+            "203.0.113.0/24",
+            "198.51.100.7",
+            "2001:db8::/32",
+            "203.0.113.128/25",
+        ])
+        .unwrap();
         assert_eq!(l.len(), 3, "the /25 inside the /24 merges away");
-        for yes in ["203.0.113.0", "203.0.113.255", "198.51.100.7", "2001:db8:ffff::1", "::ffff:203.0.113.9"] {
+        for yes in [
+            "203.0.113.0",
+            "203.0.113.255",
+            "198.51.100.7",
+            "2001:db8:ffff::1",
+            "::ffff:203.0.113.9",
+        ] {
             assert!(l.contains(yes.parse().unwrap()), "{yes}");
         }
         for no in ["203.0.114.0", "198.51.100.8", "2001:db9::1", "0.0.0.0"] {

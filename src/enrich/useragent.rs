@@ -40,7 +40,10 @@ impl UserAgents {
             return *f;
         }
         let f = match self.parser.parse(user_agent) {
-            Some(r) => Families { browser: self.intern(r.name), os: self.intern(r.os) },
+            Some(r) => Families {
+                browser: self.intern(r.name),
+                os: self.intern(r.os),
+            },
             None => Families::default(),
         };
         if self.cache.len() >= self.max_agents {
@@ -64,7 +67,9 @@ impl UserAgents {
     }
 
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("unknown", String::as_str)
+        self.names
+            .get(id as usize)
+            .map_or("unknown", String::as_str)
     }
 }
 

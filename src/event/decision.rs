@@ -5,7 +5,9 @@ use std::borrow::Cow;
 
 /// What the auth service should do. Ordered by severity, so the strictest of
 /// several verdicts is their maximum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     #[default]

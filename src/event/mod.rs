@@ -59,7 +59,13 @@ impl std::fmt::Debug for PasswordSha1 {
     // Only the k-anonymity prefix: a full hash in a log is as good as the password
     // for a common one.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PasswordSha1({:02X}{:02X}{:X}…)", self.0[0], self.0[1], self.0[2] >> 4)
+        write!(
+            f,
+            "PasswordSha1({:02X}{:02X}{:X}…)",
+            self.0[0],
+            self.0[1],
+            self.0[2] >> 4
+        )
     }
 }
 

@@ -36,7 +36,10 @@ impl fmt::Display for EventError {
 
 impl EventError {
     fn new(field: &str, reason: impl Into<String>) -> EventError {
-        EventError { field: field.to_string(), reason: reason.into() }
+        EventError {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -96,9 +99,17 @@ fn field_limit(field: &str) -> usize {
     }
 }
 
-fn text(field: &str, value: Option<Cow<'_, str>>, required: bool) -> Result<Option<String>, EventError> {
+fn text(
+    field: &str,
+    value: Option<Cow<'_, str>>,
+    required: bool,
+) -> Result<Option<String>, EventError> {
     let Some(v) = value else {
-        return if required { Err(EventError::new(field, "is required")) } else { Ok(None) };
+        return if required {
+            Err(EventError::new(field, "is required"))
+        } else {
+            Ok(None)
+        };
     };
     if v.len() > field_limit(field) {
         return Err(EventError::new(
@@ -120,7 +131,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(EventError::new(
             "",
-            format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len()),
+            format!(
+                "event is {} bytes, the limit is {MAX_EVENT_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     // serde would also take a struct from a JSON array, by position.
@@ -131,19 +145,25 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
     let raw: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
-        EventError { field, reason: strip_position(&e.into_inner().to_string()) }
+        EventError {
+            field,
+            reason: strip_position(&e.into_inner().to_string()),
+        }
     })?;
-    de.end().map_err(|e| EventError::new("", strip_position(&e.to_string())))?;
+    de.end()
+        .map_err(|e| EventError::new("", strip_position(&e.to_string())))?;
 
     let timestamp = match raw.timestamp {
         None => None,
         Some(t) => Some(Timestamp::parse_rfc3339(&t).map_err(|r| EventError::new("timestamp", r))?),
     };
     let ip_text = required("ip", raw.ip)?;
-    let ip = ip_text
-        .trim()
-        .parse()
-        .map_err(|_| EventError::new("ip", format!("`{}` is not an IPv4 or IPv6 address", clip(&ip_text))))?;
+    let ip = ip_text.trim().parse().map_err(|_| {
+        EventError::new(
+            "ip",
+            format!("`{}` is not an IPv4 or IPv6 address", clip(&ip_text)),
+        )
+    })?;
     let password_sha1 = match raw.password_sha1 {
         None => None,
         Some(h) => Some(parse_sha1(&h)?),
@@ -151,7 +171,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
     let outcome: Outcome = required("outcome", raw.outcome)?.into();
     let failure_reason = raw.failure_reason.map(FailureReason::from);
     if failure_reason.is_some() && outcome != Outcome::Failure {
-        return Err(EventError::new("failure_reason", "is only allowed with outcome `failure`"));
+        return Err(EventError::new(
+            "failure_reason",
+            "is only allowed with outcome `failure`",
+        ));
     }
     Ok(Event {
         event_id: text("event_id", raw.event_id, true)?.unwrap_or_default(),
@@ -174,7 +197,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
 fn parse_sha1(h: &str) -> Result<PasswordSha1, EventError> {
     let mut out = [0u8; 20];
     if h.len() != 40 {
-        return Err(EventError::new("password_sha1", format!("must be 40 hex characters, got {}", h.len())));
+        return Err(EventError::new(
+            "password_sha1",
+            format!("must be 40 hex characters, got {}", h.len()),
+        ));
     }
     hex::decode_to_slice(h, &mut out)
         .map_err(|_| EventError::new("password_sha1", "must be 40 hex characters (0-9, a-f)"))?;
@@ -230,11 +256,26 @@ mod tests {
         assert_eq!(e.field, "kind");
         assert!(e.reason.contains("unknown variant `login`"), "{e}");
         assert_eq!(err(&GOOD.replace("203.0.113.7", "300.1.1.1")).field, "ip");
-        assert_eq!(err(&GOOD.replace("2026-11-26T10:00:00Z", "yesterday")).field, "timestamp");
-        assert_eq!(err(&GOOD.replace("5BAA61E4", "5BAA61EZ")).field, "password_sha1");
-        assert_eq!(err(&GOOD.replace("\"user\":\"alice@example.com\",", "")).field, "user");
-        assert_eq!(err(&GOOD.replace("\"user\":\"alice@example.com\"", "\"user\":7")).field, "user");
-        assert_eq!(err(&GOOD.replace("\"failure\"", "\"success\"")).field, "failure_reason");
+        assert_eq!(
+            err(&GOOD.replace("2026-11-26T10:00:00Z", "yesterday")).field,
+            "timestamp"
+        );
+        assert_eq!(
+            err(&GOOD.replace("5BAA61E4", "5BAA61EZ")).field,
+            "password_sha1"
+        );
+        assert_eq!(
+            err(&GOOD.replace("\"user\":\"alice@example.com\",", "")).field,
+            "user"
+        );
+        assert_eq!(
+            err(&GOOD.replace("\"user\":\"alice@example.com\"", "\"user\":7")).field,
+            "user"
+        );
+        assert_eq!(
+            err(&GOOD.replace("\"failure\"", "\"success\"")).field,
+            "failure_reason"
+        );
         let long = "x".repeat(300);
         assert_eq!(err(&GOOD.replace("alice@example.com", &long)).field, "user");
     }

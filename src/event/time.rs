@@ -10,7 +10,8 @@ pub struct Timestamp(pub u64);
 
 impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
-        let t = DateTime::parse_from_rfc3339(s).map_err(|e| format!("not an RFC 3339 time: {e}"))?;
+        let t =
+            DateTime::parse_from_rfc3339(s).map_err(|e| format!("not an RFC 3339 time: {e}"))?;
         let ms = t.timestamp_millis();
         u64::try_from(ms)
             .map(Timestamp)

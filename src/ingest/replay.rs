@@ -62,7 +62,9 @@ pub fn replay(
         line_no += 1;
         // Never hold more than one event's worth of a line: a longer one is
         // rejected and the rest of it skipped.
-        let n = (&mut input).take(MAX_EVENT_BYTES as u64 + 1).read_until(b'\n', &mut line)?;
+        let n = (&mut input)
+            .take(MAX_EVENT_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
         if n == 0 {
             break;
         }
@@ -82,7 +84,10 @@ pub fn replay(
         }
         if too_long {
             summary.rejected += 1;
-            writeln!(rejects, "line {line_no}: event is over {MAX_EVENT_BYTES} bytes")?;
+            writeln!(
+                rejects,
+                "line {line_no}: event is over {MAX_EVENT_BYTES} bytes"
+            )?;
             continue;
         }
         match Event::from_json(text) {

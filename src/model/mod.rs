@@ -11,7 +11,8 @@ use crate::problem::Problem;
 use std::path::{Path, PathBuf};
 
 /// The shipped model, built into the binary for runs without a models folder.
-pub const EMBEDDED_MODEL: (&str, &str) = ("risk-v1.toml", include_str!("../../models/risk-v1.toml"));
+pub const EMBEDDED_MODEL: (&str, &str) =
+    ("risk-v1.toml", include_str!("../../models/risk-v1.toml"));
 
 pub struct Model {
     pub spec: ModelSpec,
@@ -53,7 +54,11 @@ impl FeatureSpec {
         let p_user = (ev.user_weight + self.alpha * p_global) / (ev.user_total + self.alpha);
         let lr = p_attacker / p_user;
         let score = (self.weight * lr.ln()).min(self.max);
-        (score > 1e-3).then_some(FeatureScore { score, likelihood_ratio: lr, global_share: share })
+        (score > 1e-3).then_some(FeatureScore {
+            score,
+            likelihood_ratio: lr,
+            global_share: share,
+        })
     }
 }
 
@@ -78,9 +83,18 @@ impl Model {
 /// `version` is `select`), or the embedded model when `dir` is `None`.
 pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec<Problem>> {
     let files: Vec<(PathBuf, String)> = match dir {
-        None => vec![(Path::new("models").join(EMBEDDED_MODEL.0), EMBEDDED_MODEL.1.to_string())],
+        None => vec![(
+            Path::new("models").join(EMBEDDED_MODEL.0),
+            EMBEDDED_MODEL.1.to_string(),
+        )],
         Some(d) => {
-            let rd = std::fs::read_dir(d).map_err(|e| vec![Problem::new(d, None, format!("cannot read the models folder: {e}"))])?;
+            let rd = std::fs::read_dir(d).map_err(|e| {
+                vec![Problem::new(
+                    d,
+                    None,
+                    format!("cannot read the models folder: {e}"),
+                )]
+            })?;
             let mut paths: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -88,7 +102,8 @@ pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec
             paths.sort();
             let mut files = Vec::new();
             for p in paths {
-                let text = std::fs::read_to_string(&p).map_err(|e| vec![Problem::new(&p, None, format!("cannot read: {e}"))])?;
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| vec![Problem::new(&p, None, format!("cannot read: {e}"))])?;
                 files.push((p, text));
             }
             files
@@ -117,14 +132,32 @@ pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec
         None if models.len() == 1 => models.pop(),
         None => {
             let versions: Vec<String> = models.iter().map(|(_, s)| s.version.clone()).collect();
-            return Err(vec![Problem::new(where_, None, format!("{} models found ({}); choose one with `model = \"VERSION\"` in the config", versions.len(), versions.join(", ")))]);
+            return Err(vec![Problem::new(
+                where_,
+                None,
+                format!(
+                    "{} models found ({}); choose one with `model = \"VERSION\"` in the config",
+                    versions.len(),
+                    versions.join(", ")
+                ),
+            )]);
         }
     };
     let Some((path, spec)) = chosen else {
-        let what = select.map_or("no model file".to_string(), |v| format!("no model with version \"{v}\""));
-        return Err(vec![Problem::new(where_, None, format!("{what} in the models folder"))]);
+        let what = select.map_or("no model file".to_string(), |v| {
+            format!("no model with version \"{v}\"")
+        });
+        return Err(vec![Problem::new(
+            where_,
+            None,
+            format!("{what} in the models folder"),
+        )]);
     };
-    let origin = if dir.is_some() { format!("model {} from {}", spec.version, path.display()) } else { format!("built-in model {}", spec.version) };
+    let origin = if dir.is_some() {
+        format!("model {} from {}", spec.version, path.display())
+    } else {
+        format!("built-in model {}", spec.version)
+    };
     Ok(Model { spec, origin })
 }
 
@@ -133,11 +166,21 @@ mod tests {
     use super::*;
 
     fn country() -> FeatureSpec {
-        FeatureSpec { weight: 1.0, alpha: 1.0, uniform: 0.5, global: true, max: 10.0 }
+        FeatureSpec {
+            weight: 1.0,
+            alpha: 1.0,
+            uniform: 0.5,
+            global: true,
+            max: 10.0,
+        }
     }
 
     fn ev(w: f64, n: f64, count: u32) -> Evidence {
-        Evidence { user_weight: w, user_total: n, global: (count, 10_000, 50) }
+        Evidence {
+            user_weight: w,
+            user_total: n,
+            global: (count, 10_000, 50),
+        }
     }
 
     #[test]

@@ -59,7 +59,10 @@ pub struct ProfileSpec {
 
 impl ProfileSpec {
     pub fn ageing(&self) -> Ageing {
-        Ageing { half_life_days: self.half_life_days, forget_after_days: self.forget_after_days }
+        Ageing {
+            half_life_days: self.half_life_days,
+            forget_after_days: self.forget_after_days,
+        }
     }
 }
 
@@ -130,24 +133,53 @@ impl ModelSpec {
             bad("version", "version must not be empty".into());
         }
         if !self.bias.is_finite() {
-            bad("bias", format!("bias must be a finite number, got {}", self.bias));
+            bad(
+                "bias",
+                format!("bias must be a finite number, got {}", self.bias),
+            );
         }
         let t = &self.thresholds;
         if !(0.0 < t.medium && t.medium < t.high && t.high <= 1.0) {
-            bad("medium", format!("thresholds must satisfy 0 < medium < high <= 1, got medium {} and high {}", t.medium, t.high));
+            bad(
+                "medium",
+                format!(
+                    "thresholds must satisfy 0 < medium < high <= 1, got medium {} and high {}",
+                    t.medium, t.high
+                ),
+            );
         }
         if !(self.profile.half_life_days > 0.0 && self.profile.half_life_days.is_finite()) {
-            bad("half_life_days", format!("half_life_days must be > 0, got {}", self.profile.half_life_days));
+            bad(
+                "half_life_days",
+                format!(
+                    "half_life_days must be > 0, got {}",
+                    self.profile.half_life_days
+                ),
+            );
         }
         if self.profile.forget_after_days == 0 {
-            bad("forget_after_days", "forget_after_days must be at least 1, got 0".into());
+            bad(
+                "forget_after_days",
+                "forget_after_days must be at least 1, got 0".into(),
+            );
         }
         let f = &self.features;
-        for (name, spec) in [("device", f.device), ("country", f.country), ("asn", f.asn), ("network", f.network), ("browser", f.browser), ("os", f.os)] {
+        for (name, spec) in [
+            ("device", f.device),
+            ("country", f.country),
+            ("asn", f.asn),
+            ("network", f.network),
+            ("browser", f.browser),
+            ("os", f.os),
+        ] {
             let Some(s) = spec else { continue };
             let section = format!("[features.{name}]");
-            let line = text.lines().position(|l| l.trim() == section).map(|i| i + 1);
-            let mut bad_f = |msg: String| out.push(Problem::new(file, line, format!("features.{name}: {msg}")));
+            let line = text
+                .lines()
+                .position(|l| l.trim() == section)
+                .map(|i| i + 1);
+            let mut bad_f =
+                |msg: String| out.push(Problem::new(file, line, format!("features.{name}: {msg}")));
             if !(s.weight.is_finite() && s.weight >= 0.0) {
                 bad_f(format!("weight must be >= 0, got {}", s.weight));
             }
@@ -162,18 +194,49 @@ impl ModelSpec {
             }
         }
         let s = &self.signals;
-        for (key, v) in [("score", s.impossible_travel.score), ("score", s.anonymous_ip.score), ("score", s.hosting_ip.score), ("score", s.ip_denylisted.score)] {
+        for (key, v) in [
+            ("score", s.impossible_travel.score),
+            ("score", s.anonymous_ip.score),
+            ("score", s.hosting_ip.score),
+            ("score", s.ip_denylisted.score),
+        ] {
             if !v.is_finite() {
-                out.push(Problem::at_key(file, text, key, format!("signal score must be finite, got {v}")));
+                out.push(Problem::at_key(
+                    file,
+                    text,
+                    key,
+                    format!("signal score must be finite, got {v}"),
+                ));
             }
         }
-        for (key, v) in [("min_distance_km", s.impossible_travel.min_distance_km), ("same_country_min_distance_km", s.impossible_travel.same_country_min_distance_km)] {
+        for (key, v) in [
+            ("min_distance_km", s.impossible_travel.min_distance_km),
+            (
+                "same_country_min_distance_km",
+                s.impossible_travel.same_country_min_distance_km,
+            ),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
-                out.push(Problem::at_key(file, text, key, format!("{key} must be >= 0, got {v}")));
+                out.push(Problem::at_key(
+                    file,
+                    text,
+                    key,
+                    format!("{key} must be >= 0, got {v}"),
+                ));
             }
         }
-        if !(s.impossible_travel.max_speed_kmh > 0.0 && s.impossible_travel.max_speed_kmh.is_finite()) {
-            out.push(Problem::at_key(file, text, "max_speed_kmh", format!("max_speed_kmh must be > 0, got {}", s.impossible_travel.max_speed_kmh)));
+        if !(s.impossible_travel.max_speed_kmh > 0.0
+            && s.impossible_travel.max_speed_kmh.is_finite())
+        {
+            out.push(Problem::at_key(
+                file,
+                text,
+                "max_speed_kmh",
+                format!(
+                    "max_speed_kmh must be > 0, got {}",
+                    s.impossible_travel.max_speed_kmh
+                ),
+            ));
         }
         out
     }

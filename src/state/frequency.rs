@@ -15,7 +15,10 @@ pub struct Frequencies {
 
 impl Frequencies {
     pub fn new(max_values: usize) -> Frequencies {
-        Frequencies { max_values, ..Default::default() }
+        Frequencies {
+            max_values,
+            ..Default::default()
+        }
     }
 
     pub fn observe(&mut self, id: u32) {
@@ -29,7 +32,11 @@ impl Frequencies {
 
     /// (count of `id`, total observations, distinct values known).
     pub fn get(&self, id: u32) -> (u32, u64, usize) {
-        (self.counts.get(&id).copied().unwrap_or(0), self.total, self.counts.len())
+        (
+            self.counts.get(&id).copied().unwrap_or(0),
+            self.total,
+            self.counts.len(),
+        )
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -6,9 +6,9 @@
 //! under 64 bytes, can be swept when its bucket is empty, and can be capped.
 
 use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::StateStore;
-use governor::middleware::NoOpMiddleware;
 use governor::{Quota, RateLimiter};
 use rustc_hash::FxHashMap;
 use std::num::NonZeroU32;
@@ -23,7 +23,8 @@ pub struct EventClock(Arc<AtomicU64>);
 
 impl EventClock {
     pub fn set_millis(&self, ms: u64) {
-        self.0.store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
+        self.0
+            .store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
     }
 
     pub fn now_nanos(&self) -> u64 {
@@ -111,9 +112,20 @@ impl KeyedBucket {
             .allow_burst(burst);
         let store = SlotStore::default();
         let slots = store.0.clone();
-        let bucket_clock = BucketClock { shared: clock.clone(), started: AtomicBool::new(false) };
+        let bucket_clock = BucketClock {
+            shared: clock.clone(),
+            started: AtomicBool::new(false),
+        };
         let limiter = RateLimiter::new(quota, store, bucket_clock);
-        KeyedBucket { limiter, slots, clock, capacity, leak, max_keys, next_sweep_nanos: 0 }
+        KeyedBucket {
+            limiter,
+            slots,
+            clock,
+            capacity,
+            leak,
+            max_keys,
+            next_sweep_nanos: 0,
+        }
     }
 
     /// Counts one event for `key`; with `value`, only a value that is not among
@@ -149,11 +161,19 @@ impl KeyedBucket {
 
     /// Empties the key's bucket (a success for a key that includes the user).
     pub fn reset(&mut self, key: u64) {
-        self.slots.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.slots
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
     }
 
     pub fn len(&self) -> usize {
-        self.slots.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.slots
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,7 +195,10 @@ impl KeyedBucket {
         if now < self.next_sweep_nanos {
             return;
         }
-        let drain = self.leak.saturating_mul(self.capacity).clamp(Duration::from_secs(60), Duration::from_secs(86_400));
+        let drain = self
+            .leak
+            .saturating_mul(self.capacity)
+            .clamp(Duration::from_secs(60), Duration::from_secs(86_400));
         self.next_sweep_nanos = now.saturating_add(drain.as_nanos() as u64);
         self.sweep(now);
     }

@@ -89,7 +89,11 @@ impl<const N: usize> Habits<N> {
                         best_w = w;
                     }
                 }
-                self.0[best] = Habit { id, last_day: day, weight: 0 };
+                self.0[best] = Habit {
+                    id,
+                    last_day: day,
+                    weight: 0,
+                };
                 best
             }
         };
@@ -116,7 +120,13 @@ pub struct LastSuccess {
 
 impl Default for LastSuccess {
     fn default() -> LastSuccess {
-        LastSuccess { secs: 0, latitude: f32::NAN, longitude: f32::NAN, accuracy_km: 0, country: [0; 2] }
+        LastSuccess {
+            secs: 0,
+            latitude: f32::NAN,
+            longitude: f32::NAN,
+            accuracy_km: 0,
+            country: [0; 2],
+        }
     }
 }
 
@@ -156,7 +166,10 @@ pub struct ProfileStore {
 
 impl ProfileStore {
     pub fn new(max_profiles: usize) -> ProfileStore {
-        ProfileStore { max_profiles: max_profiles.max(1), ..Default::default() }
+        ProfileStore {
+            max_profiles: max_profiles.max(1),
+            ..Default::default()
+        }
     }
 
     pub fn get(&self, key: u64) -> Option<&Profile> {
@@ -227,7 +240,10 @@ impl ProfileStore {
 mod tests {
     use super::*;
 
-    const AGE: Ageing = Ageing { half_life_days: 30.0, forget_after_days: 180 };
+    const AGE: Ageing = Ageing {
+        half_life_days: 30.0,
+        forget_after_days: 180,
+    };
 
     #[test]
     fn a_profile_is_192_bytes() {
@@ -241,7 +257,10 @@ mod tests {
         h.learn(7, 100, AGE);
         assert_eq!(h.lookup(7, 100, AGE), (2.0, 2.0));
         let (w, _) = h.lookup(7, 130, AGE);
-        assert!((w - 1.0).abs() < 0.01, "one half-life halves the weight: {w}");
+        assert!(
+            (w - 1.0).abs() < 0.01,
+            "one half-life halves the weight: {w}"
+        );
         assert_eq!(h.lookup(7, 280, AGE).0, 0.0);
     }
 
