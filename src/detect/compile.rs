@@ -272,7 +272,7 @@ pub fn compile(
         return Err(problems);
     }
     Ok(Detector {
-        id: spec.id.clone(),
+        id: spec.id.as_str().into(),
         category: spec.category.clone(),
         description: spec.description.clone(),
         audit: spec.audit,

@@ -84,7 +84,8 @@ pub enum Counter {
 
 /// A compiled rule.
 pub struct Detector {
-    pub id: String,
+    /// The rule's id, shared with every reason that names it.
+    pub id: std::sync::Arc<str>,
     pub category: String,
     pub description: String,
     pub audit: bool,

@@ -12,7 +12,7 @@ pub use build::{EngineParts, StartupError};
 
 use crate::config::Mode;
 use crate::detect::{Detector, HitKind, OverflowAction};
-use crate::enrich::geoip::{GeoInfo, GeoIp};
+use crate::enrich::geoip::{GeoCache, GeoInfo, GeoIp};
 use crate::enrich::iplist::IpList;
 use crate::enrich::netclass;
 use crate::enrich::useragent::{Families, UserAgents};
@@ -45,10 +45,12 @@ pub struct Engine {
     clock: EventClock,
     mode: Mode,
     geoip: GeoIp,
+    geo_cache: GeoCache,
     allow: IpList,
     deny: IpList,
     detectors: Vec<Detector>,
-    rules_version: String,
+    rules_version: std::sync::Arc<str>,
+    model_version: std::sync::Arc<str>,
     model: Model,
     ageing: Ageing,
     profiles: ProfileStore,
@@ -73,7 +75,7 @@ struct Verdict {
 }
 
 impl Verdict {
-    fn add(&mut self, code: impl Into<std::borrow::Cow<'static, str>>, score: f64, detail: String) {
+    fn add(&mut self, code: impl Into<crate::event::ReasonCode>, score: f64, detail: String) {
         self.contributions += score;
         self.reasons.push(Reason {
             code: code.into(),
@@ -99,10 +101,12 @@ impl Engine {
             clock: p.clock,
             mode: p.mode,
             geoip: p.geoip,
+            geo_cache: GeoCache::default(),
             allow: p.allow,
             deny: p.deny,
             detectors: p.rules.detectors,
-            rules_version: p.rules.version,
+            rules_version: p.rules.version.as_str().into(),
+            model_version: p.model.spec.version.as_str().into(),
             ageing: p.model.spec.profile.ageing(),
             model: p.model,
             profiles: ProfileStore::new(limits.max_profiles),
@@ -139,7 +143,7 @@ impl Engine {
         let day = (now_ms / 86_400_000) as u32;
         self.expire_profiles(day);
 
-        let geo = self.geoip.lookup(e.ip);
+        let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
         let families = e
             .user_agent
             .as_deref()
@@ -219,7 +223,7 @@ impl Engine {
                 None
             },
             rules_version: self.rules_version.clone(),
-            model_version: self.model.spec.version.clone(),
+            model_version: self.model_version.clone(),
         }
     }
 
@@ -297,7 +301,7 @@ impl Engine {
                 "new_device",
                 f.device,
                 device_id,
-                p.devices.lookup(id, day, self.ageing),
+                p.devices.lookup(id, day, &self.ageing),
                 none,
                 &|| "device".to_string(),
             );
@@ -308,7 +312,7 @@ impl Engine {
                 "new_country",
                 f.country,
                 Some(id),
-                p.countries.lookup(id, day, self.ageing),
+                p.countries.lookup(id, day, &self.ageing),
                 g.country.get(id),
                 &|| format!("country {c}"),
             );
@@ -318,7 +322,7 @@ impl Engine {
                 "new_asn",
                 f.asn,
                 Some(asn),
-                p.asns.lookup(asn, day, self.ageing),
+                p.asns.lookup(asn, day, &self.ageing),
                 g.asn.get(asn),
                 &|| format!("AS{asn}"),
             );
@@ -329,7 +333,7 @@ impl Engine {
                 "new_network",
                 f.network,
                 Some(id),
-                p.networks.lookup(id, day, self.ageing),
+                p.networks.lookup(id, day, &self.ageing),
                 none,
                 &|| "network".to_string(),
             );
@@ -340,7 +344,7 @@ impl Engine {
                 "new_browser",
                 f.browser,
                 Some(fam.browser),
-                p.browsers.lookup(fam.browser, day, self.ageing),
+                p.browsers.lookup(fam.browser, day, &self.ageing),
                 g.browser.get(fam.browser),
                 &|| format!("browser {name}"),
             );
@@ -351,7 +355,7 @@ impl Engine {
                 "new_os",
                 f.os,
                 Some(fam.os),
-                p.oses.lookup(fam.os, day, self.ageing),
+                p.oses.lookup(fam.os, day, &self.ageing),
                 g.os.get(fam.os),
                 &|| format!("OS {name}"),
             );
@@ -423,7 +427,7 @@ impl Engine {
             d.on_success(keys);
         }
         let day = (now_ms / 86_400_000) as u16;
-        let a = self.ageing;
+        let a = &self.ageing;
         let p = self.profiles.get_or_insert(keys.user);
         if let Some(d) = keys.device {
             p.devices.learn(d as u32, day, a);
@@ -479,7 +483,7 @@ impl Engine {
                 .iter()
                 .map(|d| {
                     (
-                        d.id.clone(),
+                        d.id.to_string(),
                         d.tracked_keys(),
                         d.bucket().map_or(0, |b| b.heap_bytes()),
                     )

@@ -1,7 +1,7 @@
 //! The decision Palisade answers for every event.
 
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What the auth service should do. Ordered by severity, so the strictest of
 /// several verdicts is their maximum.
@@ -44,11 +44,54 @@ pub enum RiskLevel {
     High,
 }
 
+/// A reason's code: one of the contract's signal codes, or a rule's id. Both are
+/// shared, not copied, since every decision carries some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReasonCode {
+    Signal(&'static str),
+    Rule(Arc<str>),
+}
+
+impl std::ops::Deref for ReasonCode {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            ReasonCode::Signal(s) => s,
+            ReasonCode::Rule(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for ReasonCode {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+impl From<&'static str> for ReasonCode {
+    fn from(s: &'static str) -> ReasonCode {
+        ReasonCode::Signal(s)
+    }
+}
+
+impl From<Arc<str>> for ReasonCode {
+    fn from(s: Arc<str>) -> ReasonCode {
+        ReasonCode::Rule(s)
+    }
+}
+
 /// One signal or rule that contributed to a decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
     /// A stable snake_case code (`new_device`, `brute_force`, …) or a rule id.
-    pub code: Cow<'static, str>,
+    pub code: ReasonCode,
     /// Contribution to the risk score's log-odds: `risk_score` is
     /// `logistic(model bias + sum of every reason's score)`.
     pub score: f64,
@@ -73,6 +116,6 @@ pub struct Decision {
     /// Present with `challenge` (an extension of the contract).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa: Option<MfaStep>,
-    pub rules_version: String,
-    pub model_version: String,
+    pub rules_version: Arc<str>,
+    pub model_version: Arc<str>,
 }

@@ -6,7 +6,7 @@ mod decision;
 mod parse;
 mod time;
 
-pub use decision::{Action, Decision, MfaStep, Reason, RiskLevel};
+pub use decision::{Action, Decision, MfaStep, Reason, ReasonCode, RiskLevel};
 pub use parse::{EventError, MAX_EVENT_BYTES, MAX_FIELD_BYTES};
 pub use time::Timestamp;
 

@@ -59,10 +59,7 @@ pub struct ProfileSpec {
 
 impl ProfileSpec {
     pub fn ageing(&self) -> Ageing {
-        Ageing {
-            half_life_days: self.half_life_days,
-            forget_after_days: self.forget_after_days,
-        }
+        Ageing::new(self.half_life_days, self.forget_after_days)
     }
 }
 

@@ -21,29 +21,37 @@ pub struct Habit {
 }
 
 /// How habits age. Part of the model parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ageing {
     pub half_life_days: f32,
     pub forget_after_days: u16,
+    /// Decay factor per age in days, `0.5^(age / half_life)`, up to the forget
+    /// horizon: the hot path reads a habit's weight for every feature of every
+    /// event, and a table is much cheaper than `exp`.
+    decay: Box<[f32]>,
+}
+
+impl Ageing {
+    pub fn new(half_life_days: f32, forget_after_days: u16) -> Ageing {
+        let decay = (0..forget_after_days)
+            .map(|age| (-(age as f32) * std::f32::consts::LN_2 / half_life_days).exp())
+            .collect();
+        Ageing { half_life_days, forget_after_days, decay }
+    }
 }
 
 const WEIGHT_UNIT: f32 = 16.0;
 
 impl Habit {
     /// The weight today, in sightings.
-    pub fn weight_on(&self, day: u16, ageing: Ageing) -> f32 {
+    pub fn weight_on(&self, day: u16, ageing: &Ageing) -> f32 {
         if self.id == 0 {
             return 0.0;
         }
-        let age = day.saturating_sub(self.last_day);
-        if age >= ageing.forget_after_days {
-            return 0.0;
-        }
-        let w = self.weight as f32 / WEIGHT_UNIT;
-        if age == 0 {
-            w
-        } else {
-            w * (-(age as f32) * std::f32::consts::LN_2 / ageing.half_life_days).exp()
+        let age = day.saturating_sub(self.last_day) as usize;
+        match ageing.decay.get(age) {
+            Some(factor) => self.weight as f32 / WEIGHT_UNIT * factor,
+            None => 0.0,
         }
     }
 }
@@ -60,7 +68,7 @@ impl<const N: usize> Default for Habits<N> {
 
 impl<const N: usize> Habits<N> {
     /// (weight of `id`, total weight of the feature) today, in sightings.
-    pub fn lookup(&self, id: u32, day: u16, ageing: Ageing) -> (f32, f32) {
+    pub fn lookup(&self, id: u32, day: u16, ageing: &Ageing) -> (f32, f32) {
         let mut this = 0.0;
         let mut total = 0.0;
         for h in &self.0 {
@@ -74,7 +82,7 @@ impl<const N: usize> Habits<N> {
     }
 
     /// Records one sighting of `id` today.
-    pub fn learn(&mut self, id: u32, day: u16, ageing: Ageing) {
+    pub fn learn(&mut self, id: u32, day: u16, ageing: &Ageing) {
         let id = id.max(1); // 0 marks an empty slot
         let slot = match self.0.iter().position(|h| h.id == id) {
             Some(i) => i,
@@ -240,10 +248,9 @@ impl ProfileStore {
 mod tests {
     use super::*;
 
-    const AGE: Ageing = Ageing {
-        half_life_days: 30.0,
-        forget_after_days: 180,
-    };
+    fn age() -> Ageing {
+        Ageing::new(30.0, 180)
+    }
 
     #[test]
     fn a_profile_is_192_bytes() {
@@ -253,27 +260,27 @@ mod tests {
     #[test]
     fn habits_fade_and_are_forgotten() {
         let mut h = Habits::<4>::default();
-        h.learn(7, 100, AGE);
-        h.learn(7, 100, AGE);
-        assert_eq!(h.lookup(7, 100, AGE), (2.0, 2.0));
-        let (w, _) = h.lookup(7, 130, AGE);
+        h.learn(7, 100, &age());
+        h.learn(7, 100, &age());
+        assert_eq!(h.lookup(7, 100, &age()), (2.0, 2.0));
+        let (w, _) = h.lookup(7, 130, &age());
         assert!(
             (w - 1.0).abs() < 0.01,
             "one half-life halves the weight: {w}"
         );
-        assert_eq!(h.lookup(7, 280, AGE).0, 0.0);
+        assert_eq!(h.lookup(7, 280, &age()).0, 0.0);
     }
 
     #[test]
     fn a_full_feature_replaces_its_lightest_habit() {
         let mut h = Habits::<2>::default();
-        h.learn(1, 10, AGE);
-        h.learn(1, 10, AGE);
-        h.learn(2, 10, AGE);
-        h.learn(3, 10, AGE);
-        assert!(h.lookup(1, 10, AGE).0 > 0.0);
-        assert_eq!(h.lookup(2, 10, AGE).0, 0.0);
-        assert!(h.lookup(3, 10, AGE).0 > 0.0);
+        h.learn(1, 10, &age());
+        h.learn(1, 10, &age());
+        h.learn(2, 10, &age());
+        h.learn(3, 10, &age());
+        assert!(h.lookup(1, 10, &age()).0 > 0.0);
+        assert_eq!(h.lookup(2, 10, &age()).0, 0.0);
+        assert!(h.lookup(3, 10, &age()).0 > 0.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! later gives empty info and is counted, never a panic. Lookups read only
 //! the fields Palisade uses and allocate nothing: they run for every event.
 
+mod cache;
 mod db;
 mod info;
 mod networks;
@@ -18,6 +19,7 @@ pub use info::{AnonFlags, Country, GeoInfo, Location};
 pub use networks::networks_by_country;
 
 use crate::enrich::netclass::{self, NetClass};
+pub use cache::{GeoCache, GEO_CACHE_ENTRIES};
 use db::Db;
 use records::{AnonymousRecord, AsnRecord, CityRecord};
 use std::net::IpAddr;
@@ -110,13 +112,61 @@ impl GeoIp {
             info.country = record.country;
             info.location = record.location;
         }
+        self.lookup_rest(ip, &mut info);
+        info
+    }
+
+    /// [`lookup`](Self::lookup) with City records served from `cache` when it
+    /// holds them: the engine's hot path.
+    pub fn lookup_cached(&self, ip: IpAddr, cache: &mut GeoCache) -> GeoInfo {
+        let ip = netclass::canonical(ip);
+        let class = netclass::classify(ip);
+        let mut info = GeoInfo {
+            class,
+            ..GeoInfo::default()
+        };
+        if class != NetClass::Public {
+            return info;
+        }
+        if let Some(db) = self.city.as_ref().filter(|db| ip.is_ipv4() || db.ipv6) {
+            match db.reader.lookup(ip) {
+                Ok(found) => match found.offset() {
+                    None => {}
+                    Some(offset) => match cache.get(offset) {
+                        Some(hit) => {
+                            info.country = hit.country;
+                            info.location = hit.location;
+                        }
+                        None => match found.decode::<CityRecord>() {
+                            Ok(record) => {
+                                let record = record.unwrap_or_default();
+                                cache.put(offset, record.country, record.location);
+                                info.country = record.country;
+                                info.location = record.location;
+                            }
+                            Err(_) => {
+                                self.lookup_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        },
+                    },
+                },
+                Err(_) => {
+                    self.lookup_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.lookup_rest(ip, &mut info);
+        info
+    }
+
+    /// The ASN and Anonymous-IP parts of a lookup.
+    fn lookup_rest(&self, ip: IpAddr, info: &mut GeoInfo) {
         if let Some(record) = self.get::<AsnRecord>(&self.asn, ip) {
             info.asn = record.autonomous_system_number;
         }
         if let Some(record) = self.get::<AnonymousRecord>(&self.anonymous, ip) {
             info.anonymous = record.flags();
         }
-        info
     }
 
     /// One database's record for `ip`, or `None` when the database is not
