@@ -31,7 +31,15 @@ impl Problem {
         let line = err
             .span()
             .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
-        Problem::new(file, line, err.message().trim_end_matches('\n').to_string())
+        // toml's messages may run over several lines; one problem, one line.
+        let message = err
+            .message()
+            .trim()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(": ");
+        Problem::new(file, line, message)
     }
 }
 

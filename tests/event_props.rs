@@ -173,8 +173,9 @@ fn event() -> impl Strategy<Value = Event> {
         any::<[u8; 4]>().prop_map(IpAddr::from),
         any::<[u8; 16]>().prop_map(IpAddr::from),
     ];
-    // Up to 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write.
-    let timestamp = prop::option::of((0u64..=253_402_300_799_999).prop_map(Timestamp));
+    // Up to the last millisecond before 2100-01-01, the latest event time
+    // Palisade accepts.
+    let timestamp = prop::option::of((0u64..4_102_444_800_000).prop_map(Timestamp));
     (
         (required_text(256), timestamp, kind, required_text(256)),
         (prop::option::of(any::<bool>()), ip, outcome, reason),
@@ -307,7 +308,6 @@ fn examples_name_their_field() {
 
 /// Strict form of the properties above over text that may be malformed JSON.
 #[test]
-#[ignore = "src bug: a JSON syntax error reports field `?` or an unknown key's name (see the tests branch report)"]
 fn malformed_json_names_a_contract_field_or_none() {
     let config = ProptestConfig::with_cases(512);
     let mut runner = proptest::test_runner::TestRunner::new(config);
@@ -320,7 +320,6 @@ fn malformed_json_names_a_contract_field_or_none() {
 /// A syntax error is the document's fault, not a field's: no field is named,
 /// and certainly not `?` or a hostile key of any length.
 #[test]
-#[ignore = "src bug: a JSON syntax error reports field `?` or an unknown key's name (see the tests branch report)"]
 fn syntax_errors_name_no_field() {
     let long_key = format!(r#"{{"{}": tru}}"#, "k".repeat(60_000));
     let mut wrong = Vec::new();

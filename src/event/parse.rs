@@ -189,15 +189,45 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
     })
 }
 
+/// The contract's field names (and `label`), the only names a rejection cites.
+const FIELDS: &[&str] = &[
+    "event_id",
+    "timestamp",
+    "kind",
+    "user",
+    "user_exists",
+    "ip",
+    "outcome",
+    "failure_reason",
+    "user_agent",
+    "device_id",
+    "password_sha1",
+    "mfa",
+    "tenant",
+    "label",
+];
+
 /// Decodes again, tracking the path, to say which field is wrong.
 fn locate_error(bytes: &[u8]) -> EventError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<RawEvent, _> = serde_path_to_error::deserialize(&mut de);
     match result {
         Err(e) => {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            EventError { field, reason: strip_position(&e.into_inner().to_string()) }
+            // Name a field only when the fault sits in a field of the contract:
+            // outside one the document is at fault (serde_json says `?` between
+            // fields), and an unknown key may be anything an attacker wrote.
+            let path = e.path().to_string();
+            let top = path.split(['.', '[']).next().unwrap_or("");
+            let inner = e.into_inner();
+            let field = if FIELDS.contains(&top) {
+                top.to_string()
+            } else {
+                String::new()
+            };
+            EventError {
+                field,
+                reason: strip_position(&inner.to_string()),
+            }
         }
         Ok(_) => match de.end() {
             Err(e) => EventError::new("", strip_position(&e.to_string())),

@@ -8,14 +8,22 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub u64);
 
+/// Events must be before this: profiles keep seconds in 32 bits and days in 16.
+const LATEST: Timestamp = Timestamp(4_102_444_800_000);
+
 impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
         let t =
             DateTime::parse_from_rfc3339(s).map_err(|e| format!("not an RFC 3339 time: {e}"))?;
-        let ms = t.timestamp_millis();
-        u64::try_from(ms)
-            .map(Timestamp)
-            .map_err(|_| "is before 1970-01-01T00:00:00Z".to_string())
+        let ms = u64::try_from(t.timestamp_millis())
+            .map_err(|_| "is before 1970-01-01T00:00:00Z".to_string())?;
+        if ms >= LATEST.0 {
+            return Err(
+                "is after 2100-01-01T00:00:00Z, the latest time Palisade's state can hold"
+                    .to_string(),
+            );
+        }
+        Ok(Timestamp(ms))
     }
 
     pub fn from_secs(secs: u64) -> Timestamp {
@@ -65,5 +73,8 @@ mod tests {
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
         let e = Timestamp::parse_rfc3339("1969-12-31T23:59:59Z").unwrap_err();
         assert!(e.contains("before 1970"), "{e}");
+        let e = Timestamp::parse_rfc3339("2100-01-01T00:00:00Z").unwrap_err();
+        assert!(e.contains("after 2100"), "{e}");
+        assert!(Timestamp::parse_rfc3339("2099-12-31T23:59:59Z").is_ok());
     }
 }

@@ -91,6 +91,14 @@ pub fn replay(
             continue;
         }
         match Event::from_json(text) {
+            Ok(event) if event.timestamp.is_none() => {
+                // Replay runs on event time: without one, a backtest is not one.
+                summary.rejected += 1;
+                writeln!(
+                    rejects,
+                    "line {line_no}: field `timestamp`: is required in replay"
+                )?;
+            }
             Ok(event) => {
                 let decision = engine.evaluate(&event);
                 summary.events += 1;

@@ -117,6 +117,7 @@ impl KeyedBucket {
             started: AtomicBool::new(false),
         };
         let limiter = RateLimiter::new(quota, store, bucket_clock);
+        let max_keys = max_keys.max(1);
         KeyedBucket {
             limiter,
             slots,
@@ -133,19 +134,25 @@ impl KeyedBucket {
     /// slot spares: one user retrying, or a few users behind one NAT taking
     /// turns, do not add up, while a run of new values always does.
     pub fn count(&mut self, key: u64, value: Option<u64>) -> Fill {
-        if let Some(v) = value {
-            let fp = (v >> 48) as u16 | 1; // never 0, which marks an empty place
-            let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = map.entry(key).or_default();
-            if (0..4).any(|i| (slot.seen >> (16 * i)) as u16 == fp) {
+        let fp = value.map(|v| (v >> 48) as u16 | 1); // never 0, which marks an empty place
+        if let Some(fp) = fp {
+            let map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = map.get(&key).map_or(0, |s| s.seen);
+            if (0..4).any(|i| (seen >> (16 * i)) as u16 == fp) {
                 return Fill::Repeat;
             }
-            slot.seen = (slot.seen << 16) | fp as u64;
         }
         let fill = match self.limiter.check_key(&key) {
             Ok(()) => Fill::Counted,
             Err(_) => Fill::Overflow,
         };
+        // Only a counted value is remembered: one that overflowed overflows
+        // again when it comes back.
+        if let (Some(fp), Fill::Counted) = (fp, fill) {
+            let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = map.entry(key).or_default();
+            slot.seen = (slot.seen << 16) | fp as u64;
+        }
         self.maybe_sweep();
         fill
     }
@@ -214,7 +221,19 @@ impl KeyedBucket {
             let cut = tats.len() - keep;
             let (_, threshold, _) = tats.select_nth_unstable(cut);
             let threshold = *threshold;
-            map.retain(|_, s| s.tat >= threshold);
+            // Keys tied at the threshold are kept only while there is room, so
+            // a flood counted at one instant cannot hold the cap open.
+            let mut room = keep - tats.iter().filter(|&&t| t > threshold).count();
+            map.retain(|_, s| {
+                if s.tat > threshold {
+                    return true;
+                }
+                if s.tat == threshold && room > 0 {
+                    room -= 1;
+                    return true;
+                }
+                false
+            });
         }
         map.shrink_to_fit();
     }

@@ -36,7 +36,11 @@ impl Ageing {
         let decay = (0..forget_after_days)
             .map(|age| (-(age as f32) * std::f32::consts::LN_2 / half_life_days).exp())
             .collect();
-        Ageing { half_life_days, forget_after_days, decay }
+        Ageing {
+            half_life_days,
+            forget_after_days,
+            decay,
+        }
     }
 }
 

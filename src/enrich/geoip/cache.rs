@@ -28,7 +28,11 @@ pub struct GeoCache {
 
 impl Default for GeoCache {
     fn default() -> GeoCache {
-        GeoCache { city: vec![CachedCity::default(); GEO_CACHE_ENTRIES].into_boxed_slice(), hits: 0, misses: 0 }
+        GeoCache {
+            city: vec![CachedCity::default(); GEO_CACHE_ENTRIES].into_boxed_slice(),
+            hits: 0,
+            misses: 0,
+        }
     }
 }
 
@@ -44,8 +48,17 @@ impl GeoCache {
         }
     }
 
-    pub(super) fn put(&mut self, offset: usize, country: Option<Country>, location: Option<Location>) {
-        self.city[offset & (GEO_CACHE_ENTRIES - 1)] = CachedCity { tag: offset + 1, country, location };
+    pub(super) fn put(
+        &mut self,
+        offset: usize,
+        country: Option<Country>,
+        location: Option<Location>,
+    ) {
+        self.city[offset & (GEO_CACHE_ENTRIES - 1)] = CachedCity {
+            tag: offset + 1,
+            country,
+            location,
+        };
     }
 
     /// (hits, misses) since the cache was made.
