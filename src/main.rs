@@ -227,6 +227,7 @@ fn replay(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    eprintln!("{}", engine.state_stats());
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

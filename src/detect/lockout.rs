@@ -96,6 +96,10 @@ impl Lockout {
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.users.capacity() * (std::mem::size_of::<(u64, UserFailures)>() + 1)
+    }
 }
 
 #[cfg(test)]

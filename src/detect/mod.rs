@@ -214,13 +214,14 @@ impl Detector {
         }
     }
 
-    /// Keys tracked by this detector (bucket or failure counts, plus blocks).
-    pub fn tracked_keys(&self) -> usize {
-        let counted = match &self.counter {
-            Counter::Bucket { bucket, .. } => bucket.len(),
-            Counter::Lockout(l) => l.len(),
+    /// (keys tracked, bytes they hold): bucket slots or failure counts, plus
+    /// blocks in force, each table counted by its capacity.
+    pub fn state_size(&self) -> (usize, usize) {
+        let (keys, bytes) = match &self.counter {
+            Counter::Bucket { bucket, .. } => (bucket.len(), bucket.heap_bytes()),
+            Counter::Lockout(l) => (l.len(), l.heap_bytes()),
         };
-        counted + self.blocks.len()
+        (keys + self.blocks.len(), bytes + self.blocks.capacity() * (16 + 1))
     }
 
     pub fn bucket(&self) -> Option<&KeyedBucket> {

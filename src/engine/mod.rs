@@ -36,9 +36,27 @@ struct Globals {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StateStats {
     pub profiles: usize,
+    /// Bytes the profiles and their index hold (by capacity).
     pub profile_bytes: usize,
-    /// (rule id, keys tracked, bytes of bucket slots).
+    /// (rule id, keys tracked, bytes they hold).
     pub rule_keys: Vec<(String, usize, usize)>,
+}
+
+impl std::fmt::Display for StateStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: usize = self.rule_keys.iter().map(|r| r.1).sum();
+        let bytes: usize = self.rule_keys.iter().map(|r| r.2).sum();
+        write!(
+            f,
+            "state: {} profiles in {:.1} MiB ({} bytes each); {} rule keys in {:.1} MiB ({} bytes each)",
+            self.profiles,
+            self.profile_bytes as f64 / 1048576.0,
+            self.profile_bytes / self.profiles.max(1),
+            keys,
+            bytes as f64 / 1048576.0,
+            bytes / keys.max(1)
+        )
+    }
 }
 
 pub struct Engine {
@@ -482,11 +500,8 @@ impl Engine {
                 .detectors
                 .iter()
                 .map(|d| {
-                    (
-                        d.id.to_string(),
-                        d.tracked_keys(),
-                        d.bucket().map_or(0, |b| b.heap_bytes()),
-                    )
+                    let (keys, bytes) = d.state_size();
+                    (d.id.to_string(), keys, bytes)
                 })
                 .collect(),
         }
