@@ -7,8 +7,9 @@
 //! line, `label` set, timestamps non-decreasing. The run is one ChaCha8 stream
 //! drawn in a fixed order, so the same options give the same bytes.
 //!
-//! Memory: the population (120 bytes a user) plus one day of compact records
-//! (64 bytes each): a million users over a week peak under 300 MB.
+//! Memory: the population (120 bytes a user, and a byte counting each one's
+//! legitimate successes so far) plus one day of compact records (64 bytes
+//! each): a million users over a week peak under 300 MB.
 
 mod addresses;
 mod campaigns;
@@ -133,13 +134,17 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<Simul
     let mut renderer = Renderer::new(opts.users);
     let mut counts = [0u64; Label::ALL.len()];
     let mut recs = Vec::new();
+    // Legitimate successes per user on the days already written, saturating:
+    // attacks that need the victim's habits pick victims the engine has seen.
+    let mut history = vec![0u8; opts.users as usize];
     for index in 0..opts.days {
         let day = Day::new(opts.start, index);
         recs.clear();
         legit::day(&mut rng, &mut users, &addrs, &day, &mut recs);
         let legit = recs.len();
-        takeover::impossible_travel(&mut rng, &users, &addrs, &day, legit, &mut recs);
-        takeover::account_takeover(&mut rng, &users, &addrs, &day, &mut recs);
+        takeover::impossible_travel(&mut rng, &users, &history, &addrs, &day, legit, &mut recs);
+        takeover::account_takeover(&mut rng, &users, &history, &addrs, &day, &mut recs);
+        record_history(&recs[..legit], &mut history);
         campaigns::credential_stuffing(&mut rng, &users, &addrs, &day, &mut recs);
         campaigns::password_spray(&mut rng, &users, &addrs, &day, &mut recs);
         campaigns::brute_force(&mut rng, &users, &addrs, &day, &mut recs);
@@ -163,6 +168,18 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<Simul
         events: counts.iter().sum(),
         by_label,
     })
+}
+
+/// Counts the day's legitimate successes into `history`.
+fn record_history(legit: &[record::Rec], history: &mut [u8]) {
+    for r in legit {
+        if let (Label::Legit, crate::event::Outcome::Success, record::Who::Member(v)) =
+            (r.label, r.outcome, r.who)
+        {
+            let h = &mut history[v as usize];
+            *h = h.saturating_add(1);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,21 +21,40 @@ fn net(rng: &mut SimRng) -> Net {
     }
 }
 
+/// Legitimate successes before an attack that make a victim's habits worth
+/// learning; victims with fewer are taken only when no better one turns up.
+const WELL_KNOWN: u8 = 3;
+
 /// Victims are users without MFA (with it, a stolen password alone does not
-/// sign in) and at home.
+/// sign in), at home, and already seen signing in: `history` counts each
+/// user's legitimate successes on earlier days, and a user with none has no
+/// habits a detector could have learnt, so day 0 has no takeover.
 pub(super) fn account_takeover(
     rng: &mut SimRng,
     users: &[User],
+    history: &[u8],
     addrs: &AddressBook,
     day: &Day,
     out: &mut Vec<Rec>,
 ) {
     let n = users.len() as u32;
     for _ in 0..campaign_count(rng, n, 2_000.0, true) {
-        let victim = (0..20)
-            .map(|_| rng.random_range(0..n))
-            .find(|&v| !users[v as usize].mfa && users[v as usize].trip_on(day.index).is_none());
-        let Some(v) = victim else { continue };
+        // The first of 20 draws seen WELL_KNOWN times, else the most seen.
+        let mut best: Option<u32> = None;
+        for _ in 0..20 {
+            let v = rng.random_range(0..n);
+            let (user, seen) = (&users[v as usize], history[v as usize]);
+            if user.mfa || user.trip_on(day.index).is_some() || seen == 0 {
+                continue;
+            }
+            if best.is_none_or(|b| seen > history[b as usize]) {
+                best = Some(v);
+            }
+            if seen >= WELL_KNOWN {
+                break;
+            }
+        }
+        let Some(v) = best else { continue };
         let user = &users[v as usize];
         let country = geo::attack_country_except(rng, &[user.country]);
         let net = net(rng);
@@ -58,10 +77,14 @@ pub(super) fn account_takeover(
 
 /// Picks a legitimate success among `out[..legit]` (the day's legitimate
 /// records) and adds a success with the same password from another continent
-/// 5 to 55 minutes after it (or before, near the end of the day).
+/// 5 to 55 minutes after it, or before it, near the end of the day, when the
+/// user signed in on an earlier day (`history`, as for [`account_takeover`]):
+/// the victim always has a success earlier in the output. Users seen on
+/// earlier days are preferred, as there.
 pub(super) fn impossible_travel(
     rng: &mut SimRng,
     users: &[User],
+    history: &[u8],
     addrs: &AddressBook,
     day: &Day,
     legit: usize,
@@ -72,14 +95,37 @@ pub(super) fn impossible_travel(
         if legit == 0 {
             return;
         }
-        let seen = (0..50).map(|_| out[rng.random_range(0..legit)]).find(|r| {
-            r.label == Label::Legit && r.outcome == Outcome::Success && r.mfa == Mfa::None
-        });
-        let Some(Rec {
-            who: Who::Member(v),
-            ts,
-            ..
-        }) = seen
+        let gap = rng.random_range(5 * MINUTE_MS..55 * MINUTE_MS);
+        // Successes the victim will have had before the attack, at least.
+        let known = |r: &Rec| match r.who {
+            Who::Member(v) => {
+                let after = r.ts + gap < day.end();
+                history[v as usize].saturating_add(u8::from(after))
+            }
+            Who::Stranger(_) => 0,
+        };
+        let mut best: Option<(Rec, u8)> = None;
+        for _ in 0..50 {
+            let r = out[rng.random_range(0..legit)];
+            if r.label != Label::Legit || r.outcome != Outcome::Success || r.mfa != Mfa::None {
+                continue;
+            }
+            let k = known(&r);
+            if k > 0 && best.is_none_or(|(_, b)| k > b) {
+                best = Some((r, k));
+            }
+            if k >= WELL_KNOWN {
+                break;
+            }
+        }
+        let Some((
+            Rec {
+                who: Who::Member(v),
+                ts,
+                ..
+            },
+            _,
+        )) = best
         else {
             continue;
         };
@@ -88,7 +134,6 @@ pub(super) fn impossible_travel(
         let country = geo::far_country(rng, &[user.country, here]);
         let net = net(rng);
         let ip = addrs.addr(rng, country, net);
-        let gap = rng.random_range(5 * MINUTE_MS..55 * MINUTE_MS);
         let t = if ts + gap < day.end() {
             ts + gap
         } else {

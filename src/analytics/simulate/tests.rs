@@ -131,6 +131,35 @@ fn attacks_look_like_their_kind() {
     }
 }
 
+/// The engine learns a user's habits from their earlier successes in the
+/// stream: an attack on someone it has never seen sign in is not a fair test.
+#[test]
+fn takeover_and_travel_victims_signed_in_earlier_in_the_stream() {
+    let (buf, stats) = run(&opts(1000, 3, 5));
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    let mut attacks = Vec::new();
+    for e in events(&buf) {
+        match e.label.as_deref() {
+            Some(l @ ("account_takeover" | "impossible_travel")) => {
+                let before = seen.get(&e.user).copied().unwrap_or(0);
+                assert!(before > 0, "{l} {} on {}", e.event_id, e.user);
+                attacks.push(l.to_string());
+            }
+            Some("legit") if e.outcome == Outcome::Success => {
+                *seen.entry(e.user).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    // Day 0 may have no takeover; every later day has one.
+    assert!(stats.by_label["account_takeover"] >= 2, "{stats:?}");
+    assert!(stats.by_label["impossible_travel"] >= 3, "{stats:?}");
+    assert_eq!(
+        attacks.len() as u64,
+        stats.by_label["account_takeover"] + stats.by_label["impossible_travel"]
+    );
+}
+
 #[test]
 fn given_networks_are_the_only_source_of_addresses() {
     let mut nets = CountryNetworks::new();
