@@ -221,7 +221,10 @@ impl Detector {
             Counter::Bucket { bucket, .. } => (bucket.len(), bucket.heap_bytes()),
             Counter::Lockout(l) => (l.len(), l.heap_bytes()),
         };
-        (keys + self.blocks.len(), bytes + self.blocks.capacity() * (16 + 1))
+        (
+            keys + self.blocks.len(),
+            bytes + self.blocks.capacity() * (16 + 1),
+        )
     }
 
     pub fn bucket(&self) -> Option<&KeyedBucket> {

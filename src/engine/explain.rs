@@ -6,6 +6,7 @@ use crate::detect::{Counter, Detector, HitKind, OverflowAction};
 use crate::enrich::geoip::GeoInfo;
 use crate::event::Timestamp;
 use crate::model::{Evidence, FeatureScore};
+use std::fmt::Display;
 
 pub struct Explain;
 
@@ -57,26 +58,29 @@ impl Explain {
         }
     }
 
-    pub fn feature(what: &str, ev: Evidence, s: FeatureScore) -> String {
-        let seen = if ev.user_weight < 0.05 {
-            format!(
-                "{what} not among this user's {:.1} recent sign-ins' values",
-                ev.user_total
+    pub fn feature(what: &dyn Display, ev: Evidence, s: FeatureScore) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(128);
+        // Writing to a String cannot fail.
+        let _ = if ev.user_weight < 0.05 {
+            write!(
+                out,
+                "{what} not among this user's {} recent sign-ins' values",
+                Fixed(ev.user_total, 1)
             )
         } else {
-            format!(
-                "{what} rare for this user ({:.1} of {:.1} recent sign-ins)",
-                ev.user_weight, ev.user_total
+            write!(
+                out,
+                "{what} rare for this user ({} of {} recent sign-ins)",
+                Fixed(ev.user_weight, 1),
+                Fixed(ev.user_total, 1)
             )
         };
-        match s.global_share {
-            Some(share) => format!(
-                "{seen}; {:.2}% of all sign-ins; likelihood ratio {:.1}",
-                share * 100.0,
-                s.likelihood_ratio
-            ),
-            None => format!("{seen}; likelihood ratio {:.1}", s.likelihood_ratio),
+        if let Some(share) = s.global_share {
+            let _ = write!(out, "; {}% of all sign-ins", Fixed(share * 100.0, 2));
         }
+        let _ = write!(out, "; likelihood ratio {}", Fixed(s.likelihood_ratio, 1));
+        out
     }
 
     pub fn travel(t: Trip, max_kmh: f64) -> String {
@@ -112,10 +116,68 @@ impl Explain {
     }
 }
 
+/// A number with a fixed count of decimals, written through integers: the
+/// float formatter's exact mode showed at several percent of a replay.
+pub struct Fixed(pub f64, pub u32);
+
+impl Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Fixed(x, decimals) = *self;
+        let scale = 10u64.pow(decimals);
+        let scaled = (x.abs() * scale as f64).round();
+        if !scaled.is_finite() || scaled >= 1e18 {
+            return write!(f, "{x:.0}");
+        }
+        let scaled = scaled as u64;
+        let sign = if x < 0.0 && scaled != 0 { "-" } else { "" };
+        if decimals == 0 {
+            return write!(f, "{sign}{scaled}");
+        }
+        write!(
+            f,
+            "{sign}{}.{:0width$}",
+            scaled / scale,
+            scaled % scale,
+            width = decimals as usize
+        )
+    }
+}
+
 fn wait(until_ms: u64, now_ms: u64) -> String {
     let secs = until_ms.saturating_sub(now_ms) / 1000;
     format!(
         "{} left",
         humantime::format_duration(std::time::Duration::from_secs(secs))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fixed;
+
+    #[test]
+    fn fixed_writes_like_the_float_formatter() {
+        for (x, d) in [
+            (0.0, 1),
+            (3.14159, 2),
+            (2.5, 0),
+            (-1.25, 1),
+            (99.999, 2),
+            (1e30, 1),
+            (f64::INFINITY, 1),
+            (12.05, 1),
+        ] {
+            let want = format!("{x:.*}", d as usize);
+            let got = Fixed(x, d).to_string();
+            // Rounding ties may differ in the last digit; the value must not.
+            assert!(
+                (want.parse::<f64>().unwrap_or(x) - got.parse::<f64>().unwrap_or(x)).abs()
+                    <= 1.001 * 10f64.powi(-(d as i32))
+                    || want == got,
+                "{x}: {want} vs {got}"
+            );
+        }
+        assert_eq!(Fixed(0.004, 2).to_string(), "0.00");
+        assert_eq!(Fixed(7.0, 1).to_string(), "7.0");
+    }
 }

@@ -300,7 +300,7 @@ impl Engine {
                            id: Option<u32>,
                            habits: (f32, f32),
                            global: (u32, u64, usize),
-                           what: &dyn Fn() -> String| {
+                           what: &dyn std::fmt::Display| {
             let (Some(spec), Some(_)) = (spec, id) else {
                 return;
             };
@@ -310,7 +310,7 @@ impl Engine {
                 global,
             };
             if let Some(s) = spec.score(ev) {
-                v.add(code, s.score, Explain::feature(&what(), ev, s));
+                v.add(code, s.score, Explain::feature(what, ev, s));
             }
         };
         let device_id = keys.device.map(|d| d as u32);
@@ -321,7 +321,7 @@ impl Engine {
                 device_id,
                 p.devices.lookup(id, day, &self.ageing),
                 none,
-                &|| "device".to_string(),
+                &"device",
             );
         }
         if let Some(c) = geo.country {
@@ -332,7 +332,7 @@ impl Engine {
                 Some(id),
                 p.countries.lookup(id, day, &self.ageing),
                 g.country.get(id),
-                &|| format!("country {c}"),
+                &format_args!("country {c}"),
             );
         }
         if let Some(asn) = geo.asn {
@@ -342,7 +342,7 @@ impl Engine {
                 Some(asn),
                 p.asns.lookup(asn, day, &self.ageing),
                 g.asn.get(asn),
-                &|| format!("AS{asn}"),
+                &format_args!("AS{asn}"),
             );
         }
         if geo.class == netclass::NetClass::Public {
@@ -353,7 +353,7 @@ impl Engine {
                 Some(id),
                 p.networks.lookup(id, day, &self.ageing),
                 none,
-                &|| "network".to_string(),
+                &"network",
             );
         }
         if fam.browser != 0 {
@@ -364,7 +364,7 @@ impl Engine {
                 Some(fam.browser),
                 p.browsers.lookup(fam.browser, day, &self.ageing),
                 g.browser.get(fam.browser),
-                &|| format!("browser {name}"),
+                &format_args!("browser {name}"),
             );
         }
         if fam.os != 0 {
@@ -375,7 +375,7 @@ impl Engine {
                 Some(fam.os),
                 p.oses.lookup(fam.os, day, &self.ageing),
                 g.os.get(fam.os),
-                &|| format!("OS {name}"),
+                &format_args!("OS {name}"),
             );
         }
     }

@@ -54,7 +54,7 @@ impl FeatureSpec {
         let p_user = (ev.user_weight + self.alpha * p_global) / (ev.user_total + self.alpha);
         let lr = p_attacker / p_user;
         let score = (self.weight * lr.ln()).min(self.max);
-        (score > 1e-3).then_some(FeatureScore {
+        (score >= self.min && score > 0.0).then_some(FeatureScore {
             score,
             likelihood_ratio: lr,
             global_share: share,
@@ -172,6 +172,7 @@ mod tests {
             uniform: 0.5,
             global: true,
             max: 10.0,
+            min: 0.0,
         }
     }
 

@@ -78,6 +78,9 @@ pub struct FeatureSpec {
     pub global: bool,
     /// Largest contribution, in log-odds.
     pub max: f64,
+    /// Smallest contribution that counts: below it the value is as good as
+    /// familiar, and neither scores nor appears among the reasons.
+    pub min: f64,
 }
 
 /// Features absent from the file are off.
@@ -188,6 +191,9 @@ impl ModelSpec {
             }
             if !(s.max.is_finite() && s.max >= 0.0) {
                 bad_f(format!("max must be >= 0, got {}", s.max));
+            }
+            if !(s.min.is_finite() && s.min >= 0.0 && s.min <= s.max) {
+                bad_f(format!("min must be within [0, max], got {}", s.min));
             }
         }
         let s = &self.signals;

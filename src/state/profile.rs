@@ -166,85 +166,136 @@ impl Profile {
     }
 }
 
-/// Every profile, keyed by the user's 64-bit key. Profiles sit in one dense
-/// vector with a small index beside it, so a profile costs its 192 bytes plus
-/// about 35 of index, not a sparse map's worth of empty 200-byte buckets.
+/// Profiles per chunk: chunks never move or grow, so the store never copies its
+/// profiles to grow and wastes at most one partly filled chunk (12 MiB).
+const CHUNK: usize = 1 << 16;
+
+/// Profiles in fixed-size chunks, addressed by a dense 32-bit index.
+#[derive(Debug, Default)]
+struct Chunks {
+    chunks: Vec<Vec<Profile>>,
+    len: usize,
+}
+
+impl Chunks {
+    fn get(&self, i: u32) -> &Profile {
+        &self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut Profile {
+        &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn push(&mut self, p: Profile) -> u32 {
+        if self.len == self.chunks.len() * CHUNK {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks[self.len / CHUNK].push(p);
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Profile> {
+        self.chunks.iter().flatten()
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.len() * CHUNK * std::mem::size_of::<Profile>()
+    }
+}
+
+/// Every profile, keyed by the user's 64-bit key. Profiles sit in dense chunks
+/// with a small index beside them, so a profile costs its 192 bytes plus about
+/// 35 of index, not a sparse map's worth of empty 200-byte buckets.
 #[derive(Debug, Default)]
 pub struct ProfileStore {
     index: FxHashMap<u64, u32>,
-    profiles: Vec<Profile>,
+    profiles: Chunks,
     max_profiles: usize,
 }
 
 impl ProfileStore {
     pub fn new(max_profiles: usize) -> ProfileStore {
         ProfileStore {
-            max_profiles: max_profiles.max(1),
+            max_profiles: max_profiles.clamp(1, u32::MAX as usize),
             ..Default::default()
         }
     }
 
     pub fn get(&self, key: u64) -> Option<&Profile> {
-        self.index.get(&key).map(|&i| &self.profiles[i as usize])
+        self.index.get(&key).map(|&i| self.profiles.get(i))
     }
 
     /// The user's profile, created empty if needed. At the cap, the tenth of
     /// profiles unused longest are dropped first.
     pub fn get_or_insert(&mut self, key: u64) -> &mut Profile {
         if let Some(&i) = self.index.get(&key) {
-            return &mut self.profiles[i as usize];
+            return self.profiles.get_mut(i);
         }
-        if self.profiles.len() >= self.max_profiles {
+        if self.profiles.len >= self.max_profiles {
             let keep = self.max_profiles - self.max_profiles / 10;
-            self.evict_to(keep, None);
+            self.evict_to(keep, 0);
         }
-        let i = self.profiles.len() as u32;
-        self.profiles.push(Profile::default());
+        let i = self.profiles.push(Profile::default());
         self.index.insert(key, i);
-        &mut self.profiles[i as usize]
+        self.profiles.get_mut(i)
     }
 
     /// Drops profiles idle since before `forget_before_day`.
     pub fn expire(&mut self, forget_before_day: u16) {
-        self.evict_to(usize::MAX, Some(forget_before_day));
+        if self
+            .profiles
+            .iter()
+            .any(|p| p.last_day() < forget_before_day)
+        {
+            self.evict_to(usize::MAX, forget_before_day);
+        }
     }
 
-    fn evict_to(&mut self, keep: usize, forget_before_day: Option<u16>) {
-        let mut threshold = forget_before_day.unwrap_or(0);
-        if self.profiles.len() > keep {
+    /// Keeps at most `keep` profiles, none idle since before `forget_before_day`;
+    /// the idlest go first, and of profiles last used on the same day, only as
+    /// many as there is room for stay.
+    fn evict_to(&mut self, keep: usize, forget_before_day: u16) {
+        let mut threshold = forget_before_day;
+        let mut room_at_threshold = usize::MAX;
+        if self.profiles.len > keep {
             let mut days: Vec<u16> = self.profiles.iter().map(Profile::last_day).collect();
             let cut = days.len() - keep;
             let (_, nth, _) = days.select_nth_unstable(cut);
-            threshold = threshold.max(*nth);
+            if *nth >= threshold {
+                threshold = *nth;
+                room_at_threshold = keep - days.iter().filter(|&&d| d > threshold).count();
+            }
         }
-        let mut kept = Vec::with_capacity(self.profiles.len());
-        let profiles = std::mem::take(&mut self.profiles);
+        let mut kept = Chunks::default();
+        let old = std::mem::take(&mut self.profiles);
         self.index.retain(|_, i| {
-            let p = profiles[*i as usize];
-            if p.last_day() < threshold {
+            let p = *old.get(*i);
+            let day = p.last_day();
+            if day < threshold || (day == threshold && room_at_threshold == 0) {
                 return false;
             }
-            *i = kept.len() as u32;
-            kept.push(p);
+            if day == threshold {
+                room_at_threshold = room_at_threshold.saturating_sub(1);
+            }
+            *i = kept.push(p);
             true
         });
-        kept.shrink_to_fit();
         self.profiles = kept;
         self.index.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
-        self.profiles.len()
+        self.profiles.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.profiles.is_empty()
+        self.profiles.len == 0
     }
 
-    /// Bytes held: the vector's capacity and the index's buckets.
+    /// Bytes held: the chunks' capacity and the index's buckets.
     pub fn heap_bytes(&self) -> usize {
-        self.profiles.capacity() * std::mem::size_of::<Profile>()
-            + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+        self.profiles.bytes() + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 }
 
@@ -300,5 +351,15 @@ mod tests {
         s.expire(8);
         assert!(s.get(5).is_none() && s.get(9).is_some());
         assert_eq!(s.get(99).unwrap().last.secs, 50 * 86_400);
+    }
+
+    #[test]
+    fn the_cap_holds_when_every_profile_is_from_the_same_day() {
+        let mut s = ProfileStore::new(100);
+        for k in 0..1_000u64 {
+            s.get_or_insert(k).last.secs = 86_400;
+            assert!(s.len() <= 100, "{} profiles at key {k}", s.len());
+        }
+        assert!(s.get(999).is_some(), "the newest profile is kept");
     }
 }
