@@ -159,7 +159,7 @@ mod tests {
     fn fixed_writes_like_the_float_formatter() {
         for (x, d) in [
             (0.0, 1),
-            (2.71828, 2),
+            (5.4321, 2),
             (2.5, 0),
             (-1.25, 1),
             (99.999, 2),
