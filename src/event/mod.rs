@@ -3,6 +3,7 @@
 //! about unknown fields; every rejection names the field and the reason.
 
 mod decision;
+mod encode;
 mod parse;
 mod time;
 

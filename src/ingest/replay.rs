@@ -108,7 +108,7 @@ pub fn replay(
                     Action::Block => 2,
                 }] += 1;
                 out.clear();
-                serde_json::to_writer(&mut out, &decision).map_err(io::Error::other)?;
+                decision.write_json(&mut out);
                 out.push(b'\n');
                 output.write_all(&out)?;
             }
