@@ -157,3 +157,19 @@ evs = [ev(f"ab{i}", i * 30, "victim@example.com", "198.51.100.10", "failure", "b
 write("audit_mode", evs, [
     {"event_id": "ab10", "action": "allow", "reasons": ["brute_force"], "enforced": False, "audit_action": "block"},
 ], config='mode = "audit"\n')
+
+# Profiles: only successes teach. Five successes from one device and network
+# make them familiar; failures from another device teach nothing, so its
+# first success is still a new device; an hour far from every known one is
+# unusual.
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+evs = [ev(f"p{d}", d * 86400 + 9 * 3600, "habit@example.com", "81.2.69.10", "success", user_agent=UA, device_id="laptop") for d in range(5)]
+evs.append(ev("p-known", 5 * 86400 + 9 * 3600, "habit@example.com", "81.2.69.11", "success", user_agent=UA, device_id="laptop"))
+evs += [ev(f"p-fail{i}", 5 * 86400 + 10 * 3600 + i * 60, "habit@example.com", "81.2.70.5", "failure", "bad_password", user_agent=UA, device_id="phone") for i in range(3)]
+evs.append(ev("p-phone", 5 * 86400 + 10 * 3600 + 600, "habit@example.com", "81.2.70.5", "success", user_agent=UA, device_id="phone"))
+evs.append(ev("p-night", 6 * 86400 + 3 * 3600, "habit@example.com", "81.2.69.10", "success", user_agent=UA, device_id="laptop"))
+write("profile_learning", evs, [
+    {"event_id": "p-known", "action": "allow", "absent": ["new_device", "new_network", "unusual_hour"]},
+    {"event_id": "p-phone", "reasons": ["new_device", "new_network"]},
+    {"event_id": "p-night", "reasons": ["unusual_hour"], "absent": ["new_device"]},
+])

@@ -66,7 +66,7 @@ pub struct IpListsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// User profiles kept (192 bytes each plus index); the idlest go first.
+    /// User profiles kept (196 bytes each plus index); the idlest go first.
     pub max_profiles: usize,
     /// Keys per rule (24 bytes each plus index); the emptiest buckets go first.
     pub max_keys_per_rule: usize,

@@ -95,6 +95,17 @@ impl Explain {
         )
     }
 
+    pub fn hour(hour: u32, known: u32) -> String {
+        let hours: Vec<String> = (0..24)
+            .filter(|h| known & (1 << h) != 0)
+            .map(|h| format!("{h:02}"))
+            .collect();
+        format!(
+            "sign-in at {hour:02}h UTC; this user signs in at {}h",
+            hours.join(", ")
+        )
+    }
+
     pub fn anonymous(geo: &GeoInfo) -> String {
         let a = geo.anonymous;
         let mut kinds = Vec::new();

@@ -396,8 +396,15 @@ impl Engine {
                 "address belongs to a hosting provider".into(),
             );
         }
-        let (Some(loc), Some(p), Some(ts)) = (geo.location, self.profiles.get(user), e.timestamp)
-        else {
+        let Some(p) = self.profiles.get(user) else {
+            return;
+        };
+        let hour = ((e.timestamp.map_or(self.last_ms, |t| t.millis()) / 3_600_000) % 24) as u32;
+        let h = &s.unusual_hour;
+        if p.unusual_hour(hour, h.tolerance_hours, h.min_sign_ins) {
+            v.add("unusual_hour", h.score, Explain::hour(hour, p.hours.mask()));
+        }
+        let (Some(loc), Some(ts)) = (geo.location, e.timestamp) else {
             return;
         };
         if !p.last.has_location() || p.last.secs == 0 {
@@ -470,6 +477,7 @@ impl Engine {
             self.globals.os.observe(fam.os);
         }
         p.last.secs = (now_ms / 1000).min(u32::MAX as u64) as u32;
+        p.hours.learn(((now_ms / 3_600_000) % 24) as u32);
         let (latitude, longitude, accuracy_km) =
             geo.location.map_or((f32::NAN, f32::NAN, 0), |l| {
                 (l.latitude, l.longitude, l.accuracy_radius_km)

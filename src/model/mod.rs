@@ -53,6 +53,10 @@ impl FeatureSpec {
         };
         let p_user = (ev.user_weight + self.alpha * p_global) / (ev.user_total + self.alpha);
         let lr = p_attacker / p_user;
+        // Most values are familiar (a ratio at or below 1): no logarithm needed.
+        if lr <= 1.0 {
+            return None;
+        }
         let score = (self.weight * lr.ln()).min(self.max);
         (score >= self.min && score > 0.0).then_some(FeatureScore {
             score,

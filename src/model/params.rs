@@ -115,6 +115,16 @@ pub struct SignalSpec {
     pub score: f64,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HourSpec {
+    pub score: f64,
+    /// Hours either side of a known sign-in hour that are still usual.
+    pub tolerance_hours: u32,
+    /// Successful sign-ins needed before any hour is called unusual.
+    pub min_sign_ins: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signals {
@@ -122,6 +132,7 @@ pub struct Signals {
     pub anonymous_ip: SignalSpec,
     pub hosting_ip: SignalSpec,
     pub ip_denylisted: SignalSpec,
+    pub unusual_hour: HourSpec,
 }
 
 impl ModelSpec {
@@ -227,6 +238,25 @@ impl ModelSpec {
                     format!("{key} must be >= 0, got {v}"),
                 ));
             }
+        }
+        if s.unusual_hour.tolerance_hours > 11 {
+            out.push(Problem::at_key(
+                file,
+                text,
+                "tolerance_hours",
+                format!(
+                    "tolerance_hours must be at most 11, got {}",
+                    s.unusual_hour.tolerance_hours
+                ),
+            ));
+        }
+        if !s.unusual_hour.score.is_finite() {
+            out.push(Problem::at_key(
+                file,
+                text,
+                "score",
+                format!("signal score must be finite, got {}", s.unusual_hour.score),
+            ));
         }
         if !(s.impossible_travel.max_speed_kmh > 0.0
             && s.impossible_travel.max_speed_kmh.is_finite())

@@ -1,6 +1,6 @@
 //! Per-user profiles: the habits a user's successful sign-ins taught.
 //!
-//! A profile is 192 bytes: a handful of habit slots per feature (devices,
+//! A profile is 196 bytes: a handful of habit slots per feature (devices,
 //! countries, ASNs, networks, browser and OS families) and the time and place of
 //! the last successful sign-in. Slots age: a habit's weight halves every
 //! `half_life_days` without use, a habit unused for `forget_after_days` is gone,
@@ -157,9 +157,41 @@ pub struct Profile {
     pub networks: Habits<4>,
     pub browsers: Habits<3>,
     pub oses: Habits<3>,
+    pub hours: Hours,
+}
+
+/// The UTC hours a user signs in during (bits 0-23) and how many successful
+/// sign-ins taught them (bits 24-31, saturating at 255), in one word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hours(pub u32);
+
+impl Hours {
+    pub fn mask(self) -> u32 {
+        self.0 & 0x00ff_ffff
+    }
+
+    pub fn sign_ins(self) -> u32 {
+        self.0 >> 24
+    }
+
+    pub fn learn(&mut self, hour: u32) {
+        let count = (self.sign_ins() + 1).min(255);
+        self.0 = count << 24 | self.mask() | 1 << (hour % 24);
+    }
 }
 
 impl Profile {
+    /// Whether `hour` (UTC) is more than `tolerance` hours from every hour the
+    /// user has signed in during, once the user has `min_sign_ins` to judge by.
+    pub fn unusual_hour(&self, hour: u32, tolerance: u32, min_sign_ins: u32) -> bool {
+        if self.hours.sign_ins() < min_sign_ins {
+            return false;
+        }
+        let near =
+            (0..=2 * tolerance).fold(0u32, |m, d| m | 1 << ((hour + 24 - tolerance + d) % 24));
+        self.hours.mask() & near == 0
+    }
+
     /// The day of the most recent habit: what the store ages whole profiles by.
     pub fn last_day(&self) -> u16 {
         (self.last.secs / 86_400) as u16
@@ -205,7 +237,7 @@ impl Chunks {
 }
 
 /// Every profile, keyed by the user's 64-bit key. Profiles sit in dense chunks
-/// with a small index beside them, so a profile costs its 192 bytes plus about
+/// with a small index beside them, so a profile costs its 196 bytes plus about
 /// 35 of index, not a sparse map's worth of empty 200-byte buckets.
 #[derive(Debug, Default)]
 pub struct ProfileStore {
@@ -308,8 +340,30 @@ mod tests {
     }
 
     #[test]
-    fn a_profile_is_192_bytes() {
-        assert_eq!(std::mem::size_of::<Profile>(), 192);
+    fn a_profile_is_196_bytes() {
+        assert_eq!(std::mem::size_of::<Profile>(), 196);
+    }
+
+    #[test]
+    fn an_hour_is_unusual_only_far_from_every_known_hour() {
+        let mut p = Profile::default();
+        for h in [9, 23, 9, 9] {
+            p.hours.learn(h);
+        }
+        assert!(!p.unusual_hour(3, 1, 5), "too little history to judge");
+        p.hours.learn(9);
+        assert_eq!(p.hours.sign_ins(), 5);
+        assert!(!p.unusual_hour(10, 1, 5));
+        assert!(!p.unusual_hour(0, 1, 5), "23h and 0h are neighbours");
+        assert!(p.unusual_hour(3, 1, 5));
+        assert!(!p.unusual_hour(3, 6, 5));
+        for _ in 0..300 {
+            p.hours.learn(9);
+        }
+        assert_eq!(
+            (p.hours.sign_ins(), p.hours.mask()),
+            (255, 1 << 9 | 1 << 23)
+        );
     }
 
     #[test]
