@@ -53,9 +53,28 @@ struct Common {
     /// enforce or audit.
     #[arg(long, env = "PALISADE_MODE", global = true)]
     mode: Option<Mode>,
-    /// Where state is kept [default: ./palisade-data].
+    /// Where state is kept [default: ./palisade-data]; used by the durable
+    /// state of `serve` (to come); replay keeps its state in memory.
     #[arg(long, env = "PALISADE_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    /// The first engine setting given, by its flag name.
+    fn engine_flag(&self) -> Option<&'static str> {
+        [
+            (self.config.is_some(), "--config"),
+            (self.rules.is_some(), "--rules"),
+            (self.models.is_some(), "--models"),
+            (self.geoip_city.is_some(), "--geoip-city"),
+            (self.geoip_asn.is_some(), "--geoip-asn"),
+            (self.geoip_anonymous.is_some(), "--geoip-anonymous"),
+            (self.mode.is_some(), "--mode"),
+            (self.data_dir.is_some(), "--data-dir"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 #[derive(Subcommand)]
@@ -142,6 +161,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             geoip,
             output,
         } => {
+            // The engine's settings mean nothing to the generator; ignoring them
+            // silently would let `--geoip-city` pass for `--geoip`. A warning,
+            // not an error: they may come from the environment.
+            if let Some(flag) = cli.common.engine_flag() {
+                eprintln!("palisade simulate: ignoring {flag} (or its environment variable), an engine setting; simulate takes --geoip for real networks");
+            }
             simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }

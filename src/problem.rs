@@ -26,6 +26,27 @@ impl Problem {
         Problem::new(file, line_of_key(source, key), message)
     }
 
+    /// A problem with `key` inside the TOML table `[section]`, located at the
+    /// line that sets it there (else at the table's header).
+    pub fn at_section_key(
+        file: &Path,
+        source: &str,
+        section: &str,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Problem {
+        let header = format!("[{section}]");
+        let lines: Vec<&str> = source.lines().collect();
+        let line = lines.iter().position(|l| l.trim() == header).map(|start| {
+            let within = lines[start + 1..]
+                .iter()
+                .take_while(|l| !l.trim_start().starts_with('['));
+            let offset = within.clone().position(|l| line_of_key(l, key).is_some());
+            start + 1 + offset.map_or(0, |o| o + 1)
+        });
+        Problem::new(file, line, message)
+    }
+
     /// A TOML syntax or shape error, with the line toml reports.
     pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> Problem {
         let line = err
@@ -92,6 +113,15 @@ mod tests {
         let src = "id = \"x\"\n[bucket]\n  capacity = 0\ncapacity_note = 1\n";
         assert_eq!(line_of_key(src, "capacity"), Some(3));
         assert_eq!(line_of_key(src, "missing"), None);
+    }
+
+    #[test]
+    fn finds_a_key_inside_its_table() {
+        let src = "[a]\nscore = 1\n[b]\nx = 2\nscore = 3\n[c]\n";
+        let p = Problem::at_section_key(Path::new("m.toml"), src, "b", "score", "bad");
+        assert_eq!(p.line, Some(5));
+        let p = Problem::at_section_key(Path::new("m.toml"), src, "c", "score", "bad");
+        assert_eq!(p.line, Some(6), "no key: the table's header");
     }
 
     #[test]

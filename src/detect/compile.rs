@@ -170,17 +170,19 @@ pub fn compile(
             return Err(problems);
         }
         (Some(b), None) => {
-            let key = KeyKind::parse(&b.key).unwrap_or_else(|| {
+            let parsed = KeyKind::parse(&b.key);
+            if parsed.is_none() {
                 problems.push(src.problem(
                     "key",
                     format!("key \"{}\" is not one of {}", b.key, KeyKind::NAMES),
                 ));
-                KeyKind::Ip
-            });
+            }
+            // With a bad key, checks that depend on it would only echo that one.
+            let key = parsed.unwrap_or(KeyKind::Ip);
             let distinct = match b.count.as_str() {
                 "events" => None,
                 c => match c.strip_prefix("distinct:").and_then(KeyKind::parse) {
-                    Some(d) if d == key => {
+                    Some(d) if parsed == Some(d) => {
                         problems.push(src.problem(
                             "count",
                             format!("count \"{c}\" counts the key itself: always one value"),
@@ -197,7 +199,7 @@ pub fn compile(
             if b.capacity < 2 {
                 problems.push(src.problem("capacity", format!("capacity must be at least 2 (the event that fills the bucket overflows it), got {}", b.capacity)));
             }
-            if b.reset_on_success && !key.includes_user() {
+            if b.reset_on_success && parsed.is_some_and(|k| !k.includes_user()) {
                 problems.push(src.problem("reset_on_success", format!("reset_on_success needs a key that includes the user (user, user_ip), got \"{}\": an attacker's own success must not reset it", b.key)));
             }
             let leak = duration(src, &mut problems, "leak_interval", &b.leak_interval);

@@ -181,17 +181,29 @@ impl Detector {
             OverflowAction::Signal => None,
             _ => {
                 let until = now_ms.saturating_add(overflow_for);
-                if self.blocks.len() >= self.max_keys {
-                    self.blocks.retain(|_, u| *u > now_ms);
+                if self.blocks.len() >= self.max_keys && !self.blocks.contains_key(&key) {
+                    self.make_room_for_a_block(now_ms);
                 }
-                if self.blocks.len() < self.max_keys {
-                    let u = self.blocks.entry(key).or_default();
-                    *u = (*u).max(until);
-                }
+                let u = self.blocks.entry(key).or_default();
+                *u = (*u).max(until);
                 Some(until)
             }
         };
         Some(HitKind::Overflow { until_ms: until })
+    }
+
+    /// At the cap, expired holds go; if that is not enough, the tenth of holds
+    /// ending soonest make way, so a new block is always recorded.
+    fn make_room_for_a_block(&mut self, now_ms: u64) {
+        self.blocks.retain(|_, u| *u > now_ms);
+        if self.blocks.len() < self.max_keys {
+            return;
+        }
+        let mut ends: Vec<u64> = self.blocks.values().copied().collect();
+        let cut = ends.len() / 10;
+        let (_, nth, _) = ends.select_nth_unstable(cut);
+        let nth = *nth;
+        self.blocks.retain(|_, u| *u > nth);
     }
 
     /// A success the engine let through, for this event's user: empties

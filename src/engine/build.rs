@@ -64,7 +64,14 @@ impl EngineParts {
             anonymous: config.geoip.anonymous.clone(),
         };
         let geoip = GeoIp::open(&paths)
-            .map_err(|e| problems.push(Problem::new(Path::new("geoip"), None, e.to_string())))
+            .map_err(|e| {
+                let message = e.to_string();
+                let message = message
+                    .strip_prefix("geoip ")
+                    .unwrap_or(&message)
+                    .to_string();
+                problems.push(Problem::new(Path::new("geoip"), None, message))
+            })
             .ok();
         let list = |entries: &[String], what: &str, problems: &mut Vec<Problem>| {
             IpList::parse(entries)

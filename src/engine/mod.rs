@@ -48,7 +48,7 @@ impl std::fmt::Display for StateStats {
         let bytes: usize = self.rule_keys.iter().map(|r| r.2).sum();
         write!(
             f,
-            "state: {} profiles in {:.1} MiB ({} bytes each); {} rule keys in {:.1} MiB ({} bytes each)",
+            "state: {} profiles in {:.1} MiB ({} bytes each, counting unused capacity); {} rule keys in {:.1} MiB ({} bytes each)",
             self.profiles,
             self.profile_bytes as f64 / 1048576.0,
             self.profile_bytes / self.profiles.max(1),
@@ -103,6 +103,12 @@ impl Verdict {
     }
 }
 
+/// A 64-bit key as a 32-bit feature value, mixing every bit in (an IPv6 /48
+/// key keeps its distinguishing bits high).
+fn fold32(k: u64) -> u32 {
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
 /// A country as a feature value.
 fn country_id(c: crate::enrich::geoip::Country) -> u32 {
     u16::from_be_bytes(c.as_bytes()) as u32
@@ -134,7 +140,7 @@ impl Engine {
                 browser: Frequencies::new(limits.max_frequency_values),
                 os: Frequencies::new(limits.max_frequency_values),
             },
-            agents: UserAgents::new(limits.max_user_agents),
+            agents: UserAgents::new(limits.max_user_agents, p.hash_key),
             hasher: Hasher::new(p.hash_key),
             last_ms: 0,
             next_expiry_day: 0,
@@ -346,7 +352,7 @@ impl Engine {
             );
         }
         if geo.class == netclass::NetClass::Public {
-            let id = netclass::network_key(e.ip) as u32;
+            let id = fold32(netclass::network_key(e.ip));
             feature(
                 "new_network",
                 f.network,
@@ -466,7 +472,8 @@ impl Engine {
             self.globals.asn.observe(asn);
         }
         if geo.class == netclass::NetClass::Public {
-            p.networks.learn(netclass::network_key(e.ip) as u32, day, a);
+            p.networks
+                .learn(fold32(netclass::network_key(e.ip)), day, a);
         }
         if fam.browser != 0 {
             p.browsers.learn(fam.browser, day, a);

@@ -23,14 +23,16 @@ pub struct UserAgents {
 }
 
 impl UserAgents {
-    pub fn new(max_agents: usize) -> UserAgents {
+    /// `seeds` key the cache's hash, so no one can craft an agent that lands on
+    /// a popular one's entry.
+    pub fn new(max_agents: usize, seeds: [u64; 4]) -> UserAgents {
         UserAgents {
             parser: woothee::parser::Parser::new(),
             cache: FxHashMap::default(),
             names: vec!["unknown".to_string()],
             ids: FxHashMap::default(),
             max_agents: max_agents.max(1),
-            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            hasher: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
         }
     }
 
@@ -79,7 +81,7 @@ mod tests {
 
     #[test]
     fn parses_and_caches_families() {
-        let mut ua = UserAgents::new(10);
+        let mut ua = UserAgents::new(10, [1, 2, 3, 4]);
         let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
         let f = ua.families(chrome);
         assert_eq!(ua.name(f.browser), "Chrome");

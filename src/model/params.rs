@@ -208,18 +208,20 @@ impl ModelSpec {
             }
         }
         let s = &self.signals;
-        for (key, v) in [
-            ("score", s.impossible_travel.score),
-            ("score", s.anonymous_ip.score),
-            ("score", s.hosting_ip.score),
-            ("score", s.ip_denylisted.score),
+        for (section, v) in [
+            ("impossible_travel", s.impossible_travel.score),
+            ("anonymous_ip", s.anonymous_ip.score),
+            ("hosting_ip", s.hosting_ip.score),
+            ("ip_denylisted", s.ip_denylisted.score),
+            ("unusual_hour", s.unusual_hour.score),
         ] {
             if !v.is_finite() {
-                out.push(Problem::at_key(
+                out.push(Problem::at_section_key(
                     file,
                     text,
-                    key,
-                    format!("signal score must be finite, got {v}"),
+                    &format!("signals.{section}"),
+                    "score",
+                    format!("signals.{section}.score must be finite, got {v}"),
                 ));
             }
         }
@@ -248,14 +250,6 @@ impl ModelSpec {
                     "tolerance_hours must be at most 11, got {}",
                     s.unusual_hour.tolerance_hours
                 ),
-            ));
-        }
-        if !s.unusual_hour.score.is_finite() {
-            out.push(Problem::at_key(
-                file,
-                text,
-                "score",
-                format!("signal score must be finite, got {}", s.unusual_hour.score),
             ));
         }
         if !(s.impossible_travel.max_speed_kmh > 0.0

@@ -21,10 +21,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct EventClock(Arc<AtomicU64>);
 
+/// The latest time the clock shows: 2100-01-01T00:00:00Z. Later times are held
+/// there, so governor's nanosecond sums (time plus a bucket's whole drain) stay
+/// far from overflowing 64 bits. The event decoder rejects later events anyway.
+pub const MAX_CLOCK_MILLIS: u64 = 4_102_444_800_000;
+
 impl EventClock {
     pub fn set_millis(&self, ms: u64) {
         self.0
-            .store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
+            .store(ms.min(MAX_CLOCK_MILLIS) * 1_000_000, Ordering::Relaxed);
     }
 
     pub fn now_nanos(&self) -> u64 {
