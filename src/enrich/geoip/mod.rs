@@ -99,6 +99,16 @@ impl GeoIp {
     /// What the databases say about `ip`. Non-public addresses are not looked
     /// up; an IPv4-mapped IPv6 address is looked up as its IPv4 address.
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
+        self.lookup_with(ip, None)
+    }
+
+    /// [`lookup`](Self::lookup) with City records served from `cache` when it
+    /// holds them: the engine's hot path.
+    pub fn lookup_cached(&self, ip: IpAddr, cache: &mut GeoCache) -> GeoInfo {
+        self.lookup_with(ip, Some(cache))
+    }
+
+    fn lookup_with(&self, ip: IpAddr, cache: Option<&mut GeoCache>) -> GeoInfo {
         let ip = netclass::canonical(ip);
         let class = netclass::classify(ip);
         let mut info = GeoInfo {
@@ -108,7 +118,11 @@ impl GeoIp {
         if class != NetClass::Public {
             return info;
         }
-        if let Some(record) = self.get::<CityRecord>(&self.city, ip) {
+        let city = match cache {
+            None => self.get::<CityRecord>(&self.city, ip),
+            Some(cache) => self.city_cached(ip, cache),
+        };
+        if let Some(record) = city {
             info.country = record.country;
             info.location = record.location;
         }
@@ -116,47 +130,35 @@ impl GeoIp {
         info
     }
 
-    /// [`lookup`](Self::lookup) with City records served from `cache` when it
-    /// holds them: the engine's hot path.
-    pub fn lookup_cached(&self, ip: IpAddr, cache: &mut GeoCache) -> GeoInfo {
-        let ip = netclass::canonical(ip);
-        let class = netclass::classify(ip);
-        let mut info = GeoInfo {
-            class,
-            ..GeoInfo::default()
+    /// The City record for `ip`, decoded only when `cache` does not hold the
+    /// record at its offset; a read error is counted and gives `None`.
+    fn city_cached(&self, ip: IpAddr, cache: &mut GeoCache) -> Option<CityRecord> {
+        let db = self.city.as_ref().filter(|db| ip.is_ipv4() || db.ipv6)?;
+        let found = match db.reader.lookup(ip) {
+            Ok(found) => found,
+            Err(_) => {
+                self.lookup_errors.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
         };
-        if class != NetClass::Public {
-            return info;
+        let offset = found.offset()?;
+        if let Some(hit) = cache.get(offset) {
+            return Some(CityRecord {
+                country: hit.country,
+                location: hit.location,
+            });
         }
-        if let Some(db) = self.city.as_ref().filter(|db| ip.is_ipv4() || db.ipv6) {
-            match db.reader.lookup(ip) {
-                Ok(found) => match found.offset() {
-                    None => {}
-                    Some(offset) => match cache.get(offset) {
-                        Some(hit) => {
-                            info.country = hit.country;
-                            info.location = hit.location;
-                        }
-                        None => match found.decode::<CityRecord>() {
-                            Ok(record) => {
-                                let record = record.unwrap_or_default();
-                                cache.put(offset, record.country, record.location);
-                                info.country = record.country;
-                                info.location = record.location;
-                            }
-                            Err(_) => {
-                                self.lookup_errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        },
-                    },
-                },
-                Err(_) => {
-                    self.lookup_errors.fetch_add(1, Ordering::Relaxed);
-                }
+        match found.decode::<CityRecord>() {
+            Ok(record) => {
+                let record = record.unwrap_or_default();
+                cache.put(offset, record.country, record.location);
+                Some(record)
+            }
+            Err(_) => {
+                self.lookup_errors.fetch_add(1, Ordering::Relaxed);
+                None
             }
         }
-        self.lookup_rest(ip, &mut info);
-        info
     }
 
     /// The ASN and Anonymous-IP parts of a lookup.
