@@ -190,8 +190,11 @@ impl Engine {
                 v.action = Action::Block;
             }
             self.run_detectors(e, &keys, now_ms, &mut v);
-            self.score_features(e, &geo, families, &keys, day, &mut v);
-            self.score_signals(e, &geo, keys.user, &mut v);
+            // One look-up serves both: the profile is the slowest memory an
+            // event touches.
+            let profile = self.profiles.get(keys.user);
+            self.score_features(e, &geo, families, &keys, profile, &mut v);
+            self.score_signals(e, &geo, profile, &mut v);
         }
 
         let (risk_score, risk_level, level_action) = self.model.assess(v.contributions);
@@ -291,13 +294,13 @@ impl Engine {
         geo: &GeoInfo,
         fam: Families,
         keys: &crate::detect::Keys,
-        day: u32,
+        profile: Option<&Profile>,
         v: &mut Verdict,
     ) {
-        let profile = self.profiles.get(keys.user);
         let empty = Profile::default();
         let p = profile.unwrap_or(&empty);
-        let day = day as u16;
+        // The engine's clock was set to this event's time.
+        let day = (self.last_ms / 86_400_000) as u16;
         let f = &self.model.spec.features;
         let g = &self.globals;
         let none = (0, 0, 0);
@@ -386,7 +389,7 @@ impl Engine {
         }
     }
 
-    fn score_signals(&self, e: &Event, geo: &GeoInfo, user: u64, v: &mut Verdict) {
+    fn score_signals(&self, e: &Event, geo: &GeoInfo, profile: Option<&Profile>, v: &mut Verdict) {
         let s = &self.model.spec.signals;
         if geo.anonymous.is_anonymous() {
             v.add(
@@ -402,7 +405,7 @@ impl Engine {
                 "address belongs to a hosting provider".into(),
             );
         }
-        let Some(p) = self.profiles.get(user) else {
+        let Some(p) = profile else {
             return;
         };
         let hour = ((e.timestamp.map_or(self.last_ms, |t| t.millis()) / 3_600_000) % 24) as u32;
