@@ -257,6 +257,10 @@ fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Real networks drawn per simulated country: enough that a million users and
+/// the attackers among them do not crowd into the same few ranges.
+const SIM_NETWORKS_PER_COUNTRY: usize = 1024;
+
 fn simulate(
     users: u32,
     days: u32,
@@ -268,7 +272,7 @@ fn simulate(
     let networks = match geoip {
         None => None,
         Some(db) => Some(
-            palisade::enrich::geoip::networks_by_country(db, SIM_COUNTRIES, 64)
+            palisade::enrich::geoip::networks_by_country(db, SIM_COUNTRIES, SIM_NETWORKS_PER_COUNTRY)
                 .with_context(|| format!("cannot read networks from {}", db.display()))?,
         ),
     };
