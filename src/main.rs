@@ -272,8 +272,12 @@ fn simulate(
     let networks = match geoip {
         None => None,
         Some(db) => Some(
-            palisade::enrich::geoip::networks_by_country(db, SIM_COUNTRIES, SIM_NETWORKS_PER_COUNTRY)
-                .with_context(|| format!("cannot read networks from {}", db.display()))?,
+            palisade::enrich::geoip::networks_by_country(
+                db,
+                SIM_COUNTRIES,
+                SIM_NETWORKS_PER_COUNTRY,
+            )
+            .with_context(|| format!("cannot read networks from {}", db.display()))?,
         ),
     };
     let opts = SimulateOptions {

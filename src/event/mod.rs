@@ -4,6 +4,7 @@
 
 mod decision;
 mod encode;
+mod fast;
 mod parse;
 mod time;
 

@@ -43,51 +43,56 @@ impl EventError {
     }
 }
 
-#[derive(Deserialize)]
-struct RawEvent<'a> {
+#[derive(Debug, Default, PartialEq, Deserialize)]
+pub(super) struct RawEvent<'a> {
     #[serde(borrow)]
-    event_id: Option<Cow<'a, str>>,
+    pub(super) event_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
-    kind: Option<RawKind>,
+    pub(super) timestamp: Option<Cow<'a, str>>,
+    pub(super) kind: Option<RawKind>,
     #[serde(borrow)]
-    user: Option<Cow<'a, str>>,
-    user_exists: Option<bool>,
+    pub(super) user: Option<Cow<'a, str>>,
+    pub(super) user_exists: Option<bool>,
     #[serde(borrow)]
-    ip: Option<Cow<'a, str>>,
-    outcome: Option<RawOutcome>,
-    failure_reason: Option<RawFailureReason>,
+    pub(super) ip: Option<Cow<'a, str>>,
+    pub(super) outcome: Option<RawOutcome>,
+    pub(super) failure_reason: Option<RawFailureReason>,
     #[serde(borrow)]
-    user_agent: Option<Cow<'a, str>>,
+    pub(super) user_agent: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    device_id: Option<Cow<'a, str>>,
+    pub(super) device_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    password_sha1: Option<Cow<'a, str>>,
-    mfa: Option<RawMfa>,
+    pub(super) password_sha1: Option<Cow<'a, str>>,
+    pub(super) mfa: Option<RawMfa>,
     #[serde(borrow)]
-    tenant: Option<Cow<'a, str>>,
+    pub(super) tenant: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    label: Option<Cow<'a, str>>,
+    pub(super) label: Option<Cow<'a, str>>,
 }
 
 // The wire enums live here so the public ones need no Deserialize that would
 // bypass validation.
 macro_rules! wire_enum {
-    ($raw:ident => $public:ident { $($variant:ident),+ }) => {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        enum $raw { $($variant),+ }
+    ($raw:ident => $public:ident { $($variant:ident = $name:literal),+ }) => {
+        #[derive(Debug, PartialEq, Deserialize)]
+        pub(super) enum $raw { $(#[serde(rename = $name)] $variant),+ }
         impl From<$raw> for $public {
             fn from(r: $raw) -> $public {
                 match r { $($raw::$variant => $public::$variant),+ }
             }
         }
+        impl $raw {
+            /// The variant a wire string names, as serde would decode it.
+            pub(super) fn from_wire(s: &str) -> Option<$raw> {
+                match s { $($name => Some($raw::$variant),)+ _ => None }
+            }
+        }
     };
 }
-wire_enum!(RawKind => Kind { SignIn, SignUp, PasswordChange, PasswordReset });
-wire_enum!(RawOutcome => Outcome { Attempt, Success, Failure });
-wire_enum!(RawFailureReason => FailureReason { BadPassword, UnknownUser, MfaFailed, Locked });
-wire_enum!(RawMfa => Mfa { None, Passed, Failed });
+wire_enum!(RawKind => Kind { SignIn = "sign_in", SignUp = "sign_up", PasswordChange = "password_change", PasswordReset = "password_reset" });
+wire_enum!(RawOutcome => Outcome { Attempt = "attempt", Success = "success", Failure = "failure" });
+wire_enum!(RawFailureReason => FailureReason { BadPassword = "bad_password", UnknownUser = "unknown_user", MfaFailed = "mfa_failed", Locked = "locked" });
+wire_enum!(RawMfa => Mfa { None = "none", Passed = "passed", Failed = "failed" });
 
 /// Byte limits per identifier field; long values are rejected, not truncated, so
 /// two different identifiers never collapse into one.
@@ -149,9 +154,14 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
     let Ok(json) = std::str::from_utf8(bytes) else {
         return Err(EventError::new("", "event is not valid UTF-8"));
     };
-    let raw: RawEvent = match serde_json::from_str(json) {
-        Ok(raw) => raw,
-        Err(_) => return Err(locate_error(bytes)),
+    // Events as services write them (flat, no escapes) take the quick decoder;
+    // anything else, and every error, goes through serde_json.
+    let raw: RawEvent = match super::fast::decode(json) {
+        Some(raw) => raw,
+        None => match serde_json::from_str(json) {
+            Ok(raw) => raw,
+            Err(_) => return Err(locate_error(bytes)),
+        },
     };
     let timestamp = match raw.timestamp {
         None => None,
