@@ -11,6 +11,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,12 +76,27 @@ impl StateStore for SlotStore {
         // The engine is the only caller and evaluates one event at a time, so
         // the lock is never contended; it exists to keep the engine Send + Sync.
         let mut map = self.0.map.lock().unwrap_or_else(|p| p.into_inner());
-        let old = map.get(key).map(|s| Nanos::new(s.tat));
-        let (out, tat) = f(old)?;
-        if !self.0.dry_run.load(Ordering::Relaxed) {
-            map.entry(*key).or_default().tat = tat.as_u64();
+        let dry_run = self.0.dry_run.load(Ordering::Relaxed);
+        // One probe of the table, whether the key is there or not.
+        match map.entry(*key) {
+            Entry::Occupied(mut slot) => {
+                let (out, tat) = f(Some(Nanos::new(slot.get().tat)))?;
+                if !dry_run {
+                    slot.get_mut().tat = tat.as_u64();
+                }
+                Ok(out)
+            }
+            Entry::Vacant(place) => {
+                let (out, tat) = f(None)?;
+                if !dry_run {
+                    place.insert(Slot {
+                        tat: tat.as_u64(),
+                        seen: 0,
+                    });
+                }
+                Ok(out)
+            }
         }
-        Ok(out)
     }
 }
 
