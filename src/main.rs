@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use palisade::config::{Config, Mode};
 use palisade::engine::{Engine, EngineParts};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -215,12 +215,13 @@ fn replay(
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin();
-    let (reader, total): (Box<dyn io::BufRead>, Option<u64>) = match input {
+    // Replay reads in large chunks of its own; no buffering here.
+    let (reader, total): (Box<dyn io::Read>, Option<u64>) = match input {
         None => (Box::new(stdin.lock()), None),
         Some(p) => {
             let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             let len = f.metadata().map(|m| m.len()).ok();
-            (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+            (Box::new(f), len)
         }
     };
     let writer: Box<dyn Write> = match output {

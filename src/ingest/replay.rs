@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::event::{Action, Event, MAX_EVENT_BYTES};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 /// What a replay did.
@@ -46,48 +46,35 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64);
 /// per rejected input line to `rejects`.
 pub fn replay(
     engine: &mut Engine,
-    mut input: impl BufRead,
+    input: impl Read,
     mut output: impl Write,
     mut rejects: impl Write,
     mut progress: Option<Progress>,
 ) -> io::Result<Summary> {
     let started = Instant::now();
     let mut summary = Summary::default();
-    let mut line = Vec::with_capacity(1024);
+    let mut lines = Lines::new(input);
     let mut out = Vec::with_capacity(1024);
     let mut line_no = 0u64;
-    let mut read = 0u64;
-    loop {
-        line.clear();
+    while let Some((line, consumed)) = lines.next_line()? {
         line_no += 1;
-        // Never hold more than one event's worth of a line: a longer one is
-        // rejected and the rest of it skipped.
-        let n = (&mut input)
-            .take(MAX_EVENT_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        let too_long = line.last() != Some(&b'\n') && line.len() > MAX_EVENT_BYTES;
-        if too_long {
-            read += skip_line(&mut input)?;
-        }
         if let Some(p) = progress.as_mut() {
             if line_no % 4096 == 0 {
-                p(read);
+                p(consumed);
             }
         }
-        let text = trim_ascii(&line);
+        let text = match line {
+            Line::TooLong => {
+                summary.rejected += 1;
+                writeln!(
+                    rejects,
+                    "line {line_no}: event is over {MAX_EVENT_BYTES} bytes"
+                )?;
+                continue;
+            }
+            Line::Text(text) => trim_ascii(text),
+        };
         if text.is_empty() {
-            continue;
-        }
-        if too_long {
-            summary.rejected += 1;
-            writeln!(
-                rejects,
-                "line {line_no}: event is over {MAX_EVENT_BYTES} bytes"
-            )?;
             continue;
         }
         match Event::from_json(text) {
@@ -119,34 +106,172 @@ pub fn replay(
         }
     }
     if let Some(p) = progress.as_mut() {
-        p(read);
+        p(lines.consumed);
     }
     output.flush()?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-fn skip_line(input: &mut impl BufRead) -> io::Result<u64> {
-    let mut skipped = 0u64;
-    loop {
-        let buf = input.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(skipped);
+/// Bytes read from the input at a time.
+const CHUNK_BYTES: usize = 4 << 20;
+
+enum Line<'a> {
+    /// A line's bytes, without its newline.
+    Text(&'a [u8]),
+    /// A line longer than an event may be; its bytes were dropped unread.
+    TooLong,
+}
+
+/// Lines of the input, handed out in place from one large buffer: a line is
+/// copied only when it straddles two reads. Never holds more than one event's
+/// worth of a line: a longer one is skipped to its end and reported.
+struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Where the search for the next newline resumes: bytes before it hold none.
+    scanned: usize,
+    eof: bool,
+    /// Bytes of input consumed, for the progress bar.
+    consumed: u64,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(input: R) -> Lines<R> {
+        Lines {
+            input,
+            buf: vec![0; CHUNK_BYTES],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
+            consumed: 0,
         }
-        match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                input.consume(i + 1);
-                return Ok(skipped + i as u64 + 1);
+    }
+
+    /// The next line and the input bytes consumed so far.
+    fn next_line(&mut self) -> io::Result<Option<(Line<'_>, u64)>> {
+        let mut skipping = false;
+        loop {
+            let from = self.scanned.max(self.start);
+            if let Some(found) = memchr::memchr(b'\n', &self.buf[from..self.end]) {
+                let at = self.start;
+                let i = from + found - at;
+                self.start += i + 1;
+                self.scanned = self.start;
+                self.consumed += i as u64 + 1;
+                if skipping || i > MAX_EVENT_BYTES {
+                    return Ok(Some((Line::TooLong, self.consumed)));
+                }
+                return Ok(Some((Line::Text(&self.buf[at..at + i]), self.consumed)));
             }
-            None => {
-                let n = buf.len();
-                input.consume(n);
-                skipped += n as u64;
+            self.scanned = self.end;
+            if self.eof {
+                if self.start == self.end && !skipping {
+                    return Ok(None);
+                }
+                let (at, len) = (self.start, self.end - self.start);
+                self.start = self.end;
+                self.consumed += len as u64;
+                if skipping || len > MAX_EVENT_BYTES {
+                    return Ok(Some((Line::TooLong, self.consumed)));
+                }
+                return Ok(Some((Line::Text(&self.buf[at..at + len]), self.consumed)));
             }
+            if self.end - self.start > MAX_EVENT_BYTES {
+                // Too long already: drop what is held and read on to its end.
+                self.consumed += (self.end - self.start) as u64;
+                self.start = 0;
+                self.end = 0;
+                self.scanned = 0;
+                skipping = true;
+            }
+            // Out of room: move the unfinished line to the front (it is shorter
+            // than an event, so this happens once per buffer's worth of input).
+            if self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.scanned -= self.start;
+                self.start = 0;
+            }
+            let n = loop {
+                match self.input.read(&mut self.buf[self.end..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+            }
+            self.end += n;
         }
     }
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes a few at a time, so lines straddle reads.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn split(input: &[u8], step: usize) -> Vec<Option<Vec<u8>>> {
+        let mut lines = Lines::new(Trickle(input, step));
+        let mut out = Vec::new();
+        while let Some((line, _)) = lines.next_line().unwrap() {
+            out.push(match line {
+                Line::Text(t) => Some(t.to_vec()),
+                Line::TooLong => None,
+            });
+        }
+        assert_eq!(
+            lines.consumed,
+            input.len() as u64,
+            "every byte is accounted for"
+        );
+        out
+    }
+
+    #[test]
+    fn splits_lines_across_reads_and_skips_over_long_ones() {
+        let long = vec![b'x'; MAX_EVENT_BYTES + 1];
+        let just = vec![b'y'; MAX_EVENT_BYTES];
+        let mut input = b"one\n\ntwo\r\n".to_vec();
+        input.extend_from_slice(&long);
+        input.push(b'\n');
+        input.extend_from_slice(&just);
+        input.extend_from_slice(b"\nlast");
+        for step in [1, 7, 4096, CHUNK_BYTES] {
+            let lines = split(&input, step);
+            assert_eq!(lines.len(), 6, "step {step}");
+            assert_eq!(lines[0].as_deref(), Some(&b"one"[..]));
+            assert_eq!(lines[1].as_deref(), Some(&b""[..]));
+            assert_eq!(lines[2].as_deref(), Some(&b"two\r"[..]));
+            assert_eq!(lines[3], None, "over the limit");
+            assert_eq!(lines[4].as_deref(), Some(&just[..]), "exactly the limit");
+            assert_eq!(lines[5].as_deref(), Some(&b"last"[..]), "no final newline");
+        }
+    }
+
+    #[test]
+    fn an_over_long_last_line_is_reported_once() {
+        let input = vec![b'z'; 3 * MAX_EVENT_BYTES];
+        assert_eq!(split(&input, 1000), vec![None]);
+        assert_eq!(split(b"", 10), Vec::<Option<Vec<u8>>>::new());
+    }
 }
