@@ -248,22 +248,7 @@ mod tests {
         prop_oneof![8 => right, 1 => odd].boxed()
     }
 
-    const KEYS: [&str; 14] = [
-        "event_id",
-        "timestamp",
-        "kind",
-        "user",
-        "user_exists",
-        "ip",
-        "outcome",
-        "failure_reason",
-        "user_agent",
-        "device_id",
-        "password_sha1",
-        "mfa",
-        "tenant",
-        "label",
-    ];
+    use super::super::parse::FIELDS as KEYS;
 
     fn object() -> impl Strategy<Value = Vec<(String, String)>> {
         let known: Vec<BoxedStrategy<Option<(String, String)>>> = KEYS

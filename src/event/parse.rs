@@ -205,7 +205,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
 }
 
 /// The contract's field names (and `label`), the only names a rejection cites.
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "event_id",
     "timestamp",
     "kind",
