@@ -109,10 +109,41 @@ pub struct Event {
     pub label: Option<String>,
 }
 
+/// A blank to decode into: every field empty or its first variant. Not a
+/// valid event by itself.
+impl Default for Event {
+    fn default() -> Event {
+        Event {
+            event_id: String::new(),
+            timestamp: None,
+            kind: Kind::SignIn,
+            user: String::new(),
+            user_exists: None,
+            ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            outcome: Outcome::Attempt,
+            failure_reason: None,
+            user_agent: None,
+            device_id: None,
+            password_sha1: None,
+            mfa: None,
+            tenant: None,
+            label: None,
+        }
+    }
+}
+
 impl Event {
     /// Decodes and validates one JSON event. Unknown fields are ignored.
     pub fn from_json(bytes: &[u8]) -> Result<Event, EventError> {
         parse::parse(bytes)
+    }
+
+    /// [`from_json`](Self::from_json) into this event, reusing its strings'
+    /// allocations (a replay decodes millions of lines into one event). On
+    /// error the event is left partly overwritten: decode into it again before
+    /// using it.
+    pub fn decode_json_into(&mut self, bytes: &[u8]) -> Result<(), EventError> {
+        parse::parse_into(bytes, self)
     }
 
     /// Whether the event reports what happened (and so changes state), as opposed

@@ -104,11 +104,11 @@ fn field_limit(field: &str) -> usize {
     }
 }
 
-fn text(
+fn text<'a>(
     field: &str,
-    value: Option<Cow<'_, str>>,
+    value: Option<Cow<'a, str>>,
     required: bool,
-) -> Result<Option<String>, EventError> {
+) -> Result<Option<Cow<'a, str>>, EventError> {
     let Some(v) = value else {
         return if required {
             Err(EventError::new(field, "is required"))
@@ -125,7 +125,22 @@ fn text(
     if required && v.trim().is_empty() {
         return Err(EventError::new(field, "must not be empty"));
     }
-    Ok(Some(v.into_owned()))
+    Ok(Some(v))
+}
+
+/// Stores a decoded string, reusing the slot's allocation when it has one:
+/// replay decodes every line into the same event.
+fn assign(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+fn assign_opt(slot: &mut Option<String>, value: Option<Cow<'_, str>>) {
+    match (value, slot.as_mut()) {
+        (Some(v), Some(s)) => assign(s, &v),
+        (Some(v), None) => *slot = Some(v.into_owned()),
+        (None, _) => *slot = None,
+    }
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, EventError> {
@@ -133,6 +148,14 @@ fn required<T>(field: &str, value: Option<T>) -> Result<T, EventError> {
 }
 
 pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
+    let mut event = Event::default();
+    parse_into(bytes, &mut event)?;
+    Ok(event)
+}
+
+/// Decodes into `e`, reusing its strings' allocations. On error `e` is left
+/// partly overwritten and must not be used.
+pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(EventError::new(
             "",
@@ -186,22 +209,32 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Event, EventError> {
             "is only allowed with outcome `failure`",
         ));
     }
-    Ok(Event {
-        event_id: text("event_id", raw.event_id, true)?.unwrap_or_default(),
-        timestamp,
-        kind: required("kind", raw.kind)?.into(),
-        user: text("user", raw.user, true)?.unwrap_or_default(),
-        user_exists: raw.user_exists,
-        ip,
-        outcome,
-        failure_reason,
-        user_agent: text("user_agent", raw.user_agent, false)?,
-        device_id: text("device_id", raw.device_id, false)?,
-        password_sha1,
-        mfa: raw.mfa.map(Mfa::from),
-        tenant: text("tenant", raw.tenant, false)?,
-        label: text("label", raw.label, false)?,
-    })
+    // Checked in the order of the fields, so the first fault reported is the
+    // same whatever the decoder.
+    assign(
+        &mut e.event_id,
+        &text("event_id", raw.event_id, true)?.unwrap_or_default(),
+    );
+    e.timestamp = timestamp;
+    e.kind = required("kind", raw.kind)?.into();
+    assign(
+        &mut e.user,
+        &text("user", raw.user, true)?.unwrap_or_default(),
+    );
+    e.user_exists = raw.user_exists;
+    e.ip = ip;
+    e.outcome = outcome;
+    e.failure_reason = failure_reason;
+    assign_opt(
+        &mut e.user_agent,
+        text("user_agent", raw.user_agent, false)?,
+    );
+    assign_opt(&mut e.device_id, text("device_id", raw.device_id, false)?);
+    e.password_sha1 = password_sha1;
+    e.mfa = raw.mfa.map(Mfa::from);
+    assign_opt(&mut e.tenant, text("tenant", raw.tenant, false)?);
+    assign_opt(&mut e.label, text("label", raw.label, false)?);
+    Ok(())
 }
 
 /// The contract's field names (and `label`), the only names a rejection cites.
@@ -372,6 +405,24 @@ mod tests {
         assert_eq!(err("[1,2]").field, "");
         assert_eq!(err(&format!("{GOOD} {{}}")).field, "");
         assert!(err(&format!("{GOOD} {{}}")).reason.contains("trailing"));
+    }
+
+    #[test]
+    fn decoding_into_a_used_event_equals_decoding_afresh() {
+        let mut reused = Event::default();
+        let second = r#"{"event_id":"e2","timestamp":"2026-11-26T10:00:01Z","kind":"sign_up",
+            "user":"bob","ip":"2001:db8::1","outcome":"success","tenant":"t"}"#;
+        for json in [GOOD, second, GOOD] {
+            reused.decode_json_into(json.as_bytes()).unwrap();
+            assert_eq!(reused, Event::from_json(json.as_bytes()).unwrap(), "{json}");
+        }
+        assert!(reused.decode_json_into(b"{}").is_err());
+        reused.decode_json_into(second.as_bytes()).unwrap();
+        assert_eq!(
+            reused.password_sha1, None,
+            "fields the new event lacks are cleared"
+        );
+        assert_eq!(reused.tenant.as_deref(), Some("t"));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn replay(
     let mut summary = Summary::default();
     let mut lines = Lines::new(input);
     let mut out = Vec::with_capacity(1024);
+    let mut event = Event::default();
     let mut line_no = 0u64;
     while let Some((line, consumed)) = lines.next_line()? {
         line_no += 1;
@@ -77,8 +78,8 @@ pub fn replay(
         if text.is_empty() {
             continue;
         }
-        match Event::from_json(text) {
-            Ok(event) if event.timestamp.is_none() => {
+        match event.decode_json_into(text) {
+            Ok(()) if event.timestamp.is_none() => {
                 // Replay runs on event time: without one, a backtest is not one.
                 summary.rejected += 1;
                 writeln!(
@@ -86,7 +87,7 @@ pub fn replay(
                     "line {line_no}: field `timestamp`: is required in replay"
                 )?;
             }
-            Ok(event) => {
+            Ok(()) => {
                 let decision = engine.evaluate(&event);
                 summary.events += 1;
                 summary.actions[match decision.action {
