@@ -3,7 +3,7 @@
 //! only becomes strings on the way out.
 
 use super::useragents;
-use crate::event::{Event, FailureReason, Kind, Mfa, Outcome, PasswordSha1, Timestamp};
+use crate::event::{Event, FailureReason, Mfa, Outcome, PasswordSha1, Timestamp};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -158,22 +158,8 @@ pub(super) struct Renderer {
 
 impl Renderer {
     pub fn new(users: u32) -> Renderer {
-        let event = Event {
-            event_id: String::new(),
-            timestamp: None,
-            kind: Kind::SignIn,
-            user: String::new(),
-            user_exists: None,
-            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            outcome: Outcome::Success,
-            failure_reason: None,
-            user_agent: None,
-            device_id: None,
-            password_sha1: None,
-            mfa: None,
-            tenant: None,
-            label: None,
-        };
+        // A blank whose strings every write reuses.
+        let event = Event::default();
         Renderer { users, event }
     }
 
