@@ -273,6 +273,7 @@ pub fn compile(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let limit = counter.describe_limit();
     Ok(Detector {
         id: spec.id.as_str().into(),
         category: spec.category.clone(),
@@ -283,6 +284,7 @@ pub fn compile(
         action,
         duration_ms,
         score: o.score,
+        limit,
         blocks: Default::default(),
         max_keys,
     })

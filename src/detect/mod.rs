@@ -82,6 +82,30 @@ pub enum Counter {
     Lockout(Lockout),
 }
 
+impl Counter {
+    /// The limit in words, for reasons.
+    pub fn describe_limit(&self) -> String {
+        match self {
+            Counter::Bucket {
+                key,
+                distinct,
+                bucket,
+                ..
+            } => {
+                let counted =
+                    distinct.map_or("events".to_string(), |k| format!("distinct {}s", k.name()));
+                format!(
+                    "{} {counted} per {} (leaking one per {})",
+                    bucket.capacity(),
+                    key.name(),
+                    humantime::format_duration(bucket.leak())
+                )
+            }
+            Counter::Lockout(_) => "the lockout's failure limit".to_string(),
+        }
+    }
+}
+
 /// A compiled rule.
 pub struct Detector {
     /// The rule's id, shared with every reason that names it.
@@ -94,6 +118,9 @@ pub struct Detector {
     pub action: OverflowAction,
     pub duration_ms: u64,
     pub score: f64,
+    /// The limit in words, such as `10 events per ip (leaking one per 1m)`,
+    /// written once for every reason that cites it.
+    pub limit: String,
     /// Keys blocked or challenged, until when (event time, ms).
     blocks: FxHashMap<u64, u64>,
     max_keys: usize,

@@ -2,11 +2,10 @@
 //! answering "why was I blocked?". Built only for reasons that are reported.
 
 use super::travel::Trip;
-use crate::detect::{Counter, Detector, HitKind, OverflowAction};
+use crate::detect::{Detector, HitKind, OverflowAction};
 use crate::enrich::geoip::GeoInfo;
 use crate::event::Timestamp;
 use crate::model::{Evidence, FeatureScore};
-use std::fmt::Display;
 
 pub struct Explain;
 
@@ -18,68 +17,65 @@ impl Explain {
             OverflowAction::Challenge => "challenged",
             OverflowAction::Signal => "flagged",
         };
-        let limit = match &d.counter {
-            Counter::Bucket {
-                bucket, distinct, ..
-            } => {
-                let counted =
-                    distinct.map_or("events".to_string(), |k| format!("distinct {}s", k.name()));
-                format!(
-                    "{} {counted} per {key} (leaking one per {})",
-                    bucket.capacity(),
-                    humantime::format_duration(bucket.leak())
-                )
-            }
-            Counter::Lockout(_) => "the lockout's failure limit".to_string(),
+        // Pieces pushed one by one: `format!` here showed at several percent
+        // of a replay, where a quarter of events carry a rule's reason.
+        let mut out = String::with_capacity(160);
+        let until = |out: &mut String, until_ms: u64| {
+            out.push_str(key);
+            out.push(' ');
+            out.push_str(what);
+            out.push_str(" until ");
+            Timestamp(until_ms).write_rfc3339(out);
         };
         match hit {
             HitKind::InForce { until_ms } => {
-                format!(
-                    "{key} {what} until {} ({}): {}",
-                    Timestamp(until_ms).to_rfc3339(),
-                    wait(until_ms, now_ms),
-                    d.description
-                )
+                until(&mut out, until_ms);
+                out.push_str(" (");
+                push_duration(&mut out, until_ms.saturating_sub(now_ms) / 1000);
+                out.push_str(" left)");
             }
-            HitKind::Overflow {
-                until_ms: Some(until),
-            } => {
-                format!(
-                    "reached {limit}; {key} {what} until {}: {}",
-                    Timestamp(until).to_rfc3339(),
-                    d.description
-                )
+            HitKind::Overflow { until_ms } => {
+                out.push_str("reached ");
+                out.push_str(&d.limit);
+                if let Some(until_ms) = until_ms {
+                    out.push_str("; ");
+                    until(&mut out, until_ms);
+                }
             }
-            HitKind::Overflow { until_ms: None } => format!("reached {limit}: {}", d.description),
-            HitKind::WouldOverflow => format!(
-                "at {limit}: the outcome of this attempt would overflow: {}",
-                d.description
-            ),
+            HitKind::WouldOverflow => {
+                out.push_str("at ");
+                out.push_str(&d.limit);
+                out.push_str(": the outcome of this attempt would overflow");
+            }
         }
+        out.push_str(": ");
+        out.push_str(&d.description);
+        out
     }
 
-    pub fn feature(what: &dyn Display, ev: Evidence, s: FeatureScore) -> String {
-        use std::fmt::Write;
+    /// `what` is written as its two parts joined, such as `["country ", "BR"]`.
+    pub fn feature(what: [&str; 2], ev: Evidence, s: FeatureScore) -> String {
         let mut out = String::with_capacity(128);
-        // Writing to a String cannot fail.
-        let _ = if ev.user_weight < 0.05 {
-            write!(
-                out,
-                "{what} not among this user's {} recent sign-ins' values",
-                Fixed(ev.user_total, 1)
-            )
+        out.push_str(what[0]);
+        out.push_str(what[1]);
+        if ev.user_weight < 0.05 {
+            out.push_str(" not among this user's ");
+            push_fixed(&mut out, ev.user_total, 1);
+            out.push_str(" recent sign-ins' values");
         } else {
-            write!(
-                out,
-                "{what} rare for this user ({} of {} recent sign-ins)",
-                Fixed(ev.user_weight, 1),
-                Fixed(ev.user_total, 1)
-            )
-        };
-        if let Some(share) = s.global_share {
-            let _ = write!(out, "; {}% of all sign-ins", Fixed(share * 100.0, 2));
+            out.push_str(" rare for this user (");
+            push_fixed(&mut out, ev.user_weight, 1);
+            out.push_str(" of ");
+            push_fixed(&mut out, ev.user_total, 1);
+            out.push_str(" recent sign-ins)");
         }
-        let _ = write!(out, "; likelihood ratio {}", Fixed(s.likelihood_ratio, 1));
+        if let Some(share) = s.global_share {
+            out.push_str("; ");
+            push_fixed(&mut out, share * 100.0, 2);
+            out.push_str("% of all sign-ins");
+        }
+        out.push_str("; likelihood ratio ");
+        push_fixed(&mut out, s.likelihood_ratio, 1);
         out
     }
 
@@ -127,44 +123,69 @@ impl Explain {
     }
 }
 
-/// A number with a fixed count of decimals, written through integers: the
+/// Appends `x` with a fixed count of decimals, written through integers: the
 /// float formatter's exact mode showed at several percent of a replay.
-pub struct Fixed(pub f64, pub u32);
-
-impl Display for Fixed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Fixed(x, decimals) = *self;
-        let scale = 10u64.pow(decimals);
-        let scaled = (x.abs() * scale as f64).round();
-        if !scaled.is_finite() || scaled >= 1e18 {
-            return write!(f, "{x:.0}");
+pub fn push_fixed(out: &mut String, x: f64, decimals: u32) {
+    let scale = 10u64.pow(decimals);
+    let scaled = (x.abs() * scale as f64).round();
+    if !scaled.is_finite() || scaled >= 1e18 {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{x:.0}");
+        return;
+    }
+    let scaled = scaled as u64;
+    if x < 0.0 && scaled != 0 {
+        out.push('-');
+    }
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(scaled / scale));
+    if decimals > 0 {
+        out.push('.');
+        let fraction = digits.format(scaled % scale);
+        for _ in fraction.len()..decimals as usize {
+            out.push('0');
         }
-        let scaled = scaled as u64;
-        let sign = if x < 0.0 && scaled != 0 { "-" } else { "" };
-        if decimals == 0 {
-            return write!(f, "{sign}{scaled}");
-        }
-        write!(
-            f,
-            "{sign}{}.{:0width$}",
-            scaled / scale,
-            scaled % scale,
-            width = decimals as usize
-        )
+        out.push_str(fraction);
     }
 }
 
-fn wait(until_ms: u64, now_ms: u64) -> String {
-    let secs = until_ms.saturating_sub(now_ms) / 1000;
-    format!(
-        "{} left",
-        humantime::format_duration(std::time::Duration::from_secs(secs))
-    )
+/// Appends a duration of whole seconds as `1d 2h 3m 4s`, leaving out zero
+/// parts (`0s` for none).
+fn push_duration(out: &mut String, secs: u64) {
+    let mut digits = itoa::Buffer::new();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let mut first = true;
+    for (n, unit) in parts {
+        if n == 0 {
+            continue;
+        }
+        if !first {
+            out.push(' ');
+        }
+        first = false;
+        out.push_str(digits.format(n));
+        out.push_str(unit);
+    }
+    if first {
+        out.push_str("0s");
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Fixed;
+    use super::{push_duration, push_fixed};
+
+    fn fixed(x: f64, d: u32) -> String {
+        let mut out = String::new();
+        push_fixed(&mut out, x, d);
+        out
+    }
 
     #[test]
     fn fixed_writes_like_the_float_formatter() {
@@ -177,9 +198,10 @@ mod tests {
             (1e30, 1),
             (f64::INFINITY, 1),
             (12.05, 1),
+            (3.007, 3),
         ] {
             let want = format!("{x:.*}", d as usize);
-            let got = Fixed(x, d).to_string();
+            let got = fixed(x, d);
             // Rounding ties may differ in the last digit; the value must not.
             assert!(
                 (want.parse::<f64>().unwrap_or(x) - got.parse::<f64>().unwrap_or(x)).abs()
@@ -188,7 +210,24 @@ mod tests {
                 "{x}: {want} vs {got}"
             );
         }
-        assert_eq!(Fixed(0.004, 2).to_string(), "0.00");
-        assert_eq!(Fixed(7.0, 1).to_string(), "7.0");
+        assert_eq!(fixed(0.004, 2), "0.00");
+        assert_eq!(fixed(7.0, 1), "7.0");
+        assert_eq!(fixed(3.007, 3), "3.007");
+        assert_eq!(fixed(-0.01, 1), "0.0");
+    }
+
+    #[test]
+    fn durations_leave_out_zero_parts() {
+        for (secs, want) in [
+            (0, "0s"),
+            (59, "59s"),
+            (3600, "1h"),
+            (3661, "1h 1m 1s"),
+            (90_000, "1d 1h"),
+        ] {
+            let mut out = String::new();
+            push_duration(&mut out, secs);
+            assert_eq!(out, want);
+        }
     }
 }

@@ -309,7 +309,7 @@ impl Engine {
                            id: Option<u32>,
                            habits: (f32, f32),
                            global: (u32, u64, usize),
-                           what: &dyn std::fmt::Display| {
+                           what: [&str; 2]| {
             let (Some(spec), Some(_)) = (spec, id) else {
                 return;
             };
@@ -330,7 +330,7 @@ impl Engine {
                 device_id,
                 p.devices.lookup(id, day, &self.ageing),
                 none,
-                &"device",
+                ["device", ""],
             );
         }
         if let Some(c) = geo.country {
@@ -341,7 +341,7 @@ impl Engine {
                 Some(id),
                 p.countries.lookup(id, day, &self.ageing),
                 g.country.get(id),
-                &format_args!("country {c}"),
+                ["country ", c.as_str()],
             );
         }
         if let Some(asn) = geo.asn {
@@ -351,7 +351,7 @@ impl Engine {
                 Some(asn),
                 p.asns.lookup(asn, day, &self.ageing),
                 g.asn.get(asn),
-                &format_args!("AS{asn}"),
+                ["AS", itoa::Buffer::new().format(asn)],
             );
         }
         if geo.class == netclass::NetClass::Public {
@@ -362,7 +362,7 @@ impl Engine {
                 Some(id),
                 p.networks.lookup(id, day, &self.ageing),
                 none,
-                &"network",
+                ["network", ""],
             );
         }
         if fam.browser != 0 {
@@ -373,7 +373,7 @@ impl Engine {
                 Some(fam.browser),
                 p.browsers.lookup(fam.browser, day, &self.ageing),
                 g.browser.get(fam.browser),
-                &format_args!("browser {name}"),
+                ["browser ", name],
             );
         }
         if fam.os != 0 {
@@ -384,7 +384,7 @@ impl Engine {
                 Some(fam.os),
                 p.oses.lookup(fam.os, day, &self.ageing),
                 g.os.get(fam.os),
-                &format_args!("OS {name}"),
+                ["OS ", name],
             );
         }
     }
