@@ -71,11 +71,7 @@ fn level(l: RiskLevel) -> &'static [u8] {
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
-    // No early exit, so the compiler can check many bytes at a time.
-    let needs_escape = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !needs_escape {
+    if super::scan::special(s.as_bytes()).is_none() {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');

@@ -6,6 +6,7 @@ mod decision;
 mod encode;
 mod fast;
 mod parse;
+mod scan;
 mod time;
 
 pub use decision::{Action, Decision, MfaStep, Reason, ReasonCode, RiskLevel};

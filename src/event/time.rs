@@ -95,26 +95,35 @@ fn parse_utc(b: &[u8]) -> Option<u64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' || *b.last()? != b'Z' {
+    if b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z' {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<u64> {
-        b[from..to].iter().try_fold(0u64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64)
-        })
+    // Every byte but the separators must be a digit: one test at the end says
+    // whether any was not.
+    let mut bad = false;
+    let mut digit = |i: usize| {
+        let d = b[i].wrapping_sub(b'0');
+        bad |= d > 9;
+        u64::from(d)
     };
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (h, min, s) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let ms = match &b[19..b.len() - 1] {
-        [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-            let scaled = num(20, 20 + digits.len().min(3))?;
-            num(20, b.len() - 1)?; // every digit must be one
-            scaled * 10u64.pow(3 - digits.len().min(3) as u32)
+    let mut two = |i: usize| digit(i) * 10 + digit(i + 1);
+    let (y, m, d) = (two(0) * 100 + two(2), two(5), two(8));
+    let (h, min, s) = (two(11), two(14), two(17));
+    let ms = match b.len() - 20 {
+        0 => 0,
+        n @ 2..=10 if b[19] == b'.' => {
+            let mut ms = 0;
+            for i in 20..b.len() - 1 {
+                let d = digit(i);
+                if i < 23 {
+                    ms = ms * 10 + d;
+                }
+            }
+            ms * 10u64.pow(3u32.saturating_sub(n as u32 - 1))
         }
         _ => return None,
     };
-    if y < 1970 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    if bad || y < 1970 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
     }
     if h > 23 || min > 59 || s > 59 {
@@ -206,6 +215,9 @@ mod tests {
             "2026-01-01T00:00:00.Z",
             "2026-01-01T00:00:00.1234567890Z",
             "2026-01-01T00:00:0xZ",
+            "2026-01-01T00:00:00.1x3Z",
+            "2026-01-01T00:00:00.12345678xZ",
+            "2026/01-01T00:00:00Z",
             "1969-12-31T23:59:59.999Z",
         ] {
             assert_eq!(parse_utc(odd.as_bytes()), None, "{odd}");
