@@ -33,6 +33,8 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     pub ip_lists: IpListsConfig,
     pub limits: Limits,
+    /// `palisade serve`: listeners, API keys, request limits.
+    pub server: crate::serve::ServerConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
@@ -143,6 +145,9 @@ impl Config {
                     format!("limits.{key} must be at least 1, got 0"),
                 ));
             }
+        }
+        for (key, message) in self.server.problems() {
+            out.push(Problem::at_section_key(path, text, "server", key, message));
         }
         out
     }

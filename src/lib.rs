@@ -14,6 +14,8 @@ pub mod engine;
 pub mod enrich;
 pub mod event;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod problem;
+pub mod serve;
 pub mod state;

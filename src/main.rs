@@ -53,8 +53,8 @@ struct Common {
     /// enforce or audit.
     #[arg(long, env = "PALISADE_MODE", global = true)]
     mode: Option<Mode>,
-    /// Where state is kept [default: ./palisade-data]; used by the durable
-    /// state of `serve` (to come); replay keeps its state in memory.
+    /// Where state is kept [default: ./palisade-data]: `serve` keeps its API
+    /// key there when none is configured; replay keeps its state in memory.
     #[arg(long, env = "PALISADE_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
@@ -88,6 +88,18 @@ enum Command {
     },
     /// Validate configuration, rules and models; list every problem (exit 64 on any).
     Check,
+    /// The HTTP risk-decision API, until SIGTERM or SIGINT.
+    Serve {
+        /// Address and port of the API [default: 127.0.0.1:8080].
+        #[arg(long, env = "PALISADE_LISTEN")]
+        listen: Option<String>,
+        /// A second address for /metrics, /healthz and /readyz without an API key.
+        #[arg(long, env = "PALISADE_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
+        /// API keys, comma-separated [default: one created in the data folder].
+        #[arg(long, env = "PALISADE_API_KEYS", hide_env_values = true)]
+        api_keys: Option<String>,
+    },
     /// Labelled synthetic sign-in traffic, JSONL on stdout.
     Simulate {
         #[arg(long, default_value_t = 1000)]
@@ -153,6 +165,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("palisade replay: {}", parts.describe());
             let mut engine = Engine::new(parts);
             replay(&mut engine, input.as_deref(), output.as_deref())
+        }
+        Command::Serve {
+            listen,
+            metrics_listen,
+            api_keys,
+        } => {
+            let mut config = match load_config(&cli.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let s = &mut config.server;
+            if let Some(l) = listen {
+                s.listen = l;
+            }
+            if metrics_listen.is_some() {
+                s.metrics_listen = metrics_listen;
+            }
+            if let Some(keys) = api_keys {
+                s.api_keys = keys
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+            let problems = s.problems();
+            if !problems.is_empty() {
+                for (_, message) in problems {
+                    eprintln!("palisade serve: {message}");
+                }
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+            serve(config)
         }
         Command::Simulate {
             users,
@@ -256,6 +301,72 @@ fn replay(
     eprintln!("{}", engine.state_stats());
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where state is kept when neither the config nor a flag says.
+const DEFAULT_DATA_DIR: &str = "palisade-data";
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    use palisade::serve::{auth, bind, shutdown_signal, Server};
+    let parts = match EngineParts::from_config(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let data_dir = config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let s = config.server.clone();
+    let (keys, key_source) = match auth::load(&s.api_keys, s.api_keys_file.as_deref(), &data_dir) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("palisade serve: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let description = parts.describe();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("palisade-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let api = match bind(&s.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("palisade serve: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        };
+        let admin = match &s.metrics_listen {
+            None => None,
+            Some(a) => match bind(a).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("palisade serve: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            },
+        };
+        let metrics_at = match &s.metrics_listen {
+            Some(a) => format!("metrics and health on http://{a} (no key)"),
+            None => "metrics behind the API key".to_string(),
+        };
+        eprintln!(
+            "palisade serve: {description}; {key_source}; listening on http://{}; {metrics_at}",
+            s.listen
+        );
+        let server = Server::start(Engine::new(parts), s, keys);
+        server
+            .serve(api, admin, shutdown_signal())
+            .await
+            .context("serve failed")?;
+        eprintln!("palisade serve: stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Real networks drawn per simulated country: enough that a million users and

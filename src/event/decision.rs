@@ -44,6 +44,16 @@ pub enum RiskLevel {
     High,
 }
 
+impl RiskLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::Low => "low",
+            RiskLevel::Medium => "medium",
+            RiskLevel::High => "high",
+        }
+    }
+}
+
 /// A reason's code: one of the contract's signal codes, or a rule's id. Both are
 /// shared, not copied, since every decision carries some.
 #[derive(Debug, Clone, PartialEq, Eq)]

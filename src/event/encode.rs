@@ -63,11 +63,7 @@ fn action(a: Action) -> &'static [u8] {
 }
 
 fn level(l: RiskLevel) -> &'static [u8] {
-    match l {
-        RiskLevel::Low => b"low",
-        RiskLevel::Medium => b"medium",
-        RiskLevel::High => b"high",
-    }
+    l.as_str().as_bytes()
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {

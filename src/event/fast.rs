@@ -145,6 +145,8 @@ pub(super) fn decode(json: &str) -> Option<RawEvent<'_>> {
                 "mfa" => variant(&mut raw.mfa, &mut s[11], v, RawMfa::from_wire)?,
                 "tenant" => text(&mut raw.tenant, &mut s[12], v)?,
                 "label" => text(&mut raw.label, &mut s[13], v)?,
+                // Refused, with its reason, by the serde path.
+                "password" if !matches!(v, Value::Null) => return None,
                 _ => {} // unknown fields are ignored, as serde does
             }
             c.skip_ws();
@@ -292,7 +294,8 @@ mod tests {
                 Some(fast) => prop_assert_eq!(Some(fast), serde(&json), "{}", json),
                 // Stepping aside is always safe, but not for the common shape.
                 None => prop_assert!(
-                    serde(&json).is_none() || json.contains('\\') || json.contains("\"x"),
+                    serde(&json).is_none() || json.contains('\\') || json.contains("\"x")
+                        || json.contains("\"password\""),
                     "the quick path refused a plain event serde takes: {}", json
                 ),
             }

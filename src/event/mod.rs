@@ -26,6 +26,17 @@ pub enum Kind {
     PasswordReset,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::SignIn => "sign_in",
+            Kind::SignUp => "sign_up",
+            Kind::PasswordChange => "password_change",
+            Kind::PasswordReset => "password_reset",
+        }
+    }
+}
+
 /// How far the sign-in got. `Attempt` asks before the password is verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +44,16 @@ pub enum Outcome {
     Attempt,
     Success,
     Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Attempt => "attempt",
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
 }
 
 /// Why a sign-in failed, when the caller says.

@@ -68,6 +68,20 @@ pub(super) struct RawEvent<'a> {
     pub(super) tenant: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) label: Option<Cow<'a, str>>,
+    /// Only so a plain-text password is refused, never kept or echoed.
+    #[serde(default)]
+    pub(super) password: Option<PlainPassword>,
+}
+
+/// Any non-null value under the key `password`: its content is never read.
+#[derive(Debug, PartialEq)]
+pub(super) struct PlainPassword;
+
+impl<'de> Deserialize<'de> for PlainPassword {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(PlainPassword)
+    }
 }
 
 // The wire enums live here so the public ones need no Deserialize that would
@@ -186,6 +200,12 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
             Err(_) => return Err(locate_error(bytes)),
         },
     };
+    if raw.password.is_some() {
+        return Err(EventError::new(
+            "password",
+            "a plain-text password is never accepted: send password_sha1, the SHA-1 of the password in hex",
+        ));
+    }
     let timestamp = match raw.timestamp {
         None => None,
         Some(t) => Some(Timestamp::parse_rfc3339(&t).map_err(|r| EventError::new("timestamp", r))?),
@@ -239,6 +259,7 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
 
 /// The contract's field names (and `label`), the only names a rejection cites.
 pub(super) const FIELDS: &[&str] = &[
+    "password",
     "event_id",
     "timestamp",
     "kind",
@@ -397,6 +418,45 @@ mod tests {
         );
         let long = "x".repeat(300);
         assert_eq!(err(&GOOD.replace("alice@example.com", &long)).field, "user");
+    }
+
+    #[test]
+    fn a_plain_text_password_is_refused_without_being_echoed() {
+        let json = GOOD.replacen('{', r#"{"password":"hunter2-secret","#, 1);
+        let e = parse(json.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "password");
+        assert!(e.reason.contains("password_sha1"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let null = GOOD.replacen('{', r#"{"password":null,"#, 1);
+        assert!(parse(null.as_bytes()).is_ok(), "null says nothing");
+    }
+
+    #[test]
+    fn enum_names_are_the_wire_names() {
+        use crate::event::{Kind, Outcome, RiskLevel};
+        for k in [
+            Kind::SignIn,
+            Kind::SignUp,
+            Kind::PasswordChange,
+            Kind::PasswordReset,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        for o in [Outcome::Attempt, Outcome::Success, Outcome::Failure] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
+        for l in [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High] {
+            assert_eq!(
+                serde_json::to_string(&l).unwrap(),
+                format!("\"{}\"", l.as_str())
+            );
+        }
     }
 
     #[test]

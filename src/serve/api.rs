@@ -1,0 +1,284 @@
+//! The handlers: decode and check the request, hand the work to the engine
+//! thread, answer. Every failure is an [`ApiError`].
+
+use super::error::ApiError;
+use super::worker::{EngineHandle, Job, Refused};
+use super::ServerConfig;
+use crate::event::{Event, Outcome, Timestamp};
+use crate::metrics::Metrics;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{oneshot, watch};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub keys: super::auth::ApiKeys,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<ServerConfig>,
+    /// Whether `/metrics` on the API's listener needs the API key.
+    pub protect_metrics: bool,
+    /// Turns true when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Checks the API key on every `/v1` route (and `/metrics` when it is on the
+/// API's listener). A refusal says nothing about the engine.
+pub async fn require_key(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let protected =
+        path == "/v1" || path.starts_with("/v1/") || (s.protect_metrics && path == "/metrics");
+    if protected {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !presented.is_some_and(|k| s.keys.accepts(k)) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Counts and times every request by its route pattern (never its path, which
+/// may hold a user name).
+pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| route_label(m.as_str()));
+    let response = next.run(req).await;
+    let m = &s.metrics;
+    m.http_requests
+        .with_label_values(&[route, response.status().as_str()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The route pattern as a `'static` label, from the fixed set of routes.
+fn route_label(pattern: &str) -> &'static str {
+    super::ROUTES
+        .iter()
+        .find(|(_, p)| *p == pattern)
+        .map_or("unmatched", |(_, p)| p)
+}
+
+pub async fn decide(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body, s.config.max_body_bytes)?;
+    let event = decode_event(&body, "").inspect_err(|e| reject(&s.metrics, e))?;
+    let (tx, rx) = oneshot::channel();
+    submit(&s, Job::Decide(Box::new(event), tx))?;
+    let decision = wait(&s, rx).await?;
+    let mut json = Vec::with_capacity(512);
+    decision.write_json(&mut json);
+    Ok(json_response(StatusCode::OK, json))
+}
+
+pub async fn events(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body, s.config.max_batch_bytes)?;
+    let events =
+        decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
+    let n = events.len();
+    let (tx, rx) = oneshot::channel();
+    submit(&s, Job::Ingest(events, tx))?;
+    let decisions = wait(&s, rx).await?;
+    let body = serde_json::json!({ "accepted": n, "decided": decisions.len() });
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    ))
+}
+
+pub async fn healthz() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// Ready when the engine thread answers within a second and no shutdown has
+/// begun.
+pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
+    if *s.shutdown.borrow() {
+        return Err(ApiError::unavailable("shutting down"));
+    }
+    let (tx, rx) = oneshot::channel();
+    submit(&s, Job::Ping(tx))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(1), rx).await {
+        Ok(Ok(())) => Ok(json_response(
+            StatusCode::OK,
+            br#"{"status":"ready"}"#.to_vec(),
+        )),
+        _ => Err(ApiError::unavailable("the engine is not answering")),
+    }
+}
+
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let mut r = s.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+pub async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {method} {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not answer {method}", uri.path()),
+    )
+}
+
+pub fn json_response(status: StatusCode, json: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response()
+}
+
+fn reject(m: &Metrics, e: &ApiError) {
+    m.rejected_events.with_label_values(&[e.code]).inc();
+}
+
+pub fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
+    s.engine.submit(job).map_err(|r| match r {
+        Refused::Overloaded => {
+            s.metrics.overloaded.inc();
+            ApiError::overloaded("the engine's queue is full; retry shortly")
+        }
+        Refused::Stopped => ApiError::unavailable("the engine has stopped"),
+    })
+}
+
+/// The engine's answer, or a 503 once the request timeout has passed. A job
+/// that times out is still carried out: retrying with the same event id is safe.
+pub async fn wait<T>(s: &AppState, rx: oneshot::Receiver<T>) -> Result<T, ApiError> {
+    match tokio::time::timeout(s.config.request_timeout, rx).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(ApiError::unavailable("the engine has stopped")),
+        Err(_) => {
+            s.metrics.overloaded.inc();
+            Err(ApiError::overloaded(format!(
+                "the engine did not answer within {}",
+                humantime::format_duration(s.config.request_timeout)
+            )))
+        }
+    }
+}
+
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is over the limit of {limit} bytes"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("cannot read the request body: {}", r.body_text()),
+            )
+        }
+    })
+}
+
+/// One event: malformed JSON is a 400, a well-formed event with a bad field a
+/// 422 naming the field (prefixed by `at`, such as `[3].`, in a batch).
+pub fn decode_event(json: &[u8], at: &str) -> Result<Event, ApiError> {
+    if let Err(e) = serde_json::from_slice::<&RawValue>(json) {
+        let where_ = if at.is_empty() {
+            String::new()
+        } else {
+            format!("event {}: ", at.trim_end_matches('.'))
+        };
+        return Err(ApiError::malformed_json(format!("{where_}{e}")));
+    }
+    let mut event = Event::from_json(json).map_err(|e| {
+        let field = if e.field.is_empty() {
+            at.trim_end_matches('.').to_string()
+        } else {
+            format!("{at}{}", e.field)
+        };
+        ApiError::invalid_field(&field, e.to_string())
+    })?;
+    if event.timestamp.is_none() {
+        event.timestamp = Some(now());
+    }
+    Ok(event)
+}
+
+/// One event or an array of them, all outcomes; any fault refuses the whole
+/// batch, so a caller can fix it and resend without working out which events
+/// were taken.
+fn decode_batch(json: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
+    let array = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let items: Vec<&RawValue> = if array {
+        serde_json::from_slice(json).map_err(|e| ApiError::malformed_json(e.to_string()))?
+    } else {
+        vec![serde_json::from_slice(json).map_err(|e| ApiError::malformed_json(e.to_string()))?]
+    };
+    if items.len() > max_events {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!(
+                "{} events in one request; the limit is {max_events}",
+                items.len()
+            ),
+        ));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (i, raw) in items.iter().enumerate() {
+        let at = if array {
+            format!("[{i}].")
+        } else {
+            String::new()
+        };
+        let e = decode_event(raw.get().as_bytes(), &at)?;
+        if e.outcome == Outcome::Attempt {
+            return Err(ApiError::invalid_field(
+                &format!("{at}outcome"),
+                "POST /v1/events takes outcomes (success or failure); ask POST /v1/decide about an attempt",
+            ));
+        }
+        events.push(e);
+    }
+    Ok(events)
+}
+
+/// Wall-clock time, for events sent without a timestamp.
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Timestamp(ms)
+}

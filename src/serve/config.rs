@@ -1,0 +1,113 @@
+//! The `[server]` section: where `serve` listens, who may call it, and the
+//! limits that keep it predictable under load.
+
+use serde::{Deserialize, Deserializer};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the API. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// A second address serving `/metrics`, `/healthz` and `/readyz` without
+    /// an API key (for Prometheus and probes). Unset: those routes are on the
+    /// API's address, `/metrics` behind the API key.
+    pub metrics_listen: Option<String>,
+    /// Accepted API keys (several, for rotation). With none here, in
+    /// `api_keys_file` or in `PALISADE_API_KEYS`, `serve` creates one in the
+    /// data folder on first start.
+    pub api_keys: Vec<String>,
+    /// A file of API keys, one per line (`#` starts a comment).
+    pub api_keys_file: Option<PathBuf>,
+    /// Largest request body for one event or a feedback call.
+    pub max_body_bytes: usize,
+    /// Largest body of `POST /v1/events`.
+    pub max_batch_bytes: usize,
+    /// Most events in one `POST /v1/events`.
+    pub max_batch_events: usize,
+    /// How long a request may wait for the engine before a 503.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// Requests queued for the engine; beyond it, 503 with `Retry-After`.
+    pub queue_capacity: usize,
+    /// After SIGTERM or SIGINT, how long in-flight requests may take.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+    /// Enforcements a slow `/v1/decisions/stream` reader may fall behind by
+    /// before it is told so and disconnected.
+    pub stream_buffer: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_string(),
+            metrics_listen: None,
+            api_keys: Vec::new(),
+            api_keys_file: None,
+            max_body_bytes: 64 * 1024,
+            max_batch_bytes: 4 * 1024 * 1024,
+            max_batch_events: 10_000,
+            request_timeout: Duration::from_secs(2),
+            queue_capacity: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            stream_buffer: 4096,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Values out of range, as `(key, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, addr) in [
+            ("listen", Some(&self.listen)),
+            ("metrics_listen", self.metrics_listen.as_ref()),
+        ] {
+            if let Some(a) = addr {
+                if a.parse::<std::net::SocketAddr>().is_err() {
+                    out.push((
+                        key,
+                        format!(
+                            "server.{key}: `{a}` is not an address and port such as 127.0.0.1:8080"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (key, v) in [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_batch_bytes", self.max_batch_bytes),
+            ("max_batch_events", self.max_batch_events),
+            ("queue_capacity", self.queue_capacity),
+            ("stream_buffer", self.stream_buffer),
+        ] {
+            if v == 0 {
+                out.push((key, format!("server.{key} must be at least 1, got 0")));
+            }
+        }
+        if self.request_timeout.is_zero() {
+            out.push((
+                "request_timeout",
+                "server.request_timeout must be more than 0s".to_string(),
+            ));
+        }
+        for (i, k) in self.api_keys.iter().enumerate() {
+            if let Err(e) = super::auth::check_key(k) {
+                out.push(("api_keys", format!("server.api_keys[{i}]: {e}")));
+            }
+        }
+        out
+    }
+}
+
+/// A duration written as humantime text: `2s`, `500ms`, `1m 30s`.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration such as 2s or 500ms: {e}"
+        ))
+    })
+}

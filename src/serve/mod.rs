@@ -1,0 +1,214 @@
+//! `palisade serve`: the HTTP risk-decision API (axum). The engine runs on its
+//! own thread behind a bounded queue (see [`worker`]); the handlers decode,
+//! check and answer.
+
+pub mod api;
+pub mod auth;
+mod config;
+pub mod error;
+pub mod worker;
+
+pub use config::ServerConfig;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use api::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Every route the API answers, as (method, path pattern). The OpenAPI
+/// document in `docs/openapi.json` must list exactly these (a test holds them
+/// together).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/decide"),
+    ("POST", "/v1/events"),
+    ("GET", "/metrics"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+];
+
+/// The API's router. `/metrics` needs the API key unless `metrics_listen` is
+/// set (then [`admin_router`] serves it there).
+pub fn router(state: AppState) -> Router {
+    let c = &state.config;
+    let body_timeout = tower_http::timeout::RequestBodyTimeoutLayer::new(c.request_timeout);
+    Router::new()
+        .route(
+            "/v1/decide",
+            post(api::decide).layer(DefaultBodyLimit::max(c.max_body_bytes)),
+        )
+        .route(
+            "/v1/events",
+            post(api::events).layer(DefaultBodyLimit::max(c.max_batch_bytes)),
+        )
+        .merge(admin_routes())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(body_timeout)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::observe,
+        ))
+        .with_state(state)
+}
+
+fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(api::metrics))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+}
+
+/// `/metrics`, `/healthz` and `/readyz` alone, without API keys, for a
+/// separate listener.
+pub fn admin_router(state: AppState) -> Router {
+    admin_routes()
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::observe,
+        ))
+        .with_state(state)
+}
+
+/// A running server's parts, for `run` and for tests.
+pub struct Server {
+    pub state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    engine_thread: std::thread::JoinHandle<Engine>,
+}
+
+impl Server {
+    /// Starts the engine thread; no listener yet.
+    pub fn start(engine: Engine, config: ServerConfig, keys: auth::ApiKeys) -> Server {
+        let metrics = Arc::new(Metrics::new());
+        metrics
+            .info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                engine.rules_version(),
+                engine.model_version(),
+            ])
+            .set(1);
+        let (handle, engine_thread) = worker::start(engine, config.queue_capacity, metrics.clone());
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = AppState {
+            engine: handle,
+            keys,
+            metrics,
+            protect_metrics: config.metrics_listen.is_none(),
+            config: Arc::new(config),
+            shutdown,
+        };
+        Server {
+            state,
+            shutdown_tx,
+            engine_thread,
+        }
+    }
+
+    /// Serves on the given listeners until `stop` resolves, then lets
+    /// in-flight requests finish for up to the grace period; the engine
+    /// thread finishes its queue and the engine is given back.
+    pub async fn serve(
+        self,
+        api: tokio::net::TcpListener,
+        admin: Option<tokio::net::TcpListener>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<Engine> {
+        let Server {
+            state,
+            shutdown_tx,
+            engine_thread,
+        } = self;
+        let grace = state.config.shutdown_grace;
+        let stopper = tokio::spawn(async move {
+            stop.await;
+            let _ = shutdown_tx.send(true);
+        });
+        let mut apps = vec![(api, router(state.clone()))];
+        if let Some(l) = admin {
+            apps.push((l, admin_router(state.clone())));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, app) in apps {
+            let mut done = state.shutdown.clone();
+            tasks.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = done.wait_for(|stopping| *stopping).await;
+                    })
+                    .await
+            });
+        }
+        // Wait for the stop signal, then give in-flight requests the grace period.
+        let mut stopping = state.shutdown.clone();
+        let _ = stopping.wait_for(|s| *s).await;
+        let finished = tokio::time::timeout(grace, async {
+            while let Some(r) = tasks.join_next().await {
+                if let Ok(Err(e)) = r {
+                    eprintln!("palisade serve: listener error: {e}");
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            eprintln!(
+                "palisade serve: requests still open after the {} grace period were cut off",
+                humantime::format_duration(grace)
+            );
+            tasks.abort_all();
+        }
+        stopper.abort();
+        // Dropping the last handles lets the engine thread drain and stop.
+        drop(state);
+        let engine = tokio::task::spawn_blocking(move || engine_thread.join())
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|_| std::io::Error::other("the engine thread panicked"))?;
+        Ok(engine)
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Binds an address, naming it in the error.
+pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, String> {
+    let a: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` is not an address and port such as 127.0.0.1:8080"))?;
+    tokio::net::TcpListener::bind(a)
+        .await
+        .map_err(|e| format!("cannot listen on {a}: {e}"))
+}
