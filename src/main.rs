@@ -351,6 +351,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 }
             },
         };
+        let stop = shutdown_signal().context("cannot install the signal handlers")?;
         let metrics_at = match &s.metrics_listen {
             Some(a) => format!("metrics and health on http://{a} (no key)"),
             None => "metrics behind the API key".to_string(),
@@ -361,7 +362,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         );
         let server = Server::start(Engine::new(parts), s, keys);
         server
-            .serve(api, admin, shutdown_signal())
+            .serve(api, admin, stop)
             .await
             .context("serve failed")?;
         eprintln!("palisade serve: stopped");

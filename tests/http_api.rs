@@ -1,0 +1,306 @@
+//! The HTTP API through its real router, in process: every route, every error
+//! status, the API key on every `/v1` route.
+
+mod support;
+
+use axum::http::StatusCode;
+use palisade::serve::ServerConfig;
+use support::*;
+
+const V1: &[(&str, &str)] = &[("POST", "/v1/decide"), ("POST", "/v1/events")];
+
+#[tokio::test]
+async fn every_v1_route_needs_a_valid_key_and_says_nothing_without_one() {
+    let s = server(ServerConfig::default());
+    for (method, path) in V1.iter().copied().chain([("GET", "/v1/nothing-here")]) {
+        for key in [None, Some("wrong-key-0123456789abc"), Some("")] {
+            let a = call_with(&s, method, path, "{}", key).await;
+            assert_eq!(
+                a.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {key:?}"
+            );
+            assert_eq!(a.error().0, "unauthorized");
+            assert_eq!(a.headers["www-authenticate"], "Bearer");
+            assert!(
+                !a.body.contains("rules") && !a.body.contains("risk"),
+                "{}",
+                a.body
+            );
+        }
+        let a = call(&s, method, path, "{}", true).await;
+        assert_ne!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn decide_answers_a_decision_without_a_breach_corpus() {
+    let s = server(ServerConfig::default());
+    let a = call(
+        &s,
+        "POST",
+        "/v1/decide",
+        &event("e1", "alice", "203.0.113.7", "attempt"),
+        true,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.headers["content-type"], "application/json");
+    let d = a.json();
+    assert_eq!(d["event_id"], "e1");
+    assert_eq!(d["action"], "allow");
+    assert_eq!(d["compromised_password"], false);
+    assert!(
+        d["risk_score"].is_number() && d["reasons"].is_array(),
+        "{d}"
+    );
+    assert!(d["rules_version"].as_str().unwrap().starts_with("rules-"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_names_the_field() {
+    let s = server(ServerConfig {
+        max_body_bytes: 4096,
+        ..ServerConfig::default()
+    });
+    let good = event("e1", "alice", "203.0.113.7", "attempt");
+    let cases: Vec<(String, StatusCode, &str, Option<&str>)> = vec![
+        (
+            "{\"event_id\":".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            "not json".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            good.replace("203.0.113.7", "999.1.1.1"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("ip"),
+        ),
+        (
+            good.replace("\"sign_in\"", "\"login\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("kind"),
+        ),
+        (
+            good.replace(",\"outcome\":\"attempt\"", ""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("outcome"),
+        ),
+        (
+            "[1,2]".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
+        (
+            good.replacen('{', r#"{"password":"hunter2hunter2","#, 1),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("password"),
+        ),
+        (
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(5000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            None,
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let a = call(&s, "POST", "/v1/decide", &body, true).await;
+        assert_eq!(a.status, status, "{body:.80}: {}", a.body);
+        assert_eq!(
+            a.error(),
+            (code.to_string(), field.map(String::from)),
+            "{body:.80}"
+        );
+        assert!(
+            !a.body.contains("hunter2"),
+            "a password is never echoed: {}",
+            a.body
+        );
+    }
+    let a = call(&s, "GET", "/v1/decide", "", true).await;
+    assert_eq!(
+        (a.status, a.error().0.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let a = call(&s, "GET", "/nowhere", "", false).await;
+    assert_eq!(
+        (a.status, a.error().0.as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+}
+
+#[tokio::test]
+async fn events_takes_one_or_many_outcomes_and_refuses_a_bad_batch_whole() {
+    let s = server(ServerConfig {
+        max_batch_events: 3,
+        ..ServerConfig::default()
+    });
+    let one = event("o1", "bob", "198.51.100.4", "success");
+    let a = call(&s, "POST", "/v1/events", &one, true).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert_eq!(a.json()["accepted"], 1);
+    let two = format!(
+        "[{},{}]",
+        event("o2", "bob", "198.51.100.4", "failure"),
+        event("o3", "bob", "198.51.100.4", "success")
+    );
+    let a = call(&s, "POST", "/v1/events", &two, true).await;
+    assert_eq!(
+        (a.status, a.json()["accepted"].as_u64()),
+        (StatusCode::ACCEPTED, Some(2))
+    );
+
+    let with_attempt = format!(
+        "[{},{}]",
+        event("o4", "bob", "198.51.100.4", "success"),
+        event("o5", "bob", "198.51.100.4", "attempt")
+    );
+    let a = call(&s, "POST", "/v1/events", &with_attempt, true).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        a.error(),
+        ("invalid_field".into(), Some("[1].outcome".into()))
+    );
+    let bad_ip = format!(
+        "[{},{}]",
+        event("o6", "bob", "198.51.100.4", "success"),
+        event("o7", "bob", "nope", "success")
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/events", &bad_ip, true)
+            .await
+            .error()
+            .1
+            .as_deref(),
+        Some("[1].ip")
+    );
+    let four = format!("[{one},{one},{one},{one}]");
+    let a = call(&s, "POST", "/v1/events", &four, true).await;
+    assert_eq!(
+        (a.status, a.error().0.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/events", "[{]", true).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_the_key_on_the_api_listener_and_count_requests() {
+    let s = server(ServerConfig::default());
+    call(
+        &s,
+        "POST",
+        "/v1/decide",
+        &event("m1", "carol", "192.0.2.9", "attempt"),
+        true,
+    )
+    .await;
+    assert_eq!(
+        call(&s, "GET", "/metrics", "", false).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let a = call(&s, "GET", "/metrics", "", true).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body
+            .contains("palisade_http_requests_total{route=\"/v1/decide\",status=\"200\"} 1"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body.contains("palisade_decisions_total{action=\"allow\""),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains("carol") && !a.body.contains("192.0.2.9"));
+    assert_eq!(
+        call(&s, "GET", "/healthz", "", false).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&s, "GET", "/readyz", "", false).await.json()["status"],
+        "ready"
+    );
+}
+
+/// A batch the engine needs a while for.
+fn big_batch(n: usize, tag: &str) -> String {
+    let events: Vec<String> = (0..n)
+        .map(|i| {
+            event(
+                &format!("{tag}{i}"),
+                &format!("u{i}"),
+                &format!("10.1.{}.{}", i / 250, i % 250),
+                "failure",
+            )
+        })
+        .collect();
+    format!("[{}]", events.join(","))
+}
+
+#[tokio::test]
+async fn a_full_queue_is_a_503_with_retry_after_not_a_wait() {
+    use palisade::serve::worker::Job;
+    let s = server(ServerConfig {
+        queue_capacity: 1,
+        ..ServerConfig::default()
+    });
+    // Keep the engine busy with one long job and fill the queue with another.
+    let line = event("busy", "dave", "10.9.9.9", "failure");
+    let busy: Vec<_> = (0..200_000)
+        .map(|_| palisade::event::Event::from_json(line.as_bytes()).unwrap())
+        .collect();
+    let (tx1, _rx1) = tokio::sync::oneshot::channel();
+    s.state.engine.submit(Job::Ingest(busy, tx1)).unwrap();
+    let mut queued = false;
+    for _ in 0..1000 {
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        if s.state.engine.submit(Job::Ping(tx)).is_err() {
+            queued = true; // the queue of one is full
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(queued, "the queue never filled");
+    let a = call(
+        &s,
+        "POST",
+        "/v1/decide",
+        &event("q1", "erin", "192.0.2.1", "attempt"),
+        true,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert_eq!(a.error().0, "overloaded");
+    assert_eq!(a.headers["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn an_engine_slower_than_the_timeout_is_a_503() {
+    let s = server(ServerConfig {
+        request_timeout: std::time::Duration::from_millis(1),
+        max_batch_bytes: 64 << 20,
+        max_batch_events: 100_000,
+        ..ServerConfig::default()
+    });
+    let a = call(&s, "POST", "/v1/events", &big_batch(20_000, "t"), true).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        a.error().0 == "overloaded" && a.body.contains("did not answer"),
+        "{}",
+        a.body
+    );
+}

@@ -1,0 +1,138 @@
+//! The API over real TCP: a listening server, the binary's start-up line, and
+//! graceful shutdown on SIGTERM.
+
+mod support;
+
+use palisade::serve::ServerConfig;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One HTTP/1.1 request over a fresh connection; the status and body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:.200}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_over_tcp_and_finishes_in_flight_requests_on_shutdown() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server(ServerConfig {
+        max_batch_bytes: 64 << 20,
+        max_batch_events: 100_000,
+        request_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(s.serve(listener, None, async move {
+        let _ = stop_rx.await;
+    }));
+
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/decide",
+        &event("t1", "frank", "203.0.113.9", "attempt"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"event_id\":\"t1\""), "{body}");
+
+    // A batch still being decided when the stop comes is answered in full.
+    let events: Vec<String> = (0..20_000)
+        .map(|i| {
+            event(
+                &format!("b{i}"),
+                &format!("user{i}"),
+                "198.51.100.1",
+                "failure",
+            )
+        })
+        .collect();
+    let batch = format!("[{}]", events.join(","));
+    let slow = tokio::spawn(async move { http(addr, "POST", "/v1/events", &batch).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop_tx.send(()).unwrap();
+    let (status, body) = slow.await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("\"accepted\":20000"), "{body}");
+    let engine = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("stops within the grace period")
+        .unwrap()
+        .expect("serve ends cleanly");
+    assert!(engine
+        .state_stats()
+        .rule_keys
+        .iter()
+        .any(|(_, keys, _)| *keys > 0));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[test]
+fn the_binary_logs_one_line_then_exits_0_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("PALISADE_API_KEYS")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{first}"
+    );
+    assert!(
+        first.contains("built-in rules") && first.contains("API key created in"),
+        "{first}"
+    );
+    let key = std::fs::read_to_string(dir.path().join("palisade-data/api-key")).unwrap();
+    assert!(
+        !first.contains(key.trim()),
+        "the key itself is never logged"
+    );
+
+    // The signal an orchestrator sends, through the `kill` command.
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(rest, vec!["palisade serve: stopped".to_string()]);
+}

@@ -1,0 +1,91 @@
+//! Shared by the HTTP tests: a server on the built-in rules and model, and
+//! requests through the real router.
+#![allow(dead_code)] // each test file uses its own part
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use palisade::config::Config;
+use palisade::engine::{Engine, EngineParts};
+use palisade::serve::{auth::ApiKeys, Server, ServerConfig};
+use tower::ServiceExt;
+
+pub const KEY: &str = "test-key-0123456789abcdef";
+
+pub fn engine() -> Engine {
+    let config = Config {
+        rules: Some("rules".into()),
+        models: Some("models".into()),
+        ..Config::default()
+    };
+    Engine::new(EngineParts::from_config(&config).expect("the shipped rules and model load"))
+}
+
+pub fn server(config: ServerConfig) -> Server {
+    Server::start(engine(), config, ApiKeys::new([KEY]))
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// `error.code` and `error.field` of an error answer.
+    pub fn error(&self) -> (String, Option<String>) {
+        let j = self.json();
+        let e = &j["error"];
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.body
+        );
+        (
+            e["code"].as_str().unwrap_or_default().to_string(),
+            e["field"].as_str().map(String::from),
+        )
+    }
+}
+
+/// One request through the router, with the API key when `key` is true.
+pub async fn call(s: &Server, method: &str, path: &str, body: &str, key: bool) -> Answer {
+    call_with(s, method, path, body, key.then_some(KEY)).await
+}
+
+pub async fn call_with(
+    s: &Server,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: Option<&str>,
+) -> Answer {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = req.body(Body::from(body.to_string())).unwrap();
+    let r = palisade::serve::router(s.state.clone())
+        .oneshot(req)
+        .await
+        .expect("the router always answers");
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// A sign-in event as JSON, with the fields most tests vary.
+pub fn event(id: &str, user: &str, ip: &str, outcome: &str) -> String {
+    format!(
+        r#"{{"event_id":"{id}","kind":"sign_in","user":"{user}","ip":"{ip}","outcome":"{outcome}","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36","device_id":"d-{user}","timestamp":"2026-11-26T10:00:00Z"}}"#
+    )
+}
