@@ -212,10 +212,13 @@ impl Enforcement {
 /// own, and Palisade does not learn when the user reset the password.
 pub const PASSWORD_RESET_LISTED_MS: u64 = 24 * 3_600_000;
 
-/// Enforcements issued and not yet taken, and those in force by key.
+/// Enforcements issued and not yet taken, and those in force by key. Both are
+/// capped at `max`: a door that never takes loses the oldest untaken tenth.
 #[derive(Debug, Default)]
 pub struct Enforcements {
     issued: Vec<Enforcement>,
+    /// Issued but dropped untaken at the cap.
+    dropped: u64,
     /// By `key()`: (listed until, ms; the enforcement).
     in_force: FxHashMap<String, (u64, Enforcement)>,
     max: usize,
@@ -249,6 +252,11 @@ impl Enforcements {
         }
         if self.in_force.len() >= self.max && !self.in_force.contains_key(&key) {
             self.make_room(now_ms);
+        }
+        if self.issued.len() >= self.max {
+            let tenth = (self.max / 10).max(1);
+            self.issued.drain(..tenth);
+            self.dropped += tenth as u64;
         }
         self.issued.push(e.clone());
         self.in_force.insert(key, (listed_until, e));
@@ -303,6 +311,11 @@ impl Enforcements {
             return true;
         }
         false
+    }
+
+    /// How many were issued and dropped because none took them.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Drops those listed until `now_ms` or before.
@@ -585,6 +598,10 @@ mod tests {
         assert!(!keys.contains(&"ip:198.51.100.0".to_string()), "{keys:?}");
         assert!(keys.contains(&"ip:192.0.2.1".to_string()));
         assert!(keys.contains(&"ip:198.51.100.9".to_string()));
+        let untaken = s.take();
+        assert_eq!(untaken.len(), 10, "the oldest untaken went");
+        assert_eq!(untaken[0].key(), "ip:198.51.100.1");
+        assert_eq!(s.dropped(), 1);
     }
 
     #[test]

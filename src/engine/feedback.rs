@@ -158,9 +158,9 @@ impl Engine {
 
 impl Engine {
     /// Takes a verdict on an earlier event (the caller passes the event as it
-    /// was evaluated). Learning and marking happen at the event's own time;
-    /// blocks run from the engine's clock, which moves forward to the event's
-    /// time if that is later, and never back.
+    /// was evaluated). The profile learns at the event's own time; marks and
+    /// blocks count from the engine's clock, which moves forward to the
+    /// event's time if that is later, and never back.
     pub fn feedback(&mut self, e: &Event, verdict: FeedbackVerdict) -> FeedbackEffect {
         let event_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
         if event_ms > self.last_ms {
@@ -294,10 +294,10 @@ impl Engine {
             }
         }
 
-        let until_ms = now_ms.saturating_add(self.feedback.block_ms);
+        let until_ms = now_ms.saturating_add(self.on_fraud.block_ms);
         let enforce = self.mode == Mode::Enforce;
         let now = Timestamp(now_ms);
-        for &scope in &self.feedback.block {
+        for &scope in &self.on_fraud.block {
             let Some(key) = scope.hash(&keys) else {
                 continue;
             };
@@ -321,7 +321,7 @@ impl Engine {
                 }
             }
         }
-        if enforce && self.feedback.require_password_reset {
+        if enforce && self.on_fraud.require_password_reset {
             let action = EnforcementAction::RequirePasswordReset;
             if let Some(x) =
                 Enforcement::for_event(action, Scope::User, e, None, None, "feedback", now)

@@ -51,6 +51,8 @@ pub struct StateStats {
     pub rule_keys: Vec<(String, usize, usize)>,
     /// Enforcements listed (in force or recently ended).
     pub enforcements: usize,
+    /// Enforcements dropped untaken (nothing called `take_enforcements`).
+    pub enforcements_dropped: u64,
     /// Keys blocked by fraud feedback.
     pub reported_blocks: usize,
     /// Users with fraud marks, and the bytes the marks hold.
@@ -100,7 +102,8 @@ pub struct Engine {
     reported: ReportedBlocks,
     /// Values of sign-ins reported as fraudulent, per user.
     fraud: FraudMarks,
-    feedback: FeedbackSettings,
+    /// What a fraudulent verdict blocks and requires (`[feedback]`).
+    on_fraud: FeedbackSettings,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -170,7 +173,7 @@ impl Engine {
             enforcements: Enforcements::new(limits.max_enforcements),
             reported: ReportedBlocks::new(limits.max_enforcements),
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
-            feedback: p.feedback,
+            on_fraud: p.feedback,
         }
     }
 
@@ -187,7 +190,8 @@ impl Engine {
     }
 
     /// The enforcements issued since the last call (rule blocks and feedback),
-    /// oldest first; the doors publish them. Cheap when there are none.
+    /// oldest first; the doors publish them. Cheap when there are none. Up to
+    /// `limits.max_enforcements` wait; beyond, the oldest are dropped.
     pub fn take_enforcements(&mut self) -> Vec<Enforcement> {
         self.enforcements.take()
     }
@@ -593,6 +597,7 @@ impl Engine {
                 })
                 .collect(),
             enforcements: self.enforcements.len(),
+            enforcements_dropped: self.enforcements.dropped(),
             reported_blocks: self.reported.len(),
             fraud_marked_users: self.fraud.len(),
             fraud_mark_bytes: self.fraud.heap_bytes(),
