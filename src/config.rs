@@ -30,10 +30,11 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// `enforce` (default) or `audit`.
     pub mode: Mode,
+    /// What a verdict on an earlier event does.
+    pub feedback: FeedbackConfig,
     pub geoip: GeoIpConfig,
     pub ip_lists: IpListsConfig,
     pub limits: Limits,
-    pub feedback: FeedbackConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
@@ -214,6 +215,18 @@ impl Config {
                 out.push(Problem::at_key(path, text, "hash_key", e));
             }
         }
+        if let Err(problems) = self.feedback.checked() {
+            for message in problems {
+                let key = if message.starts_with("feedback.block:") {
+                    "block"
+                } else {
+                    "block_duration"
+                };
+                out.push(Problem::at_section_key(
+                    path, text, "feedback", key, message,
+                ));
+            }
+        }
         let l = &self.limits;
         for (key, v) in [
             ("max_profiles", l.max_profiles),
@@ -231,18 +244,6 @@ impl Config {
                     text,
                     key,
                     format!("limits.{key} must be at least 1, got 0"),
-                ));
-            }
-        }
-        if let Err(problems) = self.feedback.checked() {
-            for message in problems {
-                let key = if message.starts_with("feedback.block:") {
-                    "block"
-                } else {
-                    "block_duration"
-                };
-                out.push(Problem::at_section_key(
-                    path, text, "feedback", key, message,
                 ));
             }
         }
