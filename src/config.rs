@@ -30,6 +30,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// `enforce` (default) or `audit`.
     pub mode: Mode,
+    /// What a verdict on an earlier event does.
+    pub feedback: FeedbackConfig,
     pub geoip: GeoIpConfig,
     pub ip_lists: IpListsConfig,
     pub limits: Limits,
@@ -76,6 +78,19 @@ pub struct Limits {
     pub max_user_agents: usize,
     /// Distinct values per feature in the global frequencies.
     pub max_frequency_values: usize,
+    /// Enforcements listed as in force (a few hundred bytes each), and blocks
+    /// from fraud feedback the engine applies; at the cap, expired ones go,
+    /// then those ending soonest.
+    pub max_enforcements: usize,
+    /// Users with fraud marks from feedback (80 bytes each plus index); at the
+    /// cap, the users marked longest ago go first.
+    pub max_fraud_marked_users: usize,
+    /// Recent events (and their decisions) kept per user for the user's event
+    /// list and feedback by event id; the oldest goes first.
+    pub history_per_user: usize,
+    /// Users whose recent events are kept; at the cap, the user whose latest
+    /// event is oldest goes.
+    pub max_history_users: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +100,78 @@ impl Default for Limits {
             max_keys_per_rule: 10_000_000,
             max_user_agents: 100_000,
             max_frequency_values: 1_000_000,
+            max_enforcements: 100_000,
+            max_fraud_marked_users: 100_000,
+            history_per_user: 50,
+            max_history_users: 100_000,
+        }
+    }
+}
+
+/// What a verdict on an earlier event does (`POST /v1/feedback`, after
+/// Cognito's auth-event feedback). A `legitimate` verdict teaches the user's
+/// profile; a `fraudulent` one makes the event's features count against the
+/// user and issues the enforcements below.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackConfig {
+    /// What a fraudulent verdict blocks, from the reported event's values:
+    /// any of `ip`, `network` (its /24 or /64), `user_ip` (that user from that
+    /// address), `user` (the account everywhere). Default `["user_ip"]`.
+    pub block: Vec<String>,
+    /// How long those blocks last from the feedback, e.g. `"24h"` (default).
+    pub block_duration: String,
+    /// Whether a fraudulent verdict also requires the user to reset the
+    /// password (default true).
+    pub require_password_reset: bool,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> FeedbackConfig {
+        FeedbackConfig {
+            block: vec!["user_ip".to_string()],
+            block_duration: "24h".to_string(),
+            require_password_reset: true,
+        }
+    }
+}
+
+/// The scopes a fraudulent verdict can block.
+pub const FEEDBACK_BLOCK_SCOPES: [&str; 4] = ["ip", "network", "user_ip", "user"];
+
+impl FeedbackConfig {
+    /// The block duration in milliseconds, or what is wrong with a setting.
+    pub fn checked(&self) -> Result<u64, Vec<String>> {
+        let mut problems = Vec::new();
+        for scope in &self.block {
+            if !FEEDBACK_BLOCK_SCOPES.contains(&scope.as_str()) {
+                problems.push(format!(
+                    "feedback.block: unknown scope \"{scope}\", expected one of {}",
+                    FEEDBACK_BLOCK_SCOPES.join(", ")
+                ));
+            }
+        }
+        let ms = match humantime::parse_duration(&self.block_duration) {
+            Ok(d) if !d.is_zero() => d.as_millis().min(u64::MAX as u128) as u64,
+            Ok(_) => {
+                problems.push(format!(
+                    "feedback.block_duration must be longer than zero, got \"{}\"",
+                    self.block_duration
+                ));
+                0
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "feedback.block_duration \"{}\" is not a duration like \"24h\": {e}",
+                    self.block_duration
+                ));
+                0
+            }
+        };
+        if problems.is_empty() {
+            Ok(ms)
+        } else {
+            Err(problems)
         }
     }
 }
@@ -130,12 +217,28 @@ impl Config {
                 out.push(Problem::at_key(path, text, "hash_key", e));
             }
         }
+        if let Err(problems) = self.feedback.checked() {
+            for message in problems {
+                let key = if message.starts_with("feedback.block:") {
+                    "block"
+                } else {
+                    "block_duration"
+                };
+                out.push(Problem::at_section_key(
+                    path, text, "feedback", key, message,
+                ));
+            }
+        }
         let l = &self.limits;
         for (key, v) in [
             ("max_profiles", l.max_profiles),
             ("max_keys_per_rule", l.max_keys_per_rule),
             ("max_user_agents", l.max_user_agents),
             ("max_frequency_values", l.max_frequency_values),
+            ("max_enforcements", l.max_enforcements),
+            ("max_fraud_marked_users", l.max_fraud_marked_users),
+            ("history_per_user", l.history_per_user),
+            ("max_history_users", l.max_history_users),
         ] {
             if v == 0 {
                 out.push(Problem::at_key(
@@ -189,6 +292,26 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn feedback_settings_default_and_bad_ones_are_named() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.feedback.block, ["user_ip"]);
+        assert_eq!(c.feedback.checked(), Ok(86_400_000));
+        assert!(c.feedback.require_password_reset);
+        assert_eq!(c.limits.max_enforcements, 100_000);
+        assert_eq!(c.limits.history_per_user, 50);
+        let text = "[feedback]\nblock = [\"ip\", \"asn\"]\nblock_duration = \"soon\"\n";
+        let c: Config = toml::from_str(text).unwrap();
+        let problems = c.check(Path::new("p.toml"), text);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].message.contains("\"asn\""), "{}", problems[0]);
+        assert_eq!(problems[0].line, Some(2), "{}", problems[0]);
+        assert!(problems[1].message.contains("soon"), "{}", problems[1]);
+        assert_eq!(problems[1].line, Some(3), "{}", problems[1]);
+        let typo = toml::from_str::<Config>("[feedback]\nblocks = []\n").unwrap_err();
+        assert!(typo.to_string().contains("blocks"), "{typo}");
     }
 
     #[test]

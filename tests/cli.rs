@@ -173,11 +173,20 @@ hash_key = "000102030405060708090a0b0c0d0e0f"
 allow = ["10.0.0.0/8", "192.0.2.1"]
 deny = ["198.51.100.248/29", "2001:db8::/32", "203.0.113.9"]
 
+[feedback]
+block = ["user_ip", "network"]
+block_duration = "12h"
+require_password_reset = false
+
 [limits]
 max_profiles = 1000
 max_keys_per_rule = 1000
 max_user_agents = 100
 max_frequency_values = 1000
+max_enforcements = 1000
+max_fraud_marked_users = 1000
+history_per_user = 10
+max_history_users = 1000
 "#,
         rules = toml_str(&repo("rules")),
         models = toml_str(&repo("models")),

@@ -234,8 +234,9 @@ impl Detector {
     }
 
     /// A success the engine let through, for this event's user: empties
-    /// buckets that only the user can act on.
-    pub fn on_success(&mut self, keys: &Keys) {
+    /// buckets that only the user can act on. Whether a block or challenge on
+    /// the key was lifted.
+    pub fn on_success(&mut self, keys: &Keys) -> bool {
         match &mut self.counter {
             Counter::Bucket {
                 key,
@@ -245,11 +246,15 @@ impl Detector {
             } => {
                 if let Some(k) = key.of(keys) {
                     bucket.reset(k);
-                    self.blocks.remove(&k);
+                    return self.blocks.remove(&k).is_some();
                 }
+                false
             }
-            Counter::Lockout(l) => l.success(keys.user),
-            Counter::Bucket { .. } => {}
+            Counter::Lockout(l) => {
+                l.success(keys.user);
+                false
+            }
+            Counter::Bucket { .. } => false,
         }
     }
 

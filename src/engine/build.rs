@@ -2,6 +2,7 @@
 //! and compile rules and model, parse the address lists. Every problem found is
 //! reported together, so one run of `palisade check` shows them all.
 
+use super::feedback::FeedbackSettings;
 use super::keys::DEFAULT_HASH_KEY;
 use super::Engine;
 use crate::config::{parse_hash_key, Config, Limits, Mode};
@@ -24,6 +25,7 @@ pub struct EngineParts {
     pub model: Model,
     pub limits: Limits,
     pub hash_key: [u64; 4],
+    pub feedback: FeedbackSettings,
 }
 
 /// Why an engine could not start: every problem, with file and line.
@@ -94,6 +96,13 @@ impl EngineParts {
                 DEFAULT_HASH_KEY
             }
         };
+        let feedback = FeedbackSettings::from_config(&config.feedback)
+            .map_err(|messages| {
+                for m in messages {
+                    problems.push(Problem::new(Path::new("config"), None, m));
+                }
+            })
+            .unwrap_or_default();
         match (rules, model, geoip) {
             (Some(rules), Some(model), Some(geoip)) if problems.is_empty() => Ok(EngineParts {
                 clock,
@@ -105,6 +114,7 @@ impl EngineParts {
                 model,
                 limits,
                 hash_key,
+                feedback,
             }),
             _ => Err(StartupError(Problems(problems))),
         }

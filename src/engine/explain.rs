@@ -1,11 +1,13 @@
 //! The words of a decision: each reason's `detail`, written for an operator
 //! answering "why was I blocked?". Built only for reasons that are reported.
 
+use super::enforce::{ReportedBlock, Scope};
 use super::travel::Trip;
 use crate::detect::{Detector, HitKind, OverflowAction};
 use crate::enrich::geoip::GeoInfo;
 use crate::event::Timestamp;
 use crate::model::{Evidence, FeatureScore};
+use crate::state::fraud::Feature;
 
 pub struct Explain;
 
@@ -102,6 +104,47 @@ impl Explain {
         )
     }
 
+    /// `reported_fraud_block`: which key feedback blocked, until when, and on
+    /// which reported event.
+    pub fn reported_block(b: &ReportedBlock, now_ms: u64) -> String {
+        let mut out = String::with_capacity(128);
+        out.push_str(match b.scope {
+            Scope::UserIp => "user+ip",
+            s => s.as_str(),
+        });
+        out.push_str(" blocked until ");
+        Timestamp(b.until_ms).write_rfc3339(&mut out);
+        out.push_str(" (");
+        push_duration(&mut out, b.until_ms.saturating_sub(now_ms) / 1000);
+        out.push_str(" left): event ");
+        out.push_str(&b.event_id);
+        out.push_str(" was reported as fraudulent");
+        out
+    }
+
+    /// `reported_fraud`: which of the sign-in's values feedback reported for
+    /// this user, and the day of the latest report among them.
+    pub fn reported_fraud(features: &[Feature], day: u16) -> String {
+        let mut out = String::with_capacity(128);
+        out.push_str("this sign-in's ");
+        for (i, f) in features.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if i + 1 == features.len() {
+                    " and "
+                } else {
+                    ", "
+                });
+            }
+            out.push_str(f.as_str());
+        }
+        out.push_str(if features.len() == 1 { " was" } else { " were" });
+        out.push_str(" in a sign-in of this user reported as fraudulent on ");
+        let mut date = String::with_capacity(24);
+        Timestamp(day as u64 * 86_400_000).write_rfc3339(&mut date);
+        out.push_str(&date[..10]);
+        out
+    }
+
     pub fn anonymous(geo: &GeoInfo) -> String {
         let a = geo.anonymous;
         let mut kinds = Vec::new();
@@ -179,7 +222,28 @@ fn push_duration(out: &mut String, secs: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{push_duration, push_fixed};
+    use super::{push_duration, push_fixed, Explain, Feature, ReportedBlock, Scope};
+
+    #[test]
+    fn reported_fraud_reasons_say_what_when_and_which_event() {
+        let b = ReportedBlock {
+            scope: Scope::UserIp,
+            until_ms: 1_772_528_400_000,
+            event_id: "e-42".into(),
+        };
+        assert_eq!(
+            Explain::reported_block(&b, 1_772_442_000_000),
+            "user+ip blocked until 2026-03-03T09:00:00.000Z (1d left): event e-42 was reported as fraudulent"
+        );
+        assert_eq!(
+            Explain::reported_fraud(&[Feature::Device], 20_514),
+            "this sign-in's device was in a sign-in of this user reported as fraudulent on 2026-03-02"
+        );
+        assert_eq!(
+            Explain::reported_fraud(&[Feature::Device, Feature::Network, Feature::Country], 20_514),
+            "this sign-in's device, network and country were in a sign-in of this user reported as fraudulent on 2026-03-02"
+        );
+    }
 
     fn fixed(x: f64, d: u32) -> String {
         let mut out = String::new();

@@ -2,13 +2,20 @@
 //! runs the detectors, scores the risk and assembles the decision; when the event
 //! is an outcome it also folds it into state. The clock is the event's timestamp,
 //! so the same events in the same order always give the same decisions.
+//! Enforced blocks leave as [`Enforcement`] records; [`Engine::feedback`] takes
+//! a verdict on an earlier event.
 
 mod build;
+pub mod enforce;
 mod explain;
+mod feedback;
 pub mod keys;
 pub mod travel;
 
+pub use crate::event::FeedbackVerdict;
 pub use build::{EngineParts, StartupError};
+pub use enforce::{Enforcement, EnforcementAction, Scope};
+pub use feedback::{FeedbackEffect, FeedbackSettings};
 
 use crate::config::Mode;
 use crate::detect::{Detector, HitKind, OverflowAction};
@@ -18,9 +25,11 @@ use crate::enrich::netclass;
 use crate::enrich::useragent::{Families, UserAgents};
 use crate::event::{Action, Decision, Event, Mfa, MfaStep, Outcome, Reason};
 use crate::model::{Evidence, LevelAction, Model};
+use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
 use crate::state::profile::{Ageing, Profile, ProfileStore};
+use enforce::{Enforcements, ReportedBlocks};
 use explain::Explain;
 use keys::Hasher;
 
@@ -40,6 +49,15 @@ pub struct StateStats {
     pub profile_bytes: usize,
     /// (rule id, keys tracked, bytes they hold).
     pub rule_keys: Vec<(String, usize, usize)>,
+    /// Enforcements listed (in force or recently ended).
+    pub enforcements: usize,
+    /// Enforcements dropped untaken (nothing called `take_enforcements`).
+    pub enforcements_dropped: u64,
+    /// Keys blocked by fraud feedback.
+    pub reported_blocks: usize,
+    /// Users with fraud marks, and the bytes the marks hold.
+    pub fraud_marked_users: usize,
+    pub fraud_mark_bytes: usize,
 }
 
 impl std::fmt::Display for StateStats {
@@ -78,6 +96,14 @@ pub struct Engine {
     /// Event time of the latest event (ms): the clock for an event without one.
     last_ms: u64,
     next_expiry_day: u32,
+    /// Issued and in force: what the doors publish.
+    enforcements: Enforcements,
+    /// Blocks fraud feedback put on keys; checked while there are any.
+    reported: ReportedBlocks,
+    /// Values of sign-ins reported as fraudulent, per user.
+    fraud: FraudMarks,
+    /// What a fraudulent verdict blocks and requires (`[feedback]`).
+    on_fraud: FeedbackSettings,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -144,6 +170,10 @@ impl Engine {
             hasher: Hasher::new(p.hash_key),
             last_ms: 0,
             next_expiry_day: 0,
+            enforcements: Enforcements::new(limits.max_enforcements),
+            reported: ReportedBlocks::new(limits.max_enforcements),
+            fraud: FraudMarks::new(limits.max_fraud_marked_users),
+            on_fraud: p.feedback,
         }
     }
 
@@ -157,6 +187,21 @@ impl Engine {
 
     pub fn geoip(&self) -> &GeoIp {
         &self.geoip
+    }
+
+    /// The enforcements issued since the last call (rule blocks and feedback),
+    /// oldest first; the doors publish them. Cheap when there are none. Up to
+    /// `limits.max_enforcements` wait; beyond, the oldest are dropped.
+    pub fn take_enforcements(&mut self) -> Vec<Enforcement> {
+        self.enforcements.take()
+    }
+
+    /// The enforcements in force at the engine's clock (the latest event
+    /// time), oldest issued first: blocks until their `until`, password resets
+    /// for [`enforce::PASSWORD_RESET_LISTED_MS`] after issue. Lists what the
+    /// engine issued, up to `limits.max_enforcements`.
+    pub fn enforcements_in_force(&self) -> Vec<Enforcement> {
+        self.enforcements.in_force(self.last_ms)
     }
 
     /// Decides on one event and, when it is an outcome, learns from it.
@@ -189,7 +234,10 @@ impl Engine {
                 v.add("ip_denylisted", s, "address on the deny-list".into());
                 v.action = Action::Block;
             }
-            self.run_detectors(e, &keys, now_ms, &mut v);
+            if !self.reported.is_empty() {
+                self.check_reported(&keys, now_ms, &mut v);
+            }
+            self.run_detectors(e, &keys, geo.asn, now_ms, &mut v);
             // One look-up serves both: the profile is the slowest memory an
             // event touches.
             let profile = self.profiles.get(keys.user);
@@ -258,6 +306,7 @@ impl Engine {
         &mut self,
         e: &Event,
         keys: &crate::detect::Keys,
+        asn: Option<u32>,
         now_ms: u64,
         v: &mut Verdict,
     ) {
@@ -281,6 +330,17 @@ impl Engine {
                 continue;
             }
             v.add(d.id.clone(), d.score, detail);
+            if let (
+                OverflowAction::Block,
+                HitKind::Overflow {
+                    until_ms: Some(until),
+                },
+            ) = (d.action, hit)
+            {
+                if self.mode == Mode::Enforce {
+                    self.enforcements.rule_block(d, e, asn, until, now_ms);
+                }
+            }
             if demanded == Action::Challenge {
                 v.mfa = Some(MfaStep::Required);
             }
@@ -387,6 +447,9 @@ impl Engine {
                 ["OS ", name],
             );
         }
+        if let Some(marks) = self.fraud.of(keys.user) {
+            self.score_reported(marks, e, geo, keys, day, v);
+        }
     }
 
     fn score_signals(&self, e: &Event, geo: &GeoInfo, profile: Option<&Profile>, v: &mut Verdict) {
@@ -449,6 +512,8 @@ impl Engine {
         }
     }
 
+    /// Teaches the user's profile the event, and resets the user's buckets.
+    /// Bit i of the result: detector i lifted a block or challenge.
     fn learn(
         &mut self,
         e: &Event,
@@ -456,9 +521,12 @@ impl Engine {
         fam: Families,
         keys: &crate::detect::Keys,
         now_ms: u64,
-    ) {
-        for d in &mut self.detectors {
-            d.on_success(keys);
+    ) -> u64 {
+        let mut lifted = 0u64;
+        for (i, d) in self.detectors.iter_mut().enumerate() {
+            if d.on_success(keys) && i < 64 {
+                lifted |= 1 << i;
+            }
         }
         let day = (now_ms / 86_400_000) as u16;
         let a = &self.ageing;
@@ -496,6 +564,7 @@ impl Engine {
         p.last.longitude = longitude;
         p.last.accuracy_km = accuracy_km;
         p.last.country = geo.country.map_or([0; 2], |c| c.as_bytes());
+        lifted
     }
 
     /// Once a day of event time, profiles idle past the model's forget horizon go.
@@ -506,6 +575,11 @@ impl Engine {
         if self.next_expiry_day != 0 {
             let horizon = day.saturating_sub(self.ageing.forget_after_days as u32);
             self.profiles.expire(horizon as u16);
+            if !self.fraud.is_empty() {
+                self.fraud.expire(horizon as u16);
+            }
+            self.enforcements.expire(self.last_ms);
+            self.reported.expire(self.last_ms);
         }
         self.next_expiry_day = day + 1;
     }
@@ -522,6 +596,11 @@ impl Engine {
                     (d.id.to_string(), keys, bytes)
                 })
                 .collect(),
+            enforcements: self.enforcements.len(),
+            enforcements_dropped: self.enforcements.dropped(),
+            reported_blocks: self.reported.len(),
+            fraud_marked_users: self.fraud.len(),
+            fraud_mark_bytes: self.fraud.heap_bytes(),
         }
     }
 }

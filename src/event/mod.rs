@@ -5,11 +5,13 @@
 mod decision;
 mod encode;
 mod fast;
+mod feedback;
 mod parse;
 mod scan;
 mod time;
 
 pub use decision::{Action, Decision, MfaStep, Reason, ReasonCode, RiskLevel};
+pub use feedback::FeedbackVerdict;
 pub use parse::{EventError, MAX_EVENT_BYTES, MAX_FIELD_BYTES};
 pub use time::Timestamp;
 

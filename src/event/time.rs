@@ -174,6 +174,15 @@ impl Serialize for Timestamp {
     }
 }
 
+/// RFC 3339 text, as an event's `timestamp` (records Palisade wrote, such as
+/// enforcements, read back by a consumer).
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +243,16 @@ mod tests {
         assert!(Timestamp(600_000_000_000_000)
             .to_rfc3339()
             .starts_with("+20983-"));
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let t = Timestamp(1_772_442_000_123);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2026-03-02T09:00:00.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        let e = serde_json::from_str::<Timestamp>("\"1969-12-31T23:59:59Z\"").unwrap_err();
+        assert!(e.to_string().contains("before 1970"), "{e}");
     }
 
     #[test]

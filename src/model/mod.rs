@@ -210,4 +210,17 @@ mod tests {
         assert!(s < m.spec.thresholds.medium && level == RiskLevel::Low);
         assert_eq!(m.assess(20.0).1, RiskLevel::High);
     }
+
+    #[test]
+    fn a_model_without_reported_fraud_loads_with_its_default() {
+        let shipped = EMBEDDED_MODEL.1;
+        let at = shipped.find("[signals.reported_fraud]").unwrap();
+        let older = &shipped[..at];
+        let spec: ModelSpec = toml::from_str(older).unwrap();
+        assert_eq!(spec.signals.reported_fraud.score, 4.0);
+        assert!(spec.check(Path::new("m.toml"), older).is_empty());
+        let tuned = older.to_string() + "[signals.reported_fraud]\nscore = 2.5\n";
+        let spec: ModelSpec = toml::from_str(&tuned).unwrap();
+        assert_eq!(spec.signals.reported_fraud.score, 2.5);
+    }
 }

@@ -133,6 +133,18 @@ pub struct Signals {
     pub hosting_ip: SignalSpec,
     pub ip_denylisted: SignalSpec,
     pub unusual_hour: HourSpec,
+    /// The sign-in's device, network or country was reported in a fraudulent
+    /// sign-in of this user (feedback), within the profile's forget horizon.
+    /// Also the score of a block from fraud feedback. Optional, so model
+    /// files written before feedback still load.
+    #[serde(default = "SignalSpec::reported_fraud")]
+    pub reported_fraud: SignalSpec,
+}
+
+impl SignalSpec {
+    fn reported_fraud() -> SignalSpec {
+        SignalSpec { score: 4.0 }
+    }
 }
 
 impl ModelSpec {
@@ -214,6 +226,7 @@ impl ModelSpec {
             ("hosting_ip", s.hosting_ip.score),
             ("ip_denylisted", s.ip_denylisted.score),
             ("unusual_hour", s.unusual_hour.score),
+            ("reported_fraud", s.reported_fraud.score),
         ] {
             if !v.is_finite() {
                 out.push(Problem::at_section_key(

@@ -1,7 +1,10 @@
-//! What earlier events taught: per-user profiles, keyed leaky buckets, and the
-//! global frequencies the risk model compares a user against. Every structure
-//! here is bounded (a cap and an age) and sized in bytes for the metrics.
+//! What earlier events taught: per-user profiles, keyed leaky buckets, the
+//! global frequencies the risk model compares a user against, fraud marks from
+//! feedback, and the recent events of each user. Every structure here is
+//! bounded (a cap and an age) and sized in bytes for the metrics.
 
+pub mod fraud;
 pub mod frequency;
+pub mod history;
 pub mod limiter;
 pub mod profile;

@@ -4,8 +4,9 @@
 //! countries, ASNs, networks, browser and OS families) and the time and place of
 //! the last successful sign-in. Slots age: a habit's weight halves every
 //! `half_life_days` without use, a habit unused for `forget_after_days` is gone,
-//! and a full feature replaces its lightest habit. Only successes (and, later,
-//! feedback) write here; failures and attempts never do.
+//! and a full feature replaces its lightest habit. Only successes and feedback
+//! write here (a fraudulent verdict forgets the reported values); failures and
+//! attempts never do.
 
 use rustc_hash::FxHashMap;
 
@@ -113,6 +114,19 @@ impl<const N: usize> Habits<N> {
         let w = h.weight_on(day, ageing) + 1.0;
         h.weight = (w * WEIGHT_UNIT).min(u16::MAX as f32) as u16;
         h.last_day = day;
+    }
+
+    /// Forgets `id` (a value reported as an attacker's): its slot is emptied.
+    /// Whether it was there.
+    pub fn forget(&mut self, id: u32) -> bool {
+        let id = id.max(1); // as `learn` stores it
+        match self.0.iter_mut().find(|h| h.id == id) {
+            Some(h) => {
+                *h = Habit::default();
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -258,6 +272,10 @@ impl ProfileStore {
         self.index.get(&key).map(|&i| self.profiles.get(i))
     }
 
+    pub fn get_mut(&mut self, key: u64) -> Option<&mut Profile> {
+        self.index.get(&key).map(|&i| self.profiles.get_mut(i))
+    }
+
     /// The user's profile, created empty if needed. At the cap, the tenth of
     /// profiles unused longest are dropped first.
     pub fn get_or_insert(&mut self, key: u64) -> &mut Profile {
@@ -378,6 +396,23 @@ mod tests {
             "one half-life halves the weight: {w}"
         );
         assert_eq!(h.lookup(7, 280, &age()).0, 0.0);
+    }
+
+    #[test]
+    fn a_forgotten_habit_is_gone_and_its_slot_free() {
+        let mut h = Habits::<2>::default();
+        h.learn(1, 10, &age());
+        h.learn(2, 10, &age());
+        h.learn(2, 10, &age());
+        assert!(h.forget(2));
+        assert!(!h.forget(2), "already forgotten");
+        assert!(!h.forget(9), "never known");
+        assert_eq!(h.lookup(2, 10, &age()), (0.0, 1.0));
+        h.learn(3, 10, &age());
+        assert!(h.lookup(1, 10, &age()).0 > 0.0, "the free slot was used");
+        assert!(h.lookup(3, 10, &age()).0 > 0.0);
+        h.learn(0, 10, &age());
+        assert!(h.forget(0), "id 0 is stored as 1, and forgotten as 1");
     }
 
     #[test]

@@ -1,0 +1,439 @@
+//! Recent events and their decisions, per user: what `GET /v1/users/{user}/events`
+//! lists (Cognito's list of user auth events) and where feedback finds an event
+//! by its id. Bounded twice: a ring of `per_user` entries per user, and at most
+//! `max_users` users, the one whose latest event is oldest going first. Stored
+//! events never hold the password hash.
+
+use crate::engine::keys::push_account;
+use crate::event::{Decision, Event, FeedbackVerdict};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Increases with every recorded event: the order of events, and the
+    /// cursor of [`History::page`].
+    pub seq: u64,
+    /// The event as received, without `password_sha1`.
+    pub event: Event,
+    /// Whether the event carried a `password_sha1`.
+    pub has_password: bool,
+    pub decision: Decision,
+    /// The verdict of feedback on the event, once given.
+    pub feedback: Option<FeedbackVerdict>,
+}
+
+/// One page of a user's events, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<'a> {
+    pub events: Vec<&'a Entry>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next: Option<u64>,
+}
+
+/// No slot: the end of the recency list.
+const NIL: u32 = u32::MAX;
+
+/// One user's ring, linked into the list of users by latest event.
+#[derive(Debug, Default)]
+struct UserRing {
+    account: Box<str>,
+    entries: VecDeque<Entry>,
+    /// Neighbours in the recency list (towards older, towards newer).
+    older: u32,
+    newer: u32,
+}
+
+#[derive(Debug)]
+pub struct History {
+    per_user: usize,
+    max_users: usize,
+    /// Account text (see `push_account`) to its ring's slot.
+    accounts: FxHashMap<Box<str>, u32>,
+    rings: Vec<UserRing>,
+    free: Vec<u32>,
+    /// The ring whose latest event is oldest, and the one with the newest.
+    oldest: u32,
+    newest: u32,
+    /// Event id to (slot, seq) of every stored entry.
+    ids: FxHashMap<Box<str>, (u32, u64)>,
+    next_seq: u64,
+    /// Estimated heap bytes of the stored entries.
+    entry_bytes: usize,
+    scratch: String,
+}
+
+impl History {
+    pub fn new(per_user: usize, max_users: usize) -> History {
+        History {
+            per_user: per_user.max(1),
+            max_users: max_users.clamp(1, NIL as usize - 1),
+            accounts: FxHashMap::default(),
+            rings: Vec::new(),
+            free: Vec::new(),
+            oldest: NIL,
+            newest: NIL,
+            ids: FxHashMap::default(),
+            next_seq: 1,
+            entry_bytes: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// Records an event and its decision; `false` (and nothing stored) when the
+    /// event id is already recorded: a redelivered event keeps its first entry.
+    pub fn record(&mut self, e: &Event, d: &Decision) -> bool {
+        if self.ids.contains_key(e.event_id.as_str()) {
+            return false;
+        }
+        self.scratch.clear();
+        push_account(&mut self.scratch, e.tenant.as_deref(), &e.user);
+        let slot = match self.accounts.get(self.scratch.as_str()) {
+            Some(&slot) => {
+                self.unlink(slot);
+                slot
+            }
+            None => self.new_ring(),
+        };
+        self.push_newest(slot);
+        let ring = &mut self.rings[slot as usize];
+        if ring.entries.len() >= self.per_user {
+            if let Some(old) = ring.entries.pop_front() {
+                self.ids.remove(old.event.event_id.as_str());
+                self.entry_bytes -= entry_bytes(&old);
+            }
+        }
+        let mut event = e.clone();
+        event.password_sha1 = None;
+        let entry = Entry {
+            seq: self.next_seq,
+            event,
+            has_password: e.password_sha1.is_some(),
+            decision: d.clone(),
+            feedback: None,
+        };
+        self.next_seq += 1;
+        self.entry_bytes += entry_bytes(&entry);
+        self.ids
+            .insert(e.event_id.as_str().into(), (slot, entry.seq));
+        ring.entries.push_back(entry);
+        true
+    }
+
+    /// The entry of an event id, unless it was evicted.
+    pub fn find(&self, event_id: &str) -> Option<&Entry> {
+        let &(slot, seq) = self.ids.get(event_id)?;
+        let entries = &self.rings[slot as usize].entries;
+        let i = entries.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        entries.get(i)
+    }
+
+    /// Records the verdict of feedback on an event; `false` when the event is
+    /// not (or no longer) stored.
+    pub fn set_feedback(&mut self, event_id: &str, verdict: FeedbackVerdict) -> bool {
+        let Some(&(slot, seq)) = self.ids.get(event_id) else {
+            return false;
+        };
+        let entries = &mut self.rings[slot as usize].entries;
+        match entries.binary_search_by_key(&seq, |e| e.seq) {
+            Ok(i) => {
+                entries[i].feedback = Some(verdict);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The user's events newest first: at most `limit` (0 is taken as 1), older
+    /// than sequence `before` when given. The user is matched as the engine
+    /// identifies accounts: tenant, and the name trimmed and lower-cased.
+    pub fn page(
+        &self,
+        tenant: Option<&str>,
+        user: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Page<'_> {
+        let mut account = String::with_capacity(user.len() + 16);
+        push_account(&mut account, tenant, user);
+        let Some(&slot) = self.accounts.get(account.as_str()) else {
+            return Page {
+                events: Vec::new(),
+                next: None,
+            };
+        };
+        let before = before.unwrap_or(u64::MAX);
+        let mut older = self.rings[slot as usize]
+            .entries
+            .iter()
+            .rev()
+            .skip_while(|e| e.seq >= before);
+        let events: Vec<&Entry> = older.by_ref().take(limit.max(1)).collect();
+        let next = match older.next() {
+            Some(_) => events.last().map(|e| e.seq),
+            None => None,
+        };
+        Page { events, next }
+    }
+
+    /// Events stored.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Users with events stored.
+    pub fn users(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Estimated bytes held: entries with their strings, rings and indexes.
+    pub fn heap_bytes(&self) -> usize {
+        let index = |cap: usize, entry: usize| cap * (entry + 1);
+        self.entry_bytes
+            + self.rings.capacity() * std::mem::size_of::<UserRing>()
+            + self
+                .rings
+                .iter()
+                .map(|r| {
+                    (r.entries.capacity() - r.entries.len()) * std::mem::size_of::<Entry>()
+                        + r.account.len()
+                })
+                .sum::<usize>()
+            + index(
+                self.accounts.capacity(),
+                std::mem::size_of::<(Box<str>, u32)>(),
+            )
+            + index(
+                self.ids.capacity(),
+                std::mem::size_of::<(Box<str>, (u32, u64))>(),
+            )
+    }
+
+    /// A slot for the account in `scratch`, evicting the user whose latest
+    /// event is oldest when at the cap.
+    fn new_ring(&mut self) -> u32 {
+        if self.accounts.len() >= self.max_users {
+            self.evict_oldest();
+        }
+        let account: Box<str> = self.scratch.as_str().into();
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.rings.push(UserRing::default());
+                (self.rings.len() - 1) as u32
+            }
+        };
+        self.rings[slot as usize].account = account.clone();
+        self.accounts.insert(account, slot);
+        slot
+    }
+
+    fn evict_oldest(&mut self) {
+        let slot = self.oldest;
+        if slot == NIL {
+            return;
+        }
+        self.unlink(slot);
+        let ring = std::mem::take(&mut self.rings[slot as usize]);
+        for old in &ring.entries {
+            self.ids.remove(old.event.event_id.as_str());
+            self.entry_bytes -= entry_bytes(old);
+        }
+        self.accounts.remove(&ring.account);
+        self.free.push(slot);
+    }
+
+    fn unlink(&mut self, slot: u32) {
+        let (older, newer) = {
+            let r = &self.rings[slot as usize];
+            (r.older, r.newer)
+        };
+        match older {
+            NIL => self.oldest = newer,
+            o => self.rings[o as usize].newer = newer,
+        }
+        match newer {
+            NIL => self.newest = older,
+            n => self.rings[n as usize].older = older,
+        }
+    }
+
+    fn push_newest(&mut self, slot: u32) {
+        let r = &mut self.rings[slot as usize];
+        r.older = self.newest;
+        r.newer = NIL;
+        match self.newest {
+            NIL => self.oldest = slot,
+            n => self.rings[n as usize].newer = slot,
+        }
+        self.newest = slot;
+    }
+}
+
+/// An entry's estimated heap share: itself in its ring, its strings, its
+/// reasons, and its key in the id index.
+fn entry_bytes(entry: &Entry) -> usize {
+    let e = &entry.event;
+    let optional = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+    let reasons = entry.decision.reasons.capacity() * std::mem::size_of::<crate::event::Reason>()
+        + entry
+            .decision
+            .reasons
+            .iter()
+            .map(|r| r.detail.capacity())
+            .sum::<usize>();
+    std::mem::size_of::<Entry>()
+        + e.event_id.capacity()
+        + e.user.capacity()
+        + optional(&e.user_agent)
+        + optional(&e.device_id)
+        + optional(&e.tenant)
+        + optional(&e.label)
+        + entry.decision.event_id.capacity()
+        + reasons
+        + e.event_id.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Action, PasswordSha1, RiskLevel};
+
+    fn event(id: &str, user: &str) -> Event {
+        Event {
+            event_id: id.to_string(),
+            user: user.to_string(),
+            password_sha1: Some(PasswordSha1([7; 20])),
+            ..Event::default()
+        }
+    }
+
+    fn decision(id: &str) -> Decision {
+        Decision {
+            event_id: id.to_string(),
+            action: Action::Allow,
+            risk_level: RiskLevel::Low,
+            risk_score: 0.01,
+            reasons: Vec::new(),
+            compromised_password: false,
+            enforced: true,
+            audit_action: None,
+            mfa: None,
+            rules_version: "r".into(),
+            model_version: "m".into(),
+        }
+    }
+
+    fn record(h: &mut History, id: &str, user: &str) -> bool {
+        h.record(&event(id, user), &decision(id))
+    }
+
+    fn ids(p: &Page) -> Vec<String> {
+        p.events.iter().map(|e| e.event.event_id.clone()).collect()
+    }
+
+    #[test]
+    fn keeps_no_password_hash_and_the_first_of_a_redelivered_event() {
+        let mut h = History::new(10, 10);
+        assert!(record(&mut h, "e1", "alice"));
+        let mut again = event("e1", "alice");
+        again.user_agent = Some("second".into());
+        assert!(!h.record(&again, &decision("e1")));
+        let e = h.find("e1").unwrap();
+        assert_eq!(e.event.password_sha1, None);
+        assert!(e.has_password);
+        assert_eq!(e.event.user_agent, None, "the first delivery is kept");
+        assert_eq!(h.len(), 1);
+        let json = serde_json::to_value(e).unwrap();
+        assert!(json["event"].get("password_sha1").is_none(), "{json}");
+        assert_eq!(json["has_password"], true);
+        assert_eq!(json["decision"]["action"], "allow");
+        assert_eq!(json["feedback"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn pages_newest_first_with_a_cursor_and_folded_user_names() {
+        let mut h = History::new(10, 10);
+        for i in 1..=5 {
+            record(
+                &mut h,
+                &format!("a{i}"),
+                if i % 2 == 0 { "Alice" } else { " alice" },
+            );
+            record(&mut h, &format!("b{i}"), "bob");
+        }
+        let p = h.page(None, "ALICE", 2, None);
+        assert_eq!(ids(&p), ["a5", "a4"]);
+        let p = h.page(None, "alice", 2, p.next);
+        assert_eq!(ids(&p), ["a3", "a2"]);
+        let p = h.page(None, "alice", 2, p.next);
+        assert_eq!(ids(&p), ["a1"]);
+        assert_eq!(p.next, None);
+        let p = h.page(None, "alice", 5, None);
+        assert_eq!(
+            (p.events.len(), p.next),
+            (5, None),
+            "exactly all: no next page"
+        );
+        assert!(h.page(Some("other"), "alice", 5, None).events.is_empty());
+        assert!(h.page(None, "carol", 5, None).events.is_empty());
+        assert_eq!(ids(&h.page(None, "bob", 0, None)), ["b5"], "limit 0 is 1");
+    }
+
+    #[test]
+    fn rings_drop_their_oldest_and_evicted_ids_are_not_found() {
+        let mut h = History::new(3, 10);
+        for i in 1..=5 {
+            record(&mut h, &format!("e{i}"), "alice");
+        }
+        assert_eq!(ids(&h.page(None, "alice", 10, None)), ["e5", "e4", "e3"]);
+        assert!(h.find("e2").is_none() && h.find("e3").is_some());
+        assert!(!h.set_feedback("e1", FeedbackVerdict::Fraudulent));
+        assert!(h.set_feedback("e4", FeedbackVerdict::Fraudulent));
+        assert_eq!(
+            h.find("e4").unwrap().feedback,
+            Some(FeedbackVerdict::Fraudulent)
+        );
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
+    fn the_user_whose_latest_event_is_oldest_goes_first() {
+        let mut h = History::new(2, 3);
+        record(&mut h, "a1", "a");
+        record(&mut h, "b1", "b");
+        record(&mut h, "c1", "c");
+        record(&mut h, "a2", "a"); // a is now the most recent
+        record(&mut h, "d1", "d"); // evicts b
+        assert_eq!(h.users(), 3);
+        assert!(h.find("b1").is_none());
+        assert!(h.page(None, "b", 5, None).events.is_empty());
+        assert!(h.find("a1").is_some() && h.find("c1").is_some());
+        record(&mut h, "e1", "e"); // evicts c
+        record(&mut h, "f1", "f"); // evicts a
+        assert!(h.find("c1").is_none() && h.find("a2").is_none());
+        assert_eq!(ids(&h.page(None, "d", 5, None)), ["d1"]);
+        // A freed slot is reused without mixing users up.
+        record(&mut h, "b2", "b");
+        assert_eq!(ids(&h.page(None, "b", 5, None)), ["b2"]);
+        assert_eq!((h.users(), h.len()), (3, 3));
+        assert!(h.heap_bytes() > 3 * std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn bytes_return_to_the_rings_alone_once_everything_is_evicted() {
+        let mut h = History::new(1, 1);
+        for i in 0..100 {
+            record(&mut h, &format!("event-{i}"), &format!("user-{i}"));
+            assert_eq!((h.users(), h.len()), (1, 1));
+        }
+        let one = entry_bytes(h.find("event-99").unwrap());
+        assert_eq!(h.entry_bytes, one, "evictions subtract what inserts added");
+    }
+}
