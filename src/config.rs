@@ -102,8 +102,8 @@ impl Default for Limits {
             max_frequency_values: 1_000_000,
             max_enforcements: 100_000,
             max_fraud_marked_users: 100_000,
-            history_per_user: 50,
-            max_history_users: 100_000,
+            history_per_user: 20,
+            max_history_users: 50_000,
         }
     }
 }
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(c.feedback.checked(), Ok(86_400_000));
         assert!(c.feedback.require_password_reset);
         assert_eq!(c.limits.max_enforcements, 100_000);
-        assert_eq!(c.limits.history_per_user, 50);
+        assert_eq!(c.limits.history_per_user, 20);
         let text = "[feedback]\nblock = [\"ip\", \"asn\"]\nblock_duration = \"soon\"\n";
         let c: Config = toml::from_str(text).unwrap();
         let problems = c.check(Path::new("p.toml"), text);

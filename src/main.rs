@@ -360,7 +360,11 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             "palisade serve: {description}; {key_source}; listening on http://{}; {metrics_at}",
             s.listen
         );
-        let server = Server::start(Engine::new(parts), s, keys);
+        let history = palisade::state::history::History::new(
+            config.limits.history_per_user,
+            config.limits.max_history_users,
+        );
+        let server = Server::start(Engine::new(parts), history, s, keys);
         server
             .serve(api, admin, stop)
             .await

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub rejected_events: IntCounterVec,
     pub evaluation: Histogram,
     pub engine_queue: IntGauge,
+    pub feedback: IntCounterVec,
+    pub enforcements: IntCounterVec,
+    pub state_entries: IntGaugeVec,
     pub overloaded: IntCounter,
     pub info: IntGaugeVec,
 }
@@ -82,6 +85,24 @@ impl Metrics {
                 "Requests waiting for the engine.",
             )
             .expect("a valid metric"),
+            feedback: counter(
+                "palisade_feedback_total",
+                "Feedback applied, by verdict.",
+                &["verdict"],
+            ),
+            enforcements: counter(
+                "palisade_enforcements_total",
+                "Enforcements issued, by scope.",
+                &["scope"],
+            ),
+            state_entries: IntGaugeVec::new(
+                Opts::new(
+                    "palisade_state_entries",
+                    "Entries held in each state structure.",
+                ),
+                &["structure"],
+            )
+            .expect("a valid metric"),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
                 "Requests answered 503 because the engine's queue was full or too slow.",
@@ -103,6 +124,8 @@ impl Metrics {
             &m.reasons,
             &m.events,
             &m.rejected_events,
+            &m.feedback,
+            &m.enforcements,
         ] {
             r.register(Box::new(c.clone()))
                 .expect("unique metric names");
@@ -114,6 +137,8 @@ impl Metrics {
         r.register(Box::new(m.engine_queue.clone()))
             .expect("unique metric names");
         r.register(Box::new(m.overloaded.clone()))
+            .expect("unique metric names");
+        r.register(Box::new(m.state_entries.clone()))
             .expect("unique metric names");
         r.register(Box::new(m.info.clone()))
             .expect("unique metric names");

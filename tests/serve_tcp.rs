@@ -58,6 +58,20 @@ async fn serves_over_tcp_and_finishes_in_flight_requests_on_shutdown() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"event_id\":\"t1\""), "{body}");
 
+    // An open enforcement stream must not hold shutdown up.
+    let mut feed = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/decisions/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+    );
+    feed.write_all(req.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    feed.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let feed_ends = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        feed.read_to_end(&mut rest).await.map(|_| rest.len())
+    });
+
     // A batch still being decided when the stop comes is answered in full.
     let events: Vec<String> = (0..20_000)
         .map(|i| {
@@ -81,6 +95,11 @@ async fn serves_over_tcp_and_finishes_in_flight_requests_on_shutdown() {
         .expect("stops within the grace period")
         .unwrap()
         .expect("serve ends cleanly");
+    tokio::time::timeout(Duration::from_secs(5), feed_ends)
+        .await
+        .expect("the stream ends at shutdown")
+        .unwrap()
+        .unwrap();
     assert!(engine
         .state_stats()
         .rule_keys

@@ -2,20 +2,22 @@
 //! thread, answer. Every failure is an [`ApiError`].
 
 use super::error::ApiError;
-use super::worker::{EngineHandle, Job, Refused};
+use super::worker::{EngineHandle, Job, Refused, UnknownEvent, UserQuery};
 use super::ServerConfig;
-use crate::event::{Event, Outcome, Timestamp};
+use crate::event::{Event, FeedbackVerdict, Outcome, Timestamp};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::value::RawValue;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -101,12 +103,142 @@ pub async fn events(
     let n = events.len();
     let (tx, rx) = oneshot::channel();
     submit(&s, Job::Ingest(events, tx))?;
-    let decisions = wait(&s, rx).await?;
-    let body = serde_json::json!({ "accepted": n, "decided": decisions.len() });
+    let done = wait(&s, rx).await?;
+    let body = serde_json::json!({
+        "accepted": n,
+        "decided": done.decided,
+        "duplicates": done.duplicates,
+    });
     Ok(json_response(
         StatusCode::ACCEPTED,
         serde_json::to_vec(&body).unwrap_or_default(),
     ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackRequest {
+    event_id: String,
+    verdict: FeedbackVerdict,
+}
+
+pub async fn feedback(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body, s.config.max_body_bytes)?;
+    if let Err(e) = serde_json::from_slice::<&RawValue>(&body) {
+        return Err(ApiError::malformed_json(e.to_string()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let req: FeedbackRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        ApiError::invalid_field(&field, e.into_inner().to_string())
+    })?;
+    if req.event_id.trim().is_empty() {
+        return Err(ApiError::invalid_field("event_id", "must not be empty"));
+    }
+    let (tx, rx) = oneshot::channel();
+    submit(&s, Job::Feedback(req.event_id.clone(), req.verdict, tx))?;
+    match wait(&s, rx).await? {
+        Ok(json) => Ok(json_response(StatusCode::OK, json)),
+        Err(UnknownEvent) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_event",
+            format!(
+                "no recent event `{}`: feedback needs an event still in the history",
+                clip(&req.event_id)
+            ),
+        )),
+    }
+}
+
+/// Most events on one page of a user's events.
+pub const MAX_PAGE: usize = 100;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEventsQuery {
+    tenant: Option<String>,
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+pub async fn user_events(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    query: Result<Query<UserEventsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{}: the parameters are tenant, limit (1 to {MAX_PAGE}) and before (a page's `next`)", e.body_text()),
+        )
+    })?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("limit must be 1 to {MAX_PAGE}, got {limit}"),
+        )
+        .field("limit"));
+    }
+    let (tx, rx) = oneshot::channel();
+    let query = UserQuery {
+        tenant: q.tenant,
+        user,
+        limit,
+        before: q.before,
+    };
+    submit(&s, Job::UserEvents(query, tx))?;
+    Ok(json_response(StatusCode::OK, wait(&s, rx).await?))
+}
+
+/// The enforcement feed: what is in force first, then each enforcement as it
+/// is issued, one JSON line each, until shutdown. A reader that falls more
+/// than `stream_buffer` enforcements behind gets a final `lagged` error line.
+pub async fn stream(State(s): State<AppState>) -> Result<Response, ApiError> {
+    // Subscribe before asking what is in force, so nothing issued in between
+    // is missed; what the snapshot already holds is skipped by its number.
+    let live = s.engine.subscribe();
+    let (tx, rx) = oneshot::channel();
+    submit(&s, Job::InForce(tx))?;
+    let (snapshot, seen) = wait(&s, rx).await?;
+    let initial = futures_util::stream::iter(snapshot.into_iter().map(Ok::<Bytes, Infallible>));
+    let rest = futures_util::stream::unfold(Some(live), move |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(p) if p.seq <= seen => continue,
+                Ok(p) => return Some((Ok(p.line.clone()), Some(rx))),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let line = format!(
+                        "{{\"error\":{{\"code\":\"lagged\",\"message\":\"this reader fell {n} enforcements behind and was disconnected; reconnect to receive what is in force\"}}}}\n"
+                    );
+                    return Some((Ok(Bytes::from(line)), None));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let mut shutdown = s.shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    let body = initial.chain(rest).take_until(stopped);
+    let mut r = axum::body::Body::from_stream(body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(r)
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
 }
 
 pub async fn healthz() -> Response {
@@ -131,6 +263,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
+    // Refresh the state-size gauges when the engine can say at once.
+    let (tx, rx) = oneshot::channel();
+    if s.engine.submit(Job::Ping(tx)).is_ok() {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx).await;
+    }
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

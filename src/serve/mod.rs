@@ -12,6 +12,7 @@ pub use config::ServerConfig;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::state::history::History;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -26,6 +27,9 @@ use tokio::sync::watch;
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/decide"),
     ("POST", "/v1/events"),
+    ("POST", "/v1/feedback"),
+    ("GET", "/v1/users/{user}/events"),
+    ("GET", "/v1/decisions/stream"),
     ("GET", "/metrics"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -45,6 +49,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/events",
             post(api::events).layer(DefaultBodyLimit::max(c.max_batch_bytes)),
         )
+        .route(
+            "/v1/feedback",
+            post(api::feedback).layer(DefaultBodyLimit::max(c.max_body_bytes)),
+        )
+        .route("/v1/users/{user}/events", get(api::user_events))
+        .route("/v1/decisions/stream", get(api::stream))
         .merge(admin_routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -89,7 +99,12 @@ pub struct Server {
 
 impl Server {
     /// Starts the engine thread; no listener yet.
-    pub fn start(engine: Engine, config: ServerConfig, keys: auth::ApiKeys) -> Server {
+    pub fn start(
+        engine: Engine,
+        history: History,
+        config: ServerConfig,
+        keys: auth::ApiKeys,
+    ) -> Server {
         let metrics = Arc::new(Metrics::new());
         metrics
             .info
@@ -99,7 +114,13 @@ impl Server {
                 engine.model_version(),
             ])
             .set(1);
-        let (handle, engine_thread) = worker::start(engine, config.queue_capacity, metrics.clone());
+        let (handle, engine_thread) = worker::start(
+            engine,
+            history,
+            config.queue_capacity,
+            config.stream_buffer,
+            metrics.clone(),
+        );
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState {
             engine: handle,

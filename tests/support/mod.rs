@@ -22,7 +22,12 @@ pub fn engine() -> Engine {
 }
 
 pub fn server(config: ServerConfig) -> Server {
-    Server::start(engine(), config, ApiKeys::new([KEY]))
+    Server::start(
+        engine(),
+        palisade::state::history::History::new(20, 1000),
+        config,
+        ApiKeys::new([KEY]),
+    )
 }
 
 pub struct Answer {
