@@ -260,8 +260,13 @@ async fn a_full_queue_is_a_503_with_retry_after_not_a_wait() {
     });
     // Keep the engine busy with one long job and fill the queue with another.
     let line = event("busy", "dave", "10.9.9.9", "failure");
+    let template = palisade::event::Event::from_json(line.as_bytes()).unwrap();
+    // Distinct ids: a repeated id would be answered from the history at once.
     let busy: Vec<_> = (0..200_000)
-        .map(|_| palisade::event::Event::from_json(line.as_bytes()).unwrap())
+        .map(|i| palisade::event::Event {
+            event_id: format!("busy{i}"),
+            ..template.clone()
+        })
         .collect();
     let (tx1, _rx1) = tokio::sync::oneshot::channel();
     s.state.engine.submit(Job::Ingest(busy, tx1)).unwrap();
