@@ -328,7 +328,16 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let description = parts.describe();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // On one core (a container's CPU limit, or `taskset`), one thread runs
+    // everything: tokio's current-thread scheduler then saves the hand-offs
+    // of the multi-thread one.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("palisade-http")
         .build()

@@ -5,6 +5,7 @@ mod support;
 
 use axum::http::StatusCode;
 use palisade::serve::ServerConfig;
+use std::time::Duration;
 use support::*;
 
 const V1: &[(&str, &str)] = &[("POST", "/v1/decide"), ("POST", "/v1/events")];
@@ -236,50 +237,42 @@ async fn metrics_need_the_key_on_the_api_listener_and_count_requests() {
     );
 }
 
-/// A batch the engine needs a while for.
-fn big_batch(n: usize, tag: &str) -> String {
-    let events: Vec<String> = (0..n)
-        .map(|i| {
-            event(
-                &format!("{tag}{i}"),
-                &format!("u{i}"),
-                &format!("10.1.{}.{}", i / 250, i % 250),
-                "failure",
-            )
-        })
-        .collect();
-    format!("[{}]", events.join(","))
-}
-
-#[tokio::test]
-async fn a_full_queue_is_a_503_with_retry_after_not_a_wait() {
+/// Occupies the engine with a long job on another task; returns once it runs.
+async fn keep_busy(s: &palisade::serve::Server) {
     use palisade::serve::worker::Job;
-    let s = server(ServerConfig {
-        queue_capacity: 1,
-        ..ServerConfig::default()
-    });
-    // Keep the engine busy with one long job and fill the queue with another.
     let line = event("busy", "dave", "10.9.9.9", "failure");
     let template = palisade::event::Event::from_json(line.as_bytes()).unwrap();
     // Distinct ids: a repeated id would be answered from the history at once.
-    let busy: Vec<_> = (0..200_000)
+    let busy: Vec<_> = (0..100_000)
         .map(|i| palisade::event::Event {
             event_id: format!("busy{i}"),
             ..template.clone()
         })
         .collect();
-    let (tx1, _rx1) = tokio::sync::oneshot::channel();
-    s.state.engine.submit(Job::Ingest(busy, tx1)).unwrap();
-    let mut queued = false;
-    for _ in 0..1000 {
-        let (tx, _rx) = tokio::sync::oneshot::channel();
-        if s.state.engine.submit(Job::Ping(tx)).is_err() {
-            queued = true; // the queue of one is full
-            break;
+    let handle = s.state.engine.clone();
+    let (tx, _rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        handle
+            .run(Job::Ingest(busy, tx), Duration::from_secs(600))
+            .await
+    });
+    let queue = &s.state.metrics.engine_queue;
+    for _ in 0..5000 {
+        if queue.get() >= 1 {
+            return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(queued, "the queue never filled");
+    panic!("the long job never started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_in_flight_is_a_503_with_retry_after_not_a_wait() {
+    let s = server(ServerConfig {
+        queue_capacity: 1,
+        ..ServerConfig::default()
+    });
+    keep_busy(&s).await;
     let a = call(
         &s,
         "POST",
@@ -290,22 +283,34 @@ async fn a_full_queue_is_a_503_with_retry_after_not_a_wait() {
     .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert_eq!(a.error().0, "overloaded");
+    assert!(a.body.contains("in flight"), "{}", a.body);
     assert_eq!(a.headers["retry-after"], "1");
 }
 
-#[tokio::test]
-async fn an_engine_slower_than_the_timeout_is_a_503() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_busy_past_the_timeout_is_a_503() {
     let s = server(ServerConfig {
-        request_timeout: std::time::Duration::from_millis(1),
-        max_batch_bytes: 64 << 20,
-        max_batch_events: 100_000,
+        request_timeout: Duration::from_millis(20),
         ..ServerConfig::default()
     });
-    let a = call(&s, "POST", "/v1/events", &big_batch(20_000, "t"), true).await;
+    keep_busy(&s).await;
+    let started = std::time::Instant::now();
+    let a = call(
+        &s,
+        "POST",
+        "/v1/decide",
+        &event("t1", "erin", "192.0.2.1", "attempt"),
+        true,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert!(
         a.error().0 == "overloaded" && a.body.contains("did not answer"),
         "{}",
         a.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up at its timeout"
     );
 }

@@ -24,12 +24,16 @@ init = function(args)
   wrk.headers["Authorization"] = "Bearer " .. key
 end
 
--- With RATE set, each connection waits its share of the interval between
--- requests (wrk measures latency from when a request is sent).
+-- With RATE set, each connection waits a random time between its requests,
+-- exponentially distributed with its share of the interval as the mean, so
+-- arrivals over all connections are close to a Poisson stream at RATE (a fixed
+-- wait would send the connections in synchronised bursts). wrk measures
+-- latency from when a request is sent, and its timers count whole
+-- milliseconds, so the rate reached is printed, not assumed.
 if rate > 0 then
   local interval_ms = connections * 1000 / rate
   delay = function()
-    return interval_ms
+    return math.floor(-math.log(1 - math.random()) * interval_ms + 0.5)
   end
 end
 

@@ -86,7 +86,7 @@ pub async fn decide(
     let body = body_bytes(body, s.config.max_body_bytes)?;
     let event = decode_event(&body, "").inspect_err(|e| reject(&s.metrics, e))?;
     let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Decide(Box::new(event), tx))?;
+    submit(&s, Job::Decide(Box::new(event), tx)).await?;
     let decision = wait(&s, rx).await?;
     let mut json = Vec::with_capacity(512);
     decision.write_json(&mut json);
@@ -102,7 +102,7 @@ pub async fn events(
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     let n = events.len();
     let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Ingest(events, tx))?;
+    submit(&s, Job::Ingest(events, tx)).await?;
     let done = wait(&s, rx).await?;
     let body = serde_json::json!({
         "accepted": n,
@@ -140,7 +140,7 @@ pub async fn feedback(
         return Err(ApiError::invalid_field("event_id", "must not be empty"));
     }
     let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Feedback(req.event_id.clone(), req.verdict, tx))?;
+    submit(&s, Job::Feedback(req.event_id.clone(), req.verdict, tx)).await?;
     match wait(&s, rx).await? {
         Ok(json) => Ok(json_response(StatusCode::OK, json)),
         Err(UnknownEvent) => Err(ApiError::new(
@@ -193,7 +193,7 @@ pub async fn user_events(
         limit,
         before: q.before,
     };
-    submit(&s, Job::UserEvents(query, tx))?;
+    submit(&s, Job::UserEvents(query, tx)).await?;
     Ok(json_response(StatusCode::OK, wait(&s, rx).await?))
 }
 
@@ -205,7 +205,7 @@ pub async fn stream(State(s): State<AppState>) -> Result<Response, ApiError> {
     // is missed; what the snapshot already holds is skipped by its number.
     let live = s.engine.subscribe();
     let (tx, rx) = oneshot::channel();
-    submit(&s, Job::InForce(tx))?;
+    submit(&s, Job::InForce(tx)).await?;
     let (snapshot, seen) = wait(&s, rx).await?;
     let initial = futures_util::stream::iter(snapshot.into_iter().map(Ok::<Bytes, Infallible>));
     let rest = futures_util::stream::unfold(Some(live), move |rx| async move {
@@ -252,7 +252,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
         return Err(ApiError::unavailable("shutting down"));
     }
     let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Ping(tx))?;
+    submit(&s, Job::Ping(tx)).await?;
     match tokio::time::timeout(std::time::Duration::from_secs(1), rx).await {
         Ok(Ok(())) => Ok(json_response(
             StatusCode::OK,
@@ -265,8 +265,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
 pub async fn metrics(State(s): State<AppState>) -> Response {
     // Refresh the state-size gauges when the engine can say at once.
     let (tx, rx) = oneshot::channel();
-    if s.engine.submit(Job::Ping(tx)).is_ok() {
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx).await;
+    let refresh = s
+        .engine
+        .run(Job::Ping(tx), std::time::Duration::from_millis(200));
+    if refresh.await.is_ok() {
+        let _ = rx.await;
     }
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
@@ -304,30 +307,32 @@ fn reject(m: &Metrics, e: &ApiError) {
     m.rejected_events.with_label_values(&[e.code]).inc();
 }
 
-pub fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
-    s.engine.submit(job).map_err(|r| match r {
-        Refused::Overloaded => {
-            s.metrics.overloaded.inc();
-            ApiError::overloaded("the engine's queue is full; retry shortly")
-        }
-        Refused::Stopped => ApiError::unavailable("the engine has stopped"),
-    })
+/// Runs the job on the engine; a 503 when too many requests are in flight or
+/// the engine stays busy past the request timeout.
+pub async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
+    s.engine
+        .run(job, s.config.request_timeout)
+        .await
+        .map_err(|r| match r {
+            Refused::Overloaded => {
+                s.metrics.overloaded.inc();
+                ApiError::overloaded("too many requests in flight; retry shortly")
+            }
+            Refused::TimedOut => {
+                s.metrics.overloaded.inc();
+                ApiError::overloaded(format!(
+                    "the engine did not answer within {}",
+                    humantime::format_duration(s.config.request_timeout)
+                ))
+            }
+            Refused::Stopped => ApiError::unavailable("the engine has stopped"),
+        })
 }
 
-/// The engine's answer, or a 503 once the request timeout has passed. A job
-/// that times out is still carried out: retrying with the same event id is safe.
-pub async fn wait<T>(s: &AppState, rx: oneshot::Receiver<T>) -> Result<T, ApiError> {
-    match tokio::time::timeout(s.config.request_timeout, rx).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(_)) => Err(ApiError::unavailable("the engine has stopped")),
-        Err(_) => {
-            s.metrics.overloaded.inc();
-            Err(ApiError::overloaded(format!(
-                "the engine did not answer within {}",
-                humantime::format_duration(s.config.request_timeout)
-            )))
-        }
-    }
+/// The job's answer (given before `submit` returned).
+pub async fn wait<T>(_s: &AppState, rx: oneshot::Receiver<T>) -> Result<T, ApiError> {
+    rx.await
+        .map_err(|_| ApiError::unavailable("the engine has stopped"))
 }
 
 pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {

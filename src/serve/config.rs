@@ -29,7 +29,8 @@ pub struct ServerConfig {
     /// How long a request may wait for the engine before a 503.
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
-    /// Requests queued for the engine; beyond it, 503 with `Retry-After`.
+    /// Requests in flight (deciding or waiting for the engine); beyond it,
+    /// 503 with `Retry-After`.
     pub queue_capacity: usize,
     /// After SIGTERM or SIGINT, how long in-flight requests may take.
     #[serde(deserialize_with = "duration")]

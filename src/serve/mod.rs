@@ -1,6 +1,6 @@
-//! `palisade serve`: the HTTP risk-decision API (axum). The engine runs on its
-//! own thread behind a bounded queue (see [`worker`]); the handlers decode,
-//! check and answer.
+//! `palisade serve`: the HTTP risk-decision API (axum). The engine sits
+//! behind one async mutex with a bound on requests in flight (see
+//! [`worker`]); the handlers decode, check, run the job and answer.
 
 pub mod api;
 pub mod auth;
@@ -16,6 +16,7 @@ use crate::state::history::History;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,11 +95,10 @@ pub fn admin_router(state: AppState) -> Router {
 pub struct Server {
     pub state: AppState,
     shutdown_tx: watch::Sender<bool>,
-    engine_thread: std::thread::JoinHandle<Engine>,
 }
 
 impl Server {
-    /// Starts the engine thread; no listener yet.
+    /// Readies the engine for requests; no listener yet.
     pub fn start(
         engine: Engine,
         history: History,
@@ -114,7 +114,7 @@ impl Server {
                 engine.model_version(),
             ])
             .set(1);
-        let (handle, engine_thread) = worker::start(
+        let handle = worker::start(
             engine,
             history,
             config.queue_capacity,
@@ -130,27 +130,19 @@ impl Server {
             config: Arc::new(config),
             shutdown,
         };
-        Server {
-            state,
-            shutdown_tx,
-            engine_thread,
-        }
+        Server { state, shutdown_tx }
     }
 
     /// Serves on the given listeners until `stop` resolves, then lets
-    /// in-flight requests finish for up to the grace period; the engine
-    /// thread finishes its queue and the engine is given back.
+    /// in-flight requests finish for up to the grace period, and gives the
+    /// engine back.
     pub async fn serve(
         self,
         api: tokio::net::TcpListener,
         admin: Option<tokio::net::TcpListener>,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Engine> {
-        let Server {
-            state,
-            shutdown_tx,
-            engine_thread,
-        } = self;
+        let Server { state, shutdown_tx } = self;
         let grace = state.config.shutdown_grace;
         let stopper = tokio::spawn(async move {
             stop.await;
@@ -163,6 +155,10 @@ impl Server {
         let mut tasks = tokio::task::JoinSet::new();
         for (listener, app) in apps {
             let mut done = state.shutdown.clone();
+            // Answers go out at once, not held back to be coalesced (Nagle).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             tasks.spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
@@ -190,12 +186,11 @@ impl Server {
             tasks.abort_all();
         }
         stopper.abort();
-        // Dropping the last handles lets the engine thread drain and stop.
-        drop(state);
-        let engine = tokio::task::spawn_blocking(move || engine_thread.join())
+        let engine = state
+            .engine
+            .stop()
             .await
-            .map_err(std::io::Error::other)?
-            .map_err(|_| std::io::Error::other("the engine thread panicked"))?;
+            .ok_or_else(|| std::io::Error::other("the engine was already taken back"))?;
         Ok(engine)
     }
 }

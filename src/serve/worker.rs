@@ -1,19 +1,22 @@
-//! The engine's own thread. The engine is one deterministic state machine, so
-//! one thread owns it (with the recent-event history) and every request
-//! reaches it through a bounded queue: no locks on the hot path, and when the
-//! queue is full the caller hears so at once (503) instead of waiting without
-//! bound. Enforcements the engine issues go out on a broadcast channel to the
-//! `/v1/decisions/stream` readers.
+//! Where requests reach the engine. The engine is one deterministic state
+//! machine, so it (with the recent-event history) sits behind one async mutex
+//! and each job runs on the request's own task: no hand-over to another
+//! thread, whose wake-up cost more than the decision on a virtual machine.
+//! At most `capacity` requests may be in flight (running or waiting for the
+//! engine); beyond that the caller hears so at once (503), and a request that
+//! cannot get the engine within its timeout gives up, so latency stays
+//! bounded. Enforcements the engine issues go out on a broadcast channel to
+//! the `/v1/decisions/stream` readers.
 
 use crate::engine::Engine;
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::Metrics;
 use crate::state::history::History;
 use axum::body::Bytes;
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::{broadcast, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, oneshot, Mutex};
 
 /// What the engine thread can be asked.
 pub enum Job {
@@ -29,8 +32,8 @@ pub enum Job {
     /// The enforcements in force, one JSON line each, and the sequence number
     /// of the last one published.
     InForce(oneshot::Sender<(Vec<Bytes>, u64)>),
-    /// Answers once every job queued before it is done (readiness), and
-    /// refreshes the state-size gauges.
+    /// Answers once the engine is free (readiness), and refreshes the
+    /// state-size gauges.
     Ping(oneshot::Sender<()>),
 }
 
@@ -62,70 +65,90 @@ pub struct Published {
     pub line: Bytes,
 }
 
-/// Why a job was not queued.
+/// Why a job was not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The queue is full: the engine is behind.
+    /// Too many requests in flight: the engine is behind.
     Overloaded,
-    /// The engine thread has stopped.
+    /// The engine stayed busy past the request's timeout.
+    TimedOut,
+    /// The engine has been taken back: the server is stopping.
     Stopped,
 }
 
-/// The senders' side of the queue. Cheap to clone.
+/// The handle every request holds. Cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
-    tx: SyncSender<Job>,
+    worker: Arc<Mutex<Option<Worker>>>,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
 }
 
+/// Counts a request in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize, &'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.1.engine_queue.dec();
+    }
+}
+
 impl EngineHandle {
-    pub fn submit(&self, job: Job) -> Result<(), Refused> {
-        match self.tx.try_send(job) {
-            Ok(()) => {
-                self.metrics.engine_queue.inc();
-                Ok(())
-            }
-            Err(TrySendError::Full(_)) => Err(Refused::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(Refused::Stopped),
+    /// Runs the job on the engine, waiting for it at most `timeout`. The job
+    /// answers through its own channel.
+    pub async fn run(&self, job: Job, timeout: Duration) -> Result<(), Refused> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Overloaded);
         }
+        self.metrics.engine_queue.inc();
+        let _counted = InFlight(&self.in_flight, &self.metrics);
+        let mut guard = tokio::time::timeout(timeout, self.worker.lock())
+            .await
+            .map_err(|_| Refused::TimedOut)?;
+        let worker = guard.as_mut().ok_or(Refused::Stopped)?;
+        worker.run(job);
+        Ok(())
     }
 
     /// Enforcements published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.feed.subscribe()
     }
+
+    /// Takes the engine back, once requests in flight are done; later jobs
+    /// are refused as `Stopped`.
+    pub async fn stop(&self) -> Option<Engine> {
+        self.worker.lock().await.take().map(|w| w.engine)
+    }
 }
 
-/// Starts the engine thread. It runs until every handle is dropped, finishing
-/// the jobs already queued, and gives the engine back when joined.
+/// Puts the engine behind its handle.
 pub fn start(
     engine: Engine,
     history: History,
     capacity: usize,
     stream_buffer: usize,
     metrics: Arc<Metrics>,
-) -> (EngineHandle, std::thread::JoinHandle<Engine>) {
-    let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
+) -> EngineHandle {
     let (feed, _) = broadcast::channel(stream_buffer);
-    let mut w = Worker {
+    let worker = Worker {
         engine,
         history,
         metrics: metrics.clone(),
         feed: feed.clone(),
         published: 0,
     };
-    let thread = std::thread::Builder::new()
-        .name("palisade-engine".into())
-        .spawn(move || {
-            while let Ok(job) = rx.recv() {
-                w.metrics.engine_queue.dec();
-                w.run(job);
-            }
-            w.engine
-        })
-        .expect("the engine thread starts");
-    (EngineHandle { tx, metrics, feed }, thread)
+    EngineHandle {
+        worker: Arc::new(Mutex::new(Some(worker))),
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        capacity,
+        metrics,
+        feed,
+    }
 }
 
 struct Worker {
