@@ -122,14 +122,14 @@ impl Server {
             metrics.clone(),
         );
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let state = AppState {
+        let state = AppState::new(api::Shared {
             engine: handle,
             keys,
             metrics,
             protect_metrics: config.metrics_listen.is_none(),
             config: Arc::new(config),
             shutdown,
-        };
+        });
         Server { state, shutdown_tx }
     }
 
