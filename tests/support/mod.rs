@@ -88,6 +88,22 @@ pub async fn call_with(
     }
 }
 
+/// Only the status of a request (with the API key): for routes whose body
+/// never ends, such as the enforcement stream.
+pub async fn status_only(s: &Server, method: &str, path: &str, body: &str) -> StatusCode {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    palisade::serve::router(s.state.clone())
+        .oneshot(req)
+        .await
+        .expect("the router always answers")
+        .status()
+}
+
 /// A sign-in event as JSON, with the fields most tests vary.
 pub fn event(id: &str, user: &str, ip: &str, outcome: &str) -> String {
     format!(
