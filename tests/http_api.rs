@@ -321,3 +321,29 @@ async fn an_engine_busy_past_the_timeout_is_a_503() {
         "gave up at its timeout"
     );
 }
+
+#[tokio::test]
+async fn the_metrics_listener_serves_metrics_and_health_without_a_key_and_nothing_else() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let s = server(ServerConfig::default());
+    let get = |path: &str| {
+        let req = axum::http::Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        palisade::serve::admin_router(s.state.clone()).oneshot(req)
+    };
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(get(path).await.unwrap().status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        get("/v1/decisions/stream").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // On the API's own listener /metrics keeps needing the key.
+    assert_eq!(
+        call(&s, "GET", "/metrics", "", false).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

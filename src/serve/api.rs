@@ -44,41 +44,37 @@ pub struct Shared {
     pub keys: super::auth::ApiKeys,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ServerConfig>,
-    /// Whether `/metrics` on the API's listener needs the API key.
-    pub protect_metrics: bool,
     /// Turns true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Checks the API key on every `/v1` route (and `/metrics` when it is on the
-/// API's listener). A refusal says nothing about the engine.
-pub async fn require_key(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let protected =
-        path == "/v1" || path.starts_with("/v1/") || (s.protect_metrics && path == "/metrics");
-    if protected {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !presented.is_some_and(|k| s.keys.accepts(k)) {
-            return ApiError::unauthorized().into_response();
-        }
-    }
-    next.run(req).await
+/// Every request to the API's listener passes here once: it is counted and
+/// timed by its route pattern (never its path, which may hold a user name),
+/// and on every `/v1` route and `/metrics` it needs the API key; a refusal
+/// says nothing about the engine. One middleware, not two: each layer costs
+/// an allocation per request.
+pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    pass(s, req, next, true).await
 }
 
-/// Counts and times every request by its route pattern (never its path, which
-/// may hold a user name).
-pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// The same for the metrics listener, whose routes need no key.
+pub async fn admin_gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    pass(s, req, next, false).await
+}
+
+async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |m| route_label(m.as_str()));
-    let response = next.run(req).await;
+    let path = req.uri().path();
+    let protected = keyed && (path == "/v1" || path.starts_with("/v1/") || path == "/metrics");
+    let response = if protected && !has_key(&s, &req) {
+        ApiError::unauthorized().into_response()
+    } else {
+        next.run(req).await
+    };
     let m = &s.metrics;
     m.http_requests
         .with_label_values(&[route, response.status().as_str()])
@@ -87,6 +83,15 @@ pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Res
         .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+fn has_key(s: &AppState, req: &Request) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .is_some_and(|k| s.keys.accepts(k))
 }
 
 /// The route pattern as a `'static` label, from the fixed set of routes.

@@ -36,8 +36,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
 ];
 
-/// The API's router. `/metrics` needs the API key unless `metrics_listen` is
-/// set (then [`admin_router`] serves it there).
+/// The API's router. `/metrics` here needs the API key; [`admin_router`]
+/// serves it without one on `metrics_listen`.
 pub fn router(state: AppState) -> Router {
     let c = &state.config;
     let body_timeout = tower_http::timeout::RequestBodyTimeoutLayer::new(c.request_timeout);
@@ -62,11 +62,7 @@ pub fn router(state: AppState) -> Router {
         .layer(body_timeout)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::require_key,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            api::observe,
+            api::gate,
         ))
         .with_state(state)
 }
@@ -86,7 +82,7 @@ pub fn admin_router(state: AppState) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::observe,
+            api::admin_gate,
         ))
         .with_state(state)
 }
@@ -126,7 +122,6 @@ impl Server {
             engine: handle,
             keys,
             metrics,
-            protect_metrics: config.metrics_listen.is_none(),
             config: Arc::new(config),
             shutdown,
         });

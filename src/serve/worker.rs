@@ -13,6 +13,8 @@ use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::Metrics;
 use crate::state::history::History;
 use axum::body::Bytes;
+use prometheus::IntCounter;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,6 +143,7 @@ pub fn start(
         metrics: metrics.clone(),
         feed: feed.clone(),
         published: 0,
+        counters: Counters::default(),
     };
     EngineHandle {
         worker: Arc::new(Mutex::new(Some(worker))),
@@ -151,6 +154,59 @@ pub fn start(
     }
 }
 
+/// The labelled counters a decision bumps, looked up once per label set:
+/// prometheus hashes the label values and takes a lock on every
+/// `with_label_values`, several times per request.
+#[derive(Default)]
+struct Counters {
+    /// By kind and outcome.
+    events: Vec<Option<IntCounter>>,
+    /// By action, level and enforced.
+    decisions: Vec<Option<IntCounter>>,
+    reasons: FxHashMap<Box<str>, IntCounter>,
+}
+
+impl Counters {
+    fn count(&mut self, m: &Metrics, e: &Event, d: &Decision) {
+        let i = e.kind as usize * 3 + e.outcome as usize;
+        cached(&mut self.events, i, || {
+            m.events
+                .with_label_values(&[e.kind.as_str(), e.outcome.as_str()])
+        })
+        .inc();
+        let i = (d.action as usize * 3 + d.risk_level as usize) * 2 + usize::from(d.enforced);
+        cached(&mut self.decisions, i, || {
+            m.decisions.with_label_values(&[
+                d.action.as_str(),
+                d.risk_level.as_str(),
+                if d.enforced { "true" } else { "false" },
+            ])
+        })
+        .inc();
+        for r in &d.reasons {
+            match self.reasons.get(&*r.code) {
+                Some(c) => c.inc(),
+                None => {
+                    let c = m.reasons.with_label_values(&[&*r.code]);
+                    c.inc();
+                    self.reasons.insert((*r.code).into(), c);
+                }
+            }
+        }
+    }
+}
+
+fn cached(
+    slots: &mut Vec<Option<IntCounter>>,
+    i: usize,
+    make: impl FnOnce() -> IntCounter,
+) -> &IntCounter {
+    if slots.len() <= i {
+        slots.resize(i + 1, None);
+    }
+    slots[i].get_or_insert_with(make)
+}
+
 struct Worker {
     engine: Engine,
     history: History,
@@ -158,6 +214,7 @@ struct Worker {
     feed: broadcast::Sender<Arc<Published>>,
     /// Sequence number of the last enforcement published.
     published: u64,
+    counters: Counters,
 }
 
 impl Worker {
@@ -217,21 +274,10 @@ impl Worker {
         }
         let started = Instant::now();
         let d = self.engine.evaluate(e);
-        let m = &self.metrics;
-        m.evaluation.observe(started.elapsed().as_secs_f64());
-        m.events
-            .with_label_values(&[e.kind.as_str(), e.outcome.as_str()])
-            .inc();
-        m.decisions
-            .with_label_values(&[
-                d.action.as_str(),
-                d.risk_level.as_str(),
-                if d.enforced { "true" } else { "false" },
-            ])
-            .inc();
-        for r in &d.reasons {
-            m.reasons.with_label_values(&[&*r.code]).inc();
-        }
+        self.metrics
+            .evaluation
+            .observe(started.elapsed().as_secs_f64());
+        self.counters.count(&self.metrics, e, &d);
         self.history.record(e, &d);
         self.publish();
         (d, false)
