@@ -190,11 +190,7 @@ impl Engine {
     }
 
     fn legitimate(&mut self, e: &Event, geo: &GeoInfo, event_ms: u64, out: &mut FeedbackEffect) {
-        let families = e
-            .user_agent
-            .as_deref()
-            .map(|ua| self.agents.families(ua))
-            .unwrap_or_default();
+        let families = self.families(e);
         let keys = self.hasher.keys(e, geo.asn);
         // Where the user was last is the latest success's place: an older
         // event teaches habits, not a new origin for impossible travel.

@@ -204,6 +204,14 @@ impl Engine {
         self.enforcements.in_force(self.last_ms)
     }
 
+    /// The browser and OS families of the event's user agent.
+    fn families(&mut self, e: &Event) -> Families {
+        e.user_agent
+            .as_deref()
+            .map(|ua| self.agents.families(ua))
+            .unwrap_or_default()
+    }
+
     /// Decides on one event and, when it is an outcome, learns from it.
     pub fn evaluate(&mut self, e: &Event) -> Decision {
         let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
@@ -213,11 +221,7 @@ impl Engine {
         self.expire_profiles(day);
 
         let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
-        let families = e
-            .user_agent
-            .as_deref()
-            .map(|ua| self.agents.families(ua))
-            .unwrap_or_default();
+        let families = self.families(e);
         let keys = self.hasher.keys(e, geo.asn);
         let mut v = Verdict::default();
 
