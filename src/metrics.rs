@@ -105,7 +105,7 @@ impl Metrics {
             .expect("a valid metric"),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
-                "Requests answered 503 because the engine's queue was full or too slow.",
+                "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
             )
             .expect("a valid metric"),
             info: IntGaugeVec::new(
@@ -117,31 +117,25 @@ impl Metrics {
             )
             .expect("a valid metric"),
         };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.http_requests.clone()),
+            Box::new(m.decisions.clone()),
+            Box::new(m.reasons.clone()),
+            Box::new(m.events.clone()),
+            Box::new(m.rejected_events.clone()),
+            Box::new(m.feedback.clone()),
+            Box::new(m.enforcements.clone()),
+            Box::new(m.http_duration.clone()),
+            Box::new(m.evaluation.clone()),
+            Box::new(m.engine_queue.clone()),
+            Box::new(m.overloaded.clone()),
+            Box::new(m.state_entries.clone()),
+            Box::new(m.info.clone()),
+        ];
         let r = &m.registry;
-        for c in [
-            &m.http_requests,
-            &m.decisions,
-            &m.reasons,
-            &m.events,
-            &m.rejected_events,
-            &m.feedback,
-            &m.enforcements,
-        ] {
-            r.register(Box::new(c.clone()))
-                .expect("unique metric names");
+        for c in collectors {
+            r.register(c).expect("unique metric names");
         }
-        r.register(Box::new(m.http_duration.clone()))
-            .expect("unique metric names");
-        r.register(Box::new(m.evaluation.clone()))
-            .expect("unique metric names");
-        r.register(Box::new(m.engine_queue.clone()))
-            .expect("unique metric names");
-        r.register(Box::new(m.overloaded.clone()))
-            .expect("unique metric names");
-        r.register(Box::new(m.state_entries.clone()))
-            .expect("unique metric names");
-        r.register(Box::new(m.info.clone()))
-            .expect("unique metric names");
         #[cfg(target_os = "linux")]
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),

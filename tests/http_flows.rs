@@ -30,50 +30,47 @@ fn codes(decision: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// A POST with the API key.
+async fn post(s: &palisade::serve::Server, path: &str, body: &str) -> Answer {
+    call(s, "POST", path, body, true).await
+}
+
 const SHA1: &str = "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8";
 
 #[tokio::test]
 async fn feedback_changes_the_next_decision() {
     let s = server(ServerConfig::default());
     let home = r#","device_id":"dev-home""#;
-    let a = call(
+    let a = post(
         &s,
-        "POST",
         "/v1/events",
         &at("s0", 0, "alice", "198.51.100.7", "success", home),
-        true,
     )
     .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
 
     let new = r#","device_id":"dev-new""#;
-    let d = call(
+    let d = post(
         &s,
-        "POST",
         "/v1/decide",
         &at("a1", 60, "alice", "198.51.100.7", "attempt", new),
-        true,
     )
     .await
     .json();
     assert!(codes(&d).contains(&"new_device".to_string()), "{d}");
 
-    let f = call(
+    let f = post(
         &s,
-        "POST",
         "/v1/feedback",
         r#"{"event_id":"a1","verdict":"legitimate"}"#,
-        true,
     )
     .await;
     assert_eq!(f.status, StatusCode::OK, "{}", f.body);
     assert_eq!(f.json()["verdict"], "legitimate");
-    let d = call(
+    let d = post(
         &s,
-        "POST",
         "/v1/decide",
         &at("a2", 120, "alice", "198.51.100.7", "attempt", new),
-        true,
     )
     .await
     .json();
@@ -84,30 +81,24 @@ async fn feedback_changes_the_next_decision() {
 
     // Fraudulent: the same user from the same address is blocked afterwards.
     let evil = r#","device_id":"dev-evil""#;
-    call(
+    post(
         &s,
-        "POST",
         "/v1/events",
         &at("x1", 180, "alice", "192.0.2.66", "success", evil),
-        true,
     )
     .await;
-    let f = call(
+    let f = post(
         &s,
-        "POST",
         "/v1/feedback",
         r#"{"event_id":"x1","verdict":"fraudulent"}"#,
-        true,
     )
     .await;
     assert_eq!(f.status, StatusCode::OK, "{}", f.body);
     assert_eq!(f.json()["password_reset_required"], true, "{}", f.body);
-    let d = call(
+    let d = post(
         &s,
-        "POST",
         "/v1/decide",
         &at("x2", 240, "alice", "192.0.2.66", "attempt", evil),
-        true,
     )
     .await
     .json();
@@ -117,12 +108,10 @@ async fn feedback_changes_the_next_decision() {
         "{d}"
     );
 
-    let again = call(
+    let again = post(
         &s,
-        "POST",
         "/v1/feedback",
         r#"{"event_id":"x1","verdict":"fraudulent"}"#,
-        true,
     )
     .await;
     assert_eq!(
@@ -164,7 +153,7 @@ async fn feedback_changes_the_next_decision() {
         ),
     ];
     for (body, status, code, field) in cases {
-        let a = call(&s, "POST", "/v1/feedback", body, true).await;
+        let a = post(&s, "/v1/feedback", body).await;
         assert_eq!(a.status, status, "{body}: {}", a.body);
         let (c, f) = a.error();
         assert_eq!(c, code, "{body}");
@@ -188,7 +177,7 @@ async fn a_users_events_come_newest_first_in_pages_without_password_hashes() {
             &with_hash,
         );
         assert_eq!(
-            call(&s, "POST", "/v1/events", &e, true).await.status,
+            post(&s, "/v1/events", &e).await.status,
             StatusCode::ACCEPTED
         );
     }
@@ -254,13 +243,13 @@ async fn a_redelivered_event_is_decided_once() {
         "failure",
         r#","failure_reason":"bad_password""#,
     );
-    let first = call(&s, "POST", "/v1/events", &e, true).await.json();
+    let first = post(&s, "/v1/events", &e).await.json();
     assert_eq!(
         (first["decided"].as_u64(), first["duplicates"].as_u64()),
         (Some(1), Some(0))
     );
     let twice = format!("[{e},{e}]");
-    let again = call(&s, "POST", "/v1/events", &twice, true).await.json();
+    let again = post(&s, "/v1/events", &twice).await.json();
     assert_eq!(
         (again["decided"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(2))
@@ -332,14 +321,7 @@ async fn the_stream_carries_a_brute_force_block_and_replays_it_to_late_readers()
             )
         })
         .collect();
-    let a = call(
-        &s,
-        "POST",
-        "/v1/events",
-        &format!("[{}]", failures.join(",")),
-        true,
-    )
-    .await;
+    let a = post(&s, "/v1/events", &format!("[{}]", failures.join(","))).await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
 
     let is_block = |v: &serde_json::Value| v["rule"] == "brute_force" && v["action"] == "block";

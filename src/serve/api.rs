@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, watch};
 
 /// What every handler shares, behind one `Arc`: axum clones the state for
@@ -108,9 +108,7 @@ pub async fn decide(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body, s.config.max_body_bytes)?;
     let event = decode_event(&body, "").inspect_err(|e| reject(&s.metrics, e))?;
-    let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Decide(Box::new(event), tx)).await?;
-    let decision = wait(&s, rx).await?;
+    let decision = ask(&s, |tx| Job::Decide(Box::new(event), tx)).await?;
     let mut json = Vec::with_capacity(512);
     decision.write_json(&mut json);
     Ok(json_response(StatusCode::OK, json))
@@ -124,9 +122,7 @@ pub async fn events(
     let events =
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     let n = events.len();
-    let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Ingest(events, tx)).await?;
-    let done = wait(&s, rx).await?;
+    let done = ask(&s, |tx| Job::Ingest(events, tx)).await?;
     let body = serde_json::json!({
         "accepted": n,
         "decided": done.decided,
@@ -162,9 +158,11 @@ pub async fn feedback(
     if req.event_id.trim().is_empty() {
         return Err(ApiError::invalid_field("event_id", "must not be empty"));
     }
-    let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Feedback(req.event_id.clone(), req.verdict, tx)).await?;
-    match wait(&s, rx).await? {
+    match ask(&s, |tx| {
+        Job::Feedback(req.event_id.clone(), req.verdict, tx)
+    })
+    .await?
+    {
         Ok(json) => Ok(json_response(StatusCode::OK, json)),
         Err(UnknownEvent) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -209,15 +207,14 @@ pub async fn user_events(
         )
         .field("limit"));
     }
-    let (tx, rx) = oneshot::channel();
     let query = UserQuery {
         tenant: q.tenant,
         user,
         limit,
         before: q.before,
     };
-    submit(&s, Job::UserEvents(query, tx)).await?;
-    Ok(json_response(StatusCode::OK, wait(&s, rx).await?))
+    let page = ask(&s, |tx| Job::UserEvents(query, tx)).await?;
+    Ok(json_response(StatusCode::OK, page))
 }
 
 /// The enforcement feed: what is in force first, then each enforcement as it
@@ -227,9 +224,7 @@ pub async fn stream(State(s): State<AppState>) -> Result<Response, ApiError> {
     // Subscribe before asking what is in force, so nothing issued in between
     // is missed; what the snapshot already holds is skipped by its number.
     let live = s.engine.subscribe();
-    let (tx, rx) = oneshot::channel();
-    submit(&s, Job::InForce(tx)).await?;
-    let (snapshot, seen) = wait(&s, rx).await?;
+    let (snapshot, seen) = ask(&s, Job::InForce).await?;
     let initial = futures_util::stream::iter(snapshot.into_iter().map(Ok::<Bytes, Infallible>));
     let rest = futures_util::stream::unfold(Some(live), move |rx| async move {
         let mut rx = rx?;
@@ -268,32 +263,28 @@ pub async fn healthz() -> Response {
     json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
-/// Ready when the engine thread answers within a second and no shutdown has
-/// begun.
+/// Ready when the engine is free within a second and no shutdown has begun.
 pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
     if *s.shutdown.borrow() {
         return Err(ApiError::unavailable("shutting down"));
     }
-    let (tx, rx) = oneshot::channel();
-    submit(&s, Job::Ping(tx)).await?;
-    match tokio::time::timeout(std::time::Duration::from_secs(1), rx).await {
-        Ok(Ok(())) => Ok(json_response(
+    let (tx, _done) = oneshot::channel();
+    match s.engine.run(Job::Ping(tx), Duration::from_secs(1)).await {
+        Ok(()) => Ok(json_response(
             StatusCode::OK,
             br#"{"status":"ready"}"#.to_vec(),
         )),
-        _ => Err(ApiError::unavailable("the engine is not answering")),
+        Err(_) => Err(ApiError::unavailable("the engine is not answering")),
     }
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
     // Refresh the state-size gauges when the engine can say at once.
-    let (tx, rx) = oneshot::channel();
-    let refresh = s
+    let (tx, _done) = oneshot::channel();
+    let _ = s
         .engine
-        .run(Job::Ping(tx), std::time::Duration::from_millis(200));
-    if refresh.await.is_ok() {
-        let _ = rx.await;
-    }
+        .run(Job::Ping(tx), Duration::from_millis(200))
+        .await;
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -332,7 +323,7 @@ fn reject(m: &Metrics, e: &ApiError) {
 
 /// Runs the job on the engine; a 503 when too many requests are in flight or
 /// the engine stays busy past the request timeout.
-pub async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
+async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
     s.engine
         .run(job, s.config.request_timeout)
         .await
@@ -352,8 +343,15 @@ pub async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
         })
 }
 
-/// The job's answer (given before `submit` returned).
-pub async fn wait<T>(_s: &AppState, rx: oneshot::Receiver<T>) -> Result<T, ApiError> {
+/// Runs a job on the engine and returns its answer.
+pub async fn ask<T>(
+    s: &AppState,
+    job: impl FnOnce(oneshot::Sender<T>) -> Job,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    submit(s, job(tx)).await?;
+    // The job answered before `submit` returned; only a job dropped unrun
+    // (the engine taken back at shutdown) leaves no answer.
     rx.await
         .map_err(|_| ApiError::unavailable("the engine has stopped"))
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot, Mutex};
 
-/// What the engine thread can be asked.
+/// What the engine can be asked.
 pub enum Job {
     Decide(Box<Event>, oneshot::Sender<Decision>),
     Ingest(Vec<Event>, oneshot::Sender<Ingested>),
