@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: Limits,
     /// `palisade serve`: listeners, API keys, request limits.
     pub server: crate::serve::ServerConfig,
+    /// Kafka: off unless `brokers` is set.
+    pub kafka: crate::ingest::kafka::KafkaConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
@@ -91,6 +93,9 @@ pub struct Limits {
     /// Users whose recent events are kept; at the cap, the user whose latest
     /// event is oldest goes.
     pub max_history_users: usize,
+    /// Event ids remembered (about 26 bytes each) so a redelivered event is
+    /// recognised and not decided again; at the cap the oldest is forgotten.
+    pub recent_event_ids: usize,
 }
 
 impl Default for Limits {
@@ -104,6 +109,7 @@ impl Default for Limits {
             max_fraud_marked_users: 100_000,
             history_per_user: 20,
             max_history_users: 50_000,
+            recent_event_ids: 1_000_000,
         }
     }
 }
@@ -239,6 +245,7 @@ impl Config {
             ("max_fraud_marked_users", l.max_fraud_marked_users),
             ("history_per_user", l.history_per_user),
             ("max_history_users", l.max_history_users),
+            ("recent_event_ids", l.recent_event_ids),
         ] {
             if v == 0 {
                 out.push(Problem::at_key(
@@ -251,6 +258,9 @@ impl Config {
         }
         for (key, message) in self.server.problems() {
             out.push(Problem::at_section_key(path, text, "server", key, message));
+        }
+        for (key, message) in self.kafka.problems() {
+            out.push(Problem::at_section_key(path, text, "kafka", key, message));
         }
         out
     }

@@ -99,6 +99,10 @@ enum Command {
         /// API keys, comma-separated [default: one created in the data folder].
         #[arg(long, env = "PALISADE_API_KEYS", hide_env_values = true)]
         api_keys: Option<String>,
+        /// Kafka bootstrap servers (host:port,...): consume sign-in events and
+        /// produce decisions beside the API [default: no Kafka].
+        #[arg(long, env = "PALISADE_KAFKA_BROKERS")]
+        kafka_brokers: Option<String>,
     },
     /// Labelled synthetic sign-in traffic, JSONL on stdout.
     Simulate {
@@ -170,6 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             metrics_listen,
             api_keys,
+            kafka_brokers,
         } => {
             let mut config = match load_config(&cli.common) {
                 Ok(c) => c,
@@ -190,7 +195,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(String::from)
                     .collect();
             }
-            let problems = s.problems();
+            if kafka_brokers.is_some() {
+                config.kafka.brokers = kafka_brokers;
+            }
+            let mut problems = config.server.problems();
+            problems.extend(config.kafka.problems());
             if !problems.is_empty() {
                 for (_, message) in problems {
                     eprintln!("palisade serve: {message}");
@@ -373,7 +382,27 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             config.limits.history_per_user,
             config.limits.max_history_users,
         );
-        let server = Server::start(Engine::new(parts), history, s, keys);
+        let recent = palisade::state::recent_ids::RecentIds::new(config.limits.recent_event_ids);
+        let server = Server::start(Engine::new(parts), history, recent, s, keys);
+        let kafka = if config.kafka.enabled() {
+            match server.start_kafka(config.kafka.clone()) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("palisade serve: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            }
+        } else {
+            None
+        };
+        // On SIGTERM the Kafka consumer finishes its turn and commits first,
+        // while the engine is still there; then the API drains.
+        let stop = async move {
+            stop.await;
+            if let Some(k) = kafka {
+                k.stop().await;
+            }
+        };
         server
             .serve(api, admin, stop)
             .await

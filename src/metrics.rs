@@ -26,6 +26,12 @@ pub struct Metrics {
     pub state_entries: IntGaugeVec,
     pub overloaded: IntCounter,
     pub info: IntGaugeVec,
+    pub kafka_up: IntGauge,
+    pub kafka_messages: IntCounterVec,
+    pub kafka_dead_letters: IntCounterVec,
+    pub kafka_produced: IntCounterVec,
+    pub kafka_produce_errors: IntCounter,
+    pub kafka_commits: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -116,6 +122,36 @@ impl Metrics {
                 &["version", "rules_version", "model_version"],
             )
             .expect("a valid metric"),
+            kafka_up: IntGauge::new(
+                "palisade_kafka_up",
+                "1 when the Kafka consumer is connected and has its partitions, 0 when not (absent without Kafka).",
+            )
+            .expect("a valid metric"),
+            kafka_messages: counter(
+                "palisade_kafka_messages_total",
+                "Messages read from the events topic, by what became of them: decided, duplicate (a redelivery, not decided again) or dead_lettered.",
+                &["result"],
+            ),
+            kafka_dead_letters: counter(
+                "palisade_kafka_dead_letters_total",
+                "Messages sent to the dead-letter topic, by reason.",
+                &["reason"],
+            ),
+            kafka_produced: counter(
+                "palisade_kafka_records_produced_total",
+                "Records the broker acknowledged, by topic role: decisions (decisions and enforcements) or dead_letters.",
+                &["topic"],
+            ),
+            kafka_commits: counter(
+                "palisade_kafka_offset_commits_total",
+                "Offset commits of the consumer group, by result (ok or error).",
+                &["result"],
+            ),
+            kafka_produce_errors: IntCounter::new(
+                "palisade_kafka_produce_errors_total",
+                "Records the producer failed to deliver (each is sent again).",
+            )
+            .expect("a valid metric"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.http_requests.clone()),
@@ -131,6 +167,11 @@ impl Metrics {
             Box::new(m.overloaded.clone()),
             Box::new(m.state_entries.clone()),
             Box::new(m.info.clone()),
+            Box::new(m.kafka_messages.clone()),
+            Box::new(m.kafka_dead_letters.clone()),
+            Box::new(m.kafka_produced.clone()),
+            Box::new(m.kafka_produce_errors.clone()),
+            Box::new(m.kafka_commits.clone()),
         ];
         let r = &m.registry;
         for c in collectors {

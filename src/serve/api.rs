@@ -46,6 +46,8 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     /// Turns true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
+    /// The Kafka consumer's connection, when Kafka is on.
+    pub kafka: std::sync::OnceLock<Arc<crate::ingest::kafka::KafkaHealth>>,
 }
 
 /// Every request to the API's listener passes here once: it is counted and
@@ -267,6 +269,9 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
     if *s.shutdown.borrow() {
         return Err(ApiError::unavailable("shutting down"));
+    }
+    if let Some(Err(why)) = s.kafka.get().map(|k| k.status()) {
+        return Err(ApiError::unavailable(format!("kafka: {why}")));
     }
     let (tx, _done) = oneshot::channel();
     match s.engine.run(Job::Ping(tx), Duration::from_secs(1)).await {

@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod auth;
-mod config;
+pub(crate) mod config;
 pub mod error;
 pub mod worker;
 
@@ -13,6 +13,7 @@ pub use config::ServerConfig;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::state::history::History;
+use crate::state::recent_ids::RecentIds;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -98,6 +99,7 @@ impl Server {
     pub fn start(
         engine: Engine,
         history: History,
+        recent: RecentIds,
         config: ServerConfig,
         keys: auth::ApiKeys,
     ) -> Server {
@@ -113,6 +115,7 @@ impl Server {
         let handle = worker::start(
             engine,
             history,
+            recent,
             config.queue_capacity,
             config.stream_buffer,
             metrics.clone(),
@@ -124,8 +127,25 @@ impl Server {
             metrics,
             config: Arc::new(config),
             shutdown,
+            kafka: std::sync::OnceLock::new(),
         });
         Server { state, shutdown_tx }
+    }
+
+    /// Starts the Kafka consumer on this server's engine (call inside the
+    /// runtime); `/readyz` reports its connection from then on.
+    pub fn start_kafka(
+        &self,
+        config: crate::ingest::kafka::KafkaConfig,
+    ) -> Result<crate::ingest::kafka::Kafka, String> {
+        let k = crate::ingest::kafka::Kafka::start(
+            config,
+            self.state.engine.clone(),
+            self.state.metrics.clone(),
+            tokio::runtime::Handle::current(),
+        )?;
+        let _ = self.state.kafka.set(k.health.clone());
+        Ok(k)
     }
 
     /// Serves on the given listeners until `stop` resolves, then lets

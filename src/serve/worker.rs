@@ -8,10 +8,12 @@
 //! bounded. Enforcements the engine issues go out on a broadcast channel to
 //! the `/v1/decisions/stream` readers.
 
+use crate::engine::enforce::Enforcement;
 use crate::engine::Engine;
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::Metrics;
 use crate::state::history::History;
+use crate::state::recent_ids::RecentIds;
 use axum::body::Bytes;
 use prometheus::IntCounter;
 use rustc_hash::FxHashMap;
@@ -24,6 +26,9 @@ use tokio::sync::{broadcast, oneshot, Mutex};
 pub enum Job {
     Decide(Box<Event>, oneshot::Sender<Decision>),
     Ingest(Vec<Event>, oneshot::Sender<Ingested>),
+    /// Events from Kafka: each one's decision (`None` for a redelivery) and
+    /// the enforcements it issued, in order.
+    Consume(Vec<Event>, oneshot::Sender<Vec<Consumed>>),
     Feedback(
         String,
         FeedbackVerdict,
@@ -53,6 +58,14 @@ pub struct Ingested {
     /// Events whose id (with the same outcome) was already decided: a
     /// redelivery, not applied again.
     pub duplicates: usize,
+}
+
+/// What deciding one event from Kafka gave.
+#[derive(Debug)]
+pub struct Consumed {
+    /// `None`: the event id (with its outcome) was decided before.
+    pub decision: Option<Decision>,
+    pub enforcements: Vec<Enforcement>,
 }
 
 /// Feedback named an event id no longer (or never) in the history.
@@ -132,6 +145,7 @@ impl EngineHandle {
 pub fn start(
     engine: Engine,
     history: History,
+    recent: RecentIds,
     capacity: usize,
     stream_buffer: usize,
     metrics: Arc<Metrics>,
@@ -140,6 +154,7 @@ pub fn start(
     let worker = Worker {
         engine,
         history,
+        recent,
         metrics: metrics.clone(),
         feed: feed.clone(),
         published: 0,
@@ -210,6 +225,9 @@ fn cached(
 struct Worker {
     engine: Engine,
     history: History,
+    /// Ids decided lately, to know a redelivery when the history has
+    /// forgotten it.
+    recent: RecentIds,
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
     /// Sequence number of the last enforcement published.
@@ -223,18 +241,45 @@ impl Worker {
         // that find no one are ignored.
         match job {
             Job::Decide(event, reply) => {
-                let (d, _) = self.decide(&event);
+                let d = match self.redelivery(&event) {
+                    Some(d) => d,
+                    None => self.decide(&event).0,
+                };
                 let _ = reply.send(d);
             }
             Job::Ingest(events, reply) => {
                 let mut duplicates = 0;
                 for e in &events {
-                    duplicates += usize::from(self.decide(e).1);
+                    if self.is_redelivery(e) {
+                        duplicates += 1;
+                    } else {
+                        self.decide(e);
+                    }
                 }
                 let _ = reply.send(Ingested {
                     decided: events.len() - duplicates,
                     duplicates,
                 });
+            }
+            Job::Consume(events, reply) => {
+                let out = events
+                    .iter()
+                    .map(|e| {
+                        if self.is_redelivery(e) {
+                            Consumed {
+                                decision: None,
+                                enforcements: Vec::new(),
+                            }
+                        } else {
+                            let (d, enforcements) = self.decide(e);
+                            Consumed {
+                                decision: Some(d),
+                                enforcements,
+                            }
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(out);
             }
             Job::Feedback(id, verdict, reply) => {
                 let _ = reply.send(self.feedback(&id, verdict));
@@ -261,16 +306,29 @@ impl Worker {
         }
     }
 
-    /// The decision, and whether the event was a redelivery (same id and
-    /// outcome as one already decided), answered from the history without
-    /// touching state again.
-    fn decide(&mut self, e: &Event) -> (Decision, bool) {
+    /// The earlier decision of an event decided before (same id and
+    /// outcome), when the history still holds it: `/v1/decide` answers a
+    /// retried request with it, touching no state.
+    fn redelivery(&self, e: &Event) -> Option<Decision> {
+        if e.event_id.is_empty() {
+            return None;
+        }
+        let seen = self.history.find(&e.event_id)?;
+        (seen.event.outcome == e.outcome).then(|| seen.decision.clone())
+    }
+
+    /// Whether the event (same id and outcome) was decided before, by the
+    /// history or, past it, the memory of recent ids.
+    fn is_redelivery(&self, e: &Event) -> bool {
+        !e.event_id.is_empty()
+            && (self.recent.contains(&e.event_id, e.outcome) || self.redelivery(e).is_some())
+    }
+
+    /// Decides a new event: its decision and the enforcements it issued
+    /// (already published to stream readers).
+    fn decide(&mut self, e: &Event) -> (Decision, Vec<Enforcement>) {
         if !e.event_id.is_empty() {
-            if let Some(seen) = self.history.find(&e.event_id) {
-                if seen.event.outcome == e.outcome {
-                    return (seen.decision.clone(), true);
-                }
-            }
+            self.recent.insert(&e.event_id, e.outcome);
         }
         let started = Instant::now();
         let d = self.engine.evaluate(e);
@@ -279,8 +337,8 @@ impl Worker {
             .observe(started.elapsed().as_secs_f64());
         self.counters.count(&self.metrics, e, &d);
         self.history.record(e, &d);
-        self.publish();
-        (d, false)
+        let enforcements = self.publish();
+        (d, enforcements)
     }
 
     fn feedback(&mut self, id: &str, verdict: FeedbackVerdict) -> Result<Vec<u8>, UnknownEvent> {
@@ -310,8 +368,11 @@ impl Worker {
         Ok(serde_json::to_vec(&effect).unwrap_or_default())
     }
 
-    fn publish(&mut self) {
-        for e in self.engine.take_enforcements() {
+    /// Sends the enforcements the engine issued to stream readers, and
+    /// returns them.
+    fn publish(&mut self) -> Vec<Enforcement> {
+        let issued = self.engine.take_enforcements();
+        for e in &issued {
             self.published += 1;
             self.metrics
                 .enforcements
@@ -320,9 +381,10 @@ impl Worker {
             // No reader is not an error: late readers get what is in force.
             let _ = self.feed.send(Arc::new(Published {
                 seq: self.published,
-                line: json_line(&e),
+                line: json_line(e),
             }));
         }
+        issued
     }
 
     fn refresh_gauges(&self) {
@@ -333,6 +395,8 @@ impl Worker {
         g.with_label_values(&["rule_keys"]).set(keys as i64);
         g.with_label_values(&["history_events"])
             .set(self.history.len() as i64);
+        g.with_label_values(&["recent_event_ids"])
+            .set(self.recent.len() as i64);
         g.with_label_values(&["enforcements"])
             .set(self.engine.enforcements_in_force().len() as i64);
     }

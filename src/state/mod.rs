@@ -8,3 +8,4 @@ pub mod frequency;
 pub mod history;
 pub mod limiter;
 pub mod profile;
+pub mod recent_ids;

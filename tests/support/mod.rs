@@ -25,6 +25,7 @@ pub fn server(config: ServerConfig) -> Server {
     Server::start(
         engine(),
         palisade::state::history::History::new(20, 1000),
+        palisade::state::recent_ids::RecentIds::new(10_000),
         config,
         ApiKeys::new([KEY]),
     )
@@ -102,6 +103,15 @@ pub async fn status_only(s: &Server, method: &str, path: &str, body: &str) -> St
         .await
         .expect("the router always answers")
         .status()
+}
+
+/// A port nothing listens on now, for a child process to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A sign-in event as JSON, with the fields most tests vary.

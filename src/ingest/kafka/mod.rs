@@ -1,0 +1,705 @@
+//! The Kafka door: a consumer-group member that reads sign-in events, has the
+//! engine decide them, and publishes each decision and enforcement back.
+//!
+//! At least once, and idempotent. One thread runs a loop of turns: read up to
+//! `batch_size` messages (the in-flight window), decide them in one turn of
+//! the engine, produce their records (decisions, enforcements, dead letters),
+//! wait until the broker has acknowledged every one, and only then store the
+//! batch's offsets for librdkafka's next commit. Nothing is read while a turn
+//! is in flight, so when the producer cannot deliver the consumer waits
+//! instead of buffering without bound (librdkafka's prefetch is bounded by
+//! `queued.max.messages.kbytes`). A crash between a delivery and its commit
+//! redelivers the batch; the engine's memory of recent event ids recognises
+//! each redelivered event, which then changes no state and yields no second
+//! decision.
+//!
+//! Rebalances come only from `poll`, which runs between turns, so when
+//! partitions are revoked every stored offset is of delivered records: they
+//! are committed before the partitions are let go. Stopping finishes the turn
+//! in flight, commits, and leaves the group. A broker that is down at start or
+//! goes away is retried by librdkafka with backoff; `/readyz` reports it.
+
+pub mod config;
+
+pub use config::KafkaConfig;
+
+use crate::event::{Event, EventError};
+use crate::metrics::Metrics;
+use crate::serve::worker::{Consumed, EngineHandle, Job, Refused};
+use futures_util::future::join_all;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::TopicPartitionList;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Whether the consumer is connected, for `/readyz`.
+pub struct KafkaHealth {
+    state: Mutex<(bool, String)>,
+}
+
+impl KafkaHealth {
+    fn new(brokers: &str) -> KafkaHealth {
+        KafkaHealth {
+            state: Mutex::new((false, format!("connecting to {brokers}"))),
+        }
+    }
+
+    /// `Ok` when connected and in the group; otherwise what is wrong.
+    pub fn status(&self) -> Result<(), String> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.0 {
+            Ok(())
+        } else {
+            Err(s.1.clone())
+        }
+    }
+
+    fn set(&self, ready: bool, detail: String, metrics: &Metrics) {
+        metrics.kafka_up.set(i64::from(ready));
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (ready, detail);
+    }
+}
+
+/// librdkafka's callbacks: connection errors, rebalances.
+struct Context {
+    health: Arc<KafkaHealth>,
+    metrics: Arc<Metrics>,
+    /// When the last connection error was printed, so a broker that stays
+    /// down is reported every 30 s, not on every retry.
+    last_error_log: Mutex<Option<Instant>>,
+}
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let fatal = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        );
+        if fatal {
+            self.health.set(
+                false,
+                format!("broker unreachable: {reason}"),
+                &self.metrics,
+            );
+        }
+        let mut last = self
+            .last_error_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+            *last = Some(Instant::now());
+            eprintln!("palisade kafka: {error}: {reason} (retrying with backoff)");
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Context>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // The loop polls (and so rebalances) only between turns: every
+            // stored offset is of delivered records. Commit them before the
+            // partitions go to another member.
+            if partitions.count() > 0 {
+                commit(consumer, "before partitions were revoked");
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        match result {
+            Ok(()) => self.metrics.kafka_commits.with_label_values(&["ok"]).inc(),
+            // Nothing stored since the last commit: not a commit at all.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.metrics
+                    .kafka_commits
+                    .with_label_values(&["error"])
+                    .inc();
+                eprintln!("palisade kafka: offset commit failed: {e}");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Context>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                let list: Vec<String> = partitions
+                    .elements()
+                    .iter()
+                    .map(|p| p.partition().to_string())
+                    .collect();
+                eprintln!(
+                    "palisade kafka: assigned partitions [{}] of the events topic",
+                    list.join(", ")
+                );
+                self.health.set(
+                    true,
+                    format!("{} partitions assigned", list.len()),
+                    &self.metrics,
+                );
+            }
+            Rebalance::Revoke(partitions) => {
+                eprintln!("palisade kafka: {} partitions revoked", partitions.count());
+            }
+            Rebalance::Error(e) => {
+                eprintln!("palisade kafka: rebalance failed: {e}");
+            }
+        }
+    }
+}
+
+/// Commits the stored offsets, synchronously; no stored offset is no error.
+fn commit(consumer: &BaseConsumer<Context>, when: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => eprintln!("palisade kafka: commit {when} failed: {e}"),
+    }
+}
+
+/// A running consumer.
+pub struct Kafka {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub health: Arc<KafkaHealth>,
+}
+
+impl Kafka {
+    /// Connects (in the background: a broker that is down is retried) and
+    /// starts consuming. Fails only on a configuration librdkafka refuses.
+    pub fn start(
+        config: KafkaConfig,
+        engine: EngineHandle,
+        metrics: Arc<Metrics>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Kafka, String> {
+        let brokers = config.brokers.clone().ok_or("kafka.brokers is not set")?;
+        let health = Arc::new(KafkaHealth::new(&brokers));
+        // Exported only when Kafka is on (a second start finds it there).
+        let _ = metrics
+            .registry
+            .register(Box::new(metrics.kafka_up.clone()));
+        metrics.kafka_up.set(0);
+        let context = Context {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            last_error_log: Mutex::new(None),
+        };
+        let consumer: BaseConsumer<Context> = client_config(&config, &config.consumer_properties)
+            .set("group.id", &config.group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set_if_absent("auto.offset.reset", "earliest", &config)
+            .set_if_absent("enable.partition.eof", "false", &config)
+            .set_if_absent("auto.commit.interval.ms", "1000", &config)
+            .create_with_context(context)
+            .map_err(|e| format!("kafka consumer: {e}"))?;
+        consumer
+            .subscribe(&[&config.events_topic])
+            .map_err(|e| format!("kafka: cannot subscribe to {}: {e}", config.events_topic))?;
+        let producer: FutureProducer = client_config(&config, &config.producer_properties)
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
+            .set_if_absent("enable.idempotence", "true", &config)
+            .set_if_absent("linger.ms", "2", &config)
+            .create()
+            .map_err(|e| format!("kafka producer: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pipe = Pipeline {
+            consumer,
+            producer,
+            engine,
+            metrics,
+            runtime,
+            stop: stop.clone(),
+            health: health.clone(),
+            instance: instance_name(),
+            config,
+        };
+        let thread = std::thread::Builder::new()
+            .name("palisade-kafka".into())
+            .spawn(move || pipe.run())
+            .map_err(|e| format!("kafka: cannot start the consumer thread: {e}"))?;
+        Ok(Kafka {
+            stop,
+            thread: Some(thread),
+            health,
+        })
+    }
+
+    /// Finishes the turn in flight, commits, and leaves the group.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+trait SetIfAbsent {
+    fn set_if_absent(&mut self, key: &str, value: &str, c: &KafkaConfig) -> &mut Self;
+}
+
+impl SetIfAbsent for ClientConfig {
+    /// A default the user's properties may override.
+    fn set_if_absent(&mut self, key: &str, value: &str, c: &KafkaConfig) -> &mut Self {
+        let given = [
+            &c.properties,
+            &c.consumer_properties,
+            &c.producer_properties,
+        ]
+        .iter()
+        .any(|m| m.contains_key(key));
+        if !given {
+            self.set(key, value);
+        }
+        self
+    }
+}
+
+fn client_config(
+    c: &KafkaConfig,
+    specific: &std::collections::BTreeMap<String, String>,
+) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set(
+        "bootstrap.servers",
+        c.brokers.as_deref().unwrap_or_default(),
+    )
+    .set("client.id", "palisade");
+    for (k, v) in c.properties.iter().chain(specific) {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// Names this process in the `instance` header of what it produces.
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    format!("{host}/{}", std::process::id())
+}
+
+/// Why a message is not an event: a reason code (a metric label, and the
+/// `error_code` header) and what exactly is wrong (the `error` header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A message's value as an event, or why it is not one.
+pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<Event, DeadLetter> {
+    let dead = |code, message| Err(DeadLetter { code, message });
+    let bytes = match payload {
+        None | Some([]) => return dead("empty", "the message has no value".to_string()),
+        Some(b) => b,
+    };
+    if bytes.len() > max_bytes {
+        return dead(
+            "too_large",
+            format!(
+                "the value is {} bytes; the limit is {max_bytes} (kafka.max_message_bytes)",
+                bytes.len()
+            ),
+        );
+    }
+    let event = Event::from_json(bytes).map_err(|e: EventError| {
+        match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Err(syntax) => DeadLetter {
+                code: "malformed_json",
+                message: format!("not JSON: {syntax}"),
+            },
+            Ok(_) => DeadLetter {
+                code: "invalid_field",
+                message: e.to_string(),
+            },
+        }
+    })?;
+    if event.timestamp.is_none() {
+        return dead(
+            "invalid_field",
+            "field `timestamp`: is required on Kafka (when the sign-in happened)".to_string(),
+        );
+    }
+    Ok(event)
+}
+
+/// A record to produce, owned so it can be sent again.
+struct Outgoing {
+    topic: Topic,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    headers: Vec<(Cow<'static, str>, Vec<u8>)>,
+}
+
+#[derive(Clone, Copy)]
+enum Topic {
+    Decisions,
+    DeadLetters,
+}
+
+struct Pipeline {
+    consumer: BaseConsumer<Context>,
+    producer: FutureProducer,
+    engine: EngineHandle,
+    metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    health: Arc<KafkaHealth>,
+    instance: String,
+    config: KafkaConfig,
+}
+
+/// First wait for a message; then the loop checks for a stop at least this often.
+const POLL: Duration = Duration::from_millis(100);
+
+impl Pipeline {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// After a connection error, asks the broker for the topic's metadata
+    /// (at most every 5 s) and reports ready again once it answers while
+    /// partitions are assigned.
+    fn recheck(&self, last: &mut Instant) {
+        if self.health.status().is_ok() || last.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        *last = Instant::now();
+        let answered = self
+            .consumer
+            .fetch_metadata(Some(&self.config.events_topic), Duration::from_secs(2))
+            .is_ok();
+        let assigned = self.consumer.assignment().map_or(0, |a| a.count());
+        if answered && assigned > 0 {
+            self.health.set(
+                true,
+                format!("{assigned} partitions assigned"),
+                &self.metrics,
+            );
+        }
+    }
+
+    fn run(&mut self) {
+        let mut batch: Vec<OwnedMessage> = Vec::with_capacity(self.config.batch_size);
+        let mut last_check = Instant::now();
+        while !self.stopping() {
+            self.recheck(&mut last_check);
+            batch.clear();
+            let mut wait = POLL;
+            while batch.len() < self.config.batch_size {
+                match self.consumer.poll(wait) {
+                    None => break,
+                    Some(Ok(m)) => batch.push(m.detach()),
+                    Some(Err(e)) => {
+                        eprintln!("palisade kafka: consuming: {e}");
+                        break;
+                    }
+                }
+                wait = Duration::ZERO;
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            if !self.turn(&batch) {
+                break;
+            }
+        }
+        commit(&self.consumer, "at shutdown");
+        let _ = self.producer.flush(Timeout::After(Duration::from_secs(5)));
+        eprintln!("palisade kafka: stopped; offsets of delivered records committed");
+        // Dropping the consumer leaves the group.
+    }
+
+    /// One turn: decide, produce, wait for delivery, store offsets. `false`
+    /// when stopped before the batch was delivered (its offsets stay
+    /// unstored: the batch is read again by whoever owns the partitions next).
+    fn turn(&mut self, batch: &[OwnedMessage]) -> bool {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for m in batch {
+            match decode(m.payload(), self.config.max_message_bytes) {
+                Ok(e) => {
+                    verdicts.push(Ok(events.len()));
+                    events.push(e);
+                }
+                Err(d) => verdicts.push(Err(d)),
+            }
+        }
+        let Some(consumed) = self.decide(&events) else {
+            return false;
+        };
+        let mut out = Vec::new();
+        let m = &self.metrics;
+        for (msg, verdict) in batch.iter().zip(verdicts) {
+            match verdict {
+                Err(dead) => {
+                    m.kafka_messages.with_label_values(&["dead_lettered"]).inc();
+                    m.kafka_dead_letters.with_label_values(&[dead.code]).inc();
+                    out.push(self.dead_letter(msg, dead));
+                }
+                Ok(i) => {
+                    let c = &consumed[i];
+                    let e = &events[i];
+                    let Some(d) = &c.decision else {
+                        m.kafka_messages.with_label_values(&["duplicate"]).inc();
+                        continue;
+                    };
+                    m.kafka_messages.with_label_values(&["decided"]).inc();
+                    let mut value = Vec::with_capacity(512);
+                    d.write_json(&mut value);
+                    let mut headers = self.headers("decision", &e.event_id, d);
+                    if let Some(t) = &e.tenant {
+                        headers.push(("tenant".into(), t.as_bytes().to_vec()));
+                    }
+                    out.push(Outgoing {
+                        topic: Topic::Decisions,
+                        key: e.user.as_bytes().to_vec(),
+                        value,
+                        headers,
+                    });
+                    for enf in &c.enforcements {
+                        out.push(Outgoing {
+                            topic: Topic::Decisions,
+                            key: enf.key().into_bytes(),
+                            value: serde_json::to_vec(enf).unwrap_or_default(),
+                            headers: self.headers("enforcement", &e.event_id, d),
+                        });
+                    }
+                }
+            }
+        }
+        if !self.deliver(out) {
+            return false;
+        }
+        self.store_offsets(batch);
+        true
+    }
+
+    /// The batch's events decided in one turn of the engine; `None` when
+    /// stopping.
+    fn decide(&self, events: &[Event]) -> Option<Vec<Consumed>> {
+        if events.is_empty() {
+            return Some(Vec::new());
+        }
+        loop {
+            let (tx, rx) = oneshot::channel();
+            let job = Job::Consume(events.to_vec(), tx);
+            let ran = self
+                .runtime
+                .block_on(self.engine.run(job, self.config.delivery_timeout));
+            match ran {
+                Ok(()) => return self.runtime.block_on(rx).ok(),
+                // The HTTP side has the engine busy: wait and ask again.
+                Err(Refused::Overloaded | Refused::TimedOut) if !self.stopping() => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn headers(
+        &self,
+        record: &'static str,
+        event_id: &str,
+        d: &crate::event::Decision,
+    ) -> Vec<(Cow<'static, str>, Vec<u8>)> {
+        [
+            ("record", record.as_bytes()),
+            ("event_id", event_id.as_bytes()),
+            ("rules_version", d.rules_version.as_bytes()),
+            ("model_version", d.model_version.as_bytes()),
+            ("instance", self.instance.as_bytes()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.to_vec()))
+        .collect()
+    }
+
+    /// The original message, with why it is not an event and where it came
+    /// from in headers (after the original headers).
+    fn dead_letter(&self, msg: &OwnedMessage, dead: DeadLetter) -> Outgoing {
+        let mut headers: Vec<(Cow<'static, str>, Vec<u8>)> = Vec::new();
+        if let Some(h) = msg.headers() {
+            for Header { key, value } in h.iter() {
+                headers.push((key.to_string().into(), value.unwrap_or_default().to_vec()));
+            }
+        }
+        for (k, v) in [
+            ("error_code", dead.code.as_bytes().to_vec()),
+            ("error", dead.message.into_bytes()),
+            ("source_topic", msg.topic().as_bytes().to_vec()),
+            ("source_partition", msg.partition().to_string().into_bytes()),
+            ("source_offset", msg.offset().to_string().into_bytes()),
+            ("instance", self.instance.as_bytes().to_vec()),
+        ] {
+            headers.push((k.into(), v));
+        }
+        Outgoing {
+            topic: Topic::DeadLetters,
+            key: msg.key().unwrap_or_default().to_vec(),
+            value: msg.payload().unwrap_or_default().to_vec(),
+            headers,
+        }
+    }
+
+    /// Sends every record and waits until the broker has acknowledged them
+    /// all, sending failed ones again with backoff; `false` when told to stop
+    /// before that.
+    fn deliver(&self, mut pending: Vec<Outgoing>) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        while !pending.is_empty() {
+            let mut futures = Vec::with_capacity(pending.len());
+            for o in &pending {
+                futures.push(self.send(o));
+            }
+            let results = self.runtime.block_on(join_all(futures));
+            let mut failed = Vec::new();
+            for (o, r) in pending.into_iter().zip(results) {
+                match r {
+                    Ok(()) => {
+                        let kind = match o.topic {
+                            Topic::Decisions => "decisions",
+                            Topic::DeadLetters => "dead_letters",
+                        };
+                        self.metrics.kafka_produced.with_label_values(&[kind]).inc();
+                    }
+                    Err(e) => {
+                        self.metrics.kafka_produce_errors.inc();
+                        if failed.is_empty() {
+                            eprintln!(
+                                "palisade kafka: delivery failed ({e}); sending again in {} ms, reading nothing more meanwhile",
+                                backoff.as_millis()
+                            );
+                        }
+                        failed.push(o);
+                    }
+                }
+            }
+            pending = failed;
+            if !pending.is_empty() {
+                if self.stopping() {
+                    eprintln!(
+                        "palisade kafka: stopping with {} records undelivered; their messages will be read again",
+                        pending.len()
+                    );
+                    return false;
+                }
+                // Nothing is read meanwhile. Should this outlast
+                // `max.poll.interval.ms` (5 minutes by default), librdkafka
+                // leaves the group and the batch goes to another member:
+                // still at least once.
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+        true
+    }
+
+    /// Queues one record; its future resolves when the broker acknowledges it.
+    fn send(
+        &self,
+        o: &Outgoing,
+    ) -> impl std::future::Future<Output = Result<(), KafkaError>> + use<> {
+        let topic = match o.topic {
+            Topic::Decisions => self.config.decisions_topic.as_str(),
+            Topic::DeadLetters => self.config.dlq_topic.as_str(),
+        };
+        let mut headers = OwnedHeaders::new_with_capacity(o.headers.len());
+        for (k, v) in &o.headers {
+            headers = headers.insert(Header {
+                key: k.as_ref(),
+                value: Some(v.as_slice()),
+            });
+        }
+        let mut record = FutureRecord::to(topic)
+            .key(o.key.as_slice())
+            .payload(o.value.as_slice())
+            .headers(headers);
+        let queued = loop {
+            match self.producer.send_result(record) {
+                Ok(f) => break Ok(f),
+                // The producer's queue is full: let it drain, then try again.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => break Err(e),
+            }
+        };
+        async move {
+            match queued {
+                Err(e) => Err(e),
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e),
+                    Err(_) => Err(KafkaError::Canceled),
+                },
+            }
+        }
+    }
+
+    /// Stores, per partition, the offset after the batch's last message,
+    /// for the next commit.
+    fn store_offsets(&self, batch: &[OwnedMessage]) {
+        let mut last: Vec<(i32, i64)> = Vec::new();
+        for m in batch {
+            match last.iter_mut().find(|(p, _)| *p == m.partition()) {
+                Some(entry) => entry.1 = entry.1.max(m.offset()),
+                None => last.push((m.partition(), m.offset())),
+            }
+        }
+        for (partition, offset) in last {
+            // Stores offset + 1, the next to read.
+            if let Err(e) = self
+                .consumer
+                .store_offset(&self.config.events_topic, partition, offset)
+            {
+                // A partition revoked meanwhile: its new owner reads the
+                // batch again; the records are delivered, so nothing is lost.
+                eprintln!(
+                    "palisade kafka: cannot store offset {offset} of partition {partition}: {e}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_that_are_not_events_say_why() {
+        let code = |p: Option<&[u8]>| decode(p, 1000).unwrap_err().code;
+        assert_eq!(code(None), "empty");
+        assert_eq!(code(Some(b"")), "empty");
+        assert_eq!(code(Some(b"{not json")), "malformed_json");
+        assert_eq!(code(Some(&[b' '; 1001])), "too_large");
+        let bad_ip = br#"{"event_id":"e1","kind":"sign_in","user":"u","ip":"300.1.1.1","outcome":"failure","timestamp":"2026-11-01T00:00:00Z"}"#;
+        let d = decode(Some(bad_ip), 1000).unwrap_err();
+        assert_eq!(d.code, "invalid_field");
+        assert!(d.message.contains("ip"), "{}", d.message);
+        let no_time =
+            br#"{"event_id":"e1","kind":"sign_in","user":"u","ip":"10.1.1.1","outcome":"failure"}"#;
+        let d = decode(Some(no_time), 1000).unwrap_err();
+        assert!(d.message.contains("timestamp"), "{}", d.message);
+        let good = br#"{"event_id":"e1","kind":"sign_in","user":"u","ip":"10.1.1.1","outcome":"failure","timestamp":"2026-11-01T00:00:00Z"}"#;
+        assert_eq!(decode(Some(good), 1000).unwrap().event_id, "e1");
+    }
+}

@@ -1,0 +1,622 @@
+//! The Kafka pipeline against a real broker: `palisade serve` as a separate
+//! process in a consumer group, fed and read through rdkafka.
+//!
+//! Needs a Kafka-protocol broker at `PALISADE_TEST_KAFKA` (host:port).
+//! `scripts/test` starts one (`scripts/kafka-broker`, tansu) and sets it;
+//! without it these tests say SKIP, except under CI, where they fail.
+
+mod support;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "kafka-test-key-0123456789abcdef";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn broker() -> Option<String> {
+    match std::env::var("PALISADE_TEST_KAFKA") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the Kafka tests: scripts/test starts a broker and sets PALISADE_TEST_KAFKA"
+            );
+            eprintln!(
+                "SKIP: PALISADE_TEST_KAFKA is not set (scripts/test starts a broker and sets it); Kafka test skipped"
+            );
+            None
+        }
+    }
+}
+
+struct Topics {
+    events: String,
+    decisions: String,
+    dlq: String,
+}
+
+/// Fresh topics for one test, so tests share the broker without meeting.
+async fn topics(broker: &str, name: &str, partitions: i32) -> Topics {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("{name}-{}-{nanos}", std::process::id());
+    let t = Topics {
+        events: format!("{prefix}-events"),
+        decisions: format!("{prefix}-decisions"),
+        dlq: format!("{prefix}-dlq"),
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .unwrap();
+    let new = [
+        NewTopic::new(&t.events, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&t.decisions, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&t.dlq, 1, TopicReplication::Fixed(1)),
+    ];
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap_or_else(|e| panic!("cannot create topic: {e:?}"));
+    }
+    t
+}
+
+fn producer(broker: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("linger.ms", "1")
+        .create()
+        .unwrap()
+}
+
+async fn publish(p: &FutureProducer, topic: &str, messages: &[(String, Vec<u8>)]) {
+    let sends = messages.iter().map(|(key, value)| {
+        p.send(
+            FutureRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_slice()),
+            Duration::from_secs(10),
+        )
+    });
+    for r in futures_util::future::join_all(sends).await {
+        r.unwrap_or_else(|(e, _)| panic!("cannot publish: {e}"));
+    }
+}
+
+/// A sign-in event `secs` seconds after 2026-11-26T10:00:00Z.
+fn event(id: &str, user: &str, ip: &str, outcome: &str, secs: u32) -> (String, Vec<u8>) {
+    let (h, m, s) = (10 + secs / 3600, secs / 60 % 60, secs % 60);
+    let reason = if outcome == "failure" {
+        r#","failure_reason":"bad_password""#
+    } else {
+        ""
+    };
+    let json = format!(
+        r#"{{"event_id":"{id}","kind":"sign_in","user":"{user}","ip":"{ip}","outcome":"{outcome}"{reason},"user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36","device_id":"d-{user}","timestamp":"2026-11-26T{h:02}:{m:02}:{s:02}Z"}}"#
+    );
+    (user.to_string(), json.into_bytes())
+}
+
+/// A record read back from an output topic.
+#[derive(Debug, Clone)]
+struct Record {
+    key: String,
+    value: Vec<u8>,
+    headers: HashMap<String, String>,
+}
+
+impl Record {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.value).unwrap()
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Reads a one-partition topic from its beginning.
+struct Reader {
+    consumer: BaseConsumer,
+    records: Vec<Record>,
+}
+
+impl Reader {
+    fn new(broker: &str, topic: &str) -> Reader {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker)
+            .set("group.id", format!("{topic}-reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        Reader {
+            consumer,
+            records: Vec::new(),
+        }
+    }
+
+    /// Reads until `done` holds for everything read so far, or panics
+    /// after `WAIT` with what was read.
+    fn until(&mut self, what: &str, done: impl Fn(&[Record]) -> bool) -> &[Record] {
+        let deadline = Instant::now() + WAIT;
+        while !done(&self.records) {
+            assert!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for {what}; read {} records",
+                self.records.len()
+            );
+            self.drain(Duration::from_millis(200));
+        }
+        &self.records
+    }
+
+    fn drain(&mut self, wait: Duration) {
+        while let Some(m) = self.consumer.poll(wait) {
+            let m = m.unwrap();
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.records.push(Record {
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+}
+
+/// `palisade serve` with Kafka, as a child process.
+struct Palisade {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Palisade {
+    fn start(broker: &str, t: &Topics, group: &str, batch_size: usize) -> Palisade {
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        let config = dir.path().join("palisade.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[kafka]
+group_id = "{group}"
+events_topic = "{}"
+decisions_topic = "{}"
+dlq_topic = "{}"
+batch_size = {batch_size}
+[kafka.consumer_properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"auto.commit.interval.ms" = "200"
+"#,
+                t.events, t.decisions, t.dlq
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("serve.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--kafka-brokers", broker, "--api-keys", KEY])
+            .current_dir(dir.path())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Palisade {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Status and body of a GET with the API key.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let status = text.split(' ').nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
+        Some((status, body))
+    }
+
+    /// Waits until `/readyz` says ready: connected, partitions assigned.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some((200, _)) = self.get("/readyz") {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("palisade exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready after {WAIT:?}; last answer {:?}; log:\n{}",
+                self.get("/readyz"),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The sum of a metric's samples whose line contains `filter`.
+    fn metric(&self, name: &str, filter: &str) -> f64 {
+        let (_, body) = self.get("/metrics").expect("metrics answer");
+        body.lines()
+            .filter(|l| l.starts_with(name) && l.contains(filter))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn wait_metric(&self, name: &str, filter: &str, want: f64) {
+        let deadline = Instant::now() + WAIT;
+        while self.metric(name, filter) < want {
+            assert!(
+                Instant::now() < deadline,
+                "{name}{{{filter}}} = {} after {WAIT:?}, want {want}; log:\n{}",
+                self.metric(name, filter),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Palisade {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the decisions topic until events `{prefix}0` to `{prefix}{total-1}`
+/// all have a decision.
+fn every_event_decided(broker: &str, t: &Topics, prefix: &str, total: u32) -> Vec<Record> {
+    let want: HashSet<String> = (0..total).map(|i| format!("{prefix}{i}")).collect();
+    Reader::new(broker, &t.decisions)
+        .until("every event decided", |r| {
+            ids(r, "decision").into_iter().collect::<HashSet<_>>() == want
+        })
+        .to_vec()
+}
+
+fn ids(records: &[Record], record: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.header("record") == record)
+        .map(|r| r.header("event_id").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() {
+    let Some(broker) = broker() else { return };
+    let t = topics(&broker, "flow", 2).await;
+    let mut p = Palisade::start(&broker, &t, &format!("{}-group", t.events), 100);
+    p.wait_ready();
+
+    // Twelve wrong passwords for one user from one address (a brute-force
+    // block), a success elsewhere, and two messages that are not events.
+    let mut messages: Vec<(String, Vec<u8>)> = (0..12)
+        .map(|i| event(&format!("bf{i}"), "dave", "203.0.113.99", "failure", i * 10))
+        .collect();
+    messages.push(event("ok1", "erin", "198.51.100.7", "success", 200));
+    let not_json = b"{\"event_id\": oops".to_vec();
+    let bad_ip = event("bad1", "frank", "300.1.2.3", "success", 210).1;
+    messages.push(("frank".into(), not_json.clone()));
+    messages.push(("frank".into(), bad_ip.clone()));
+    publish(&producer(&broker), &t.events, &messages).await;
+
+    let mut decisions = Reader::new(&broker, &t.decisions);
+    let want: HashSet<String> = (0..12)
+        .map(|i| format!("bf{i}"))
+        .chain(["ok1".to_string()])
+        .collect();
+    let records = decisions
+        .until("a decision per event and the block", |r| {
+            ids(r, "decision").into_iter().collect::<HashSet<_>>() == want
+                && !ids(r, "enforcement").is_empty()
+        })
+        .to_vec();
+    for r in records.iter().filter(|r| r.header("record") == "decision") {
+        let d = r.json();
+        assert_eq!(d["event_id"], r.header("event_id"), "{r:?}");
+        let user = if r.header("event_id") == "ok1" {
+            "erin"
+        } else {
+            "dave"
+        };
+        assert_eq!(r.key, user, "a decision is keyed by user: {r:?}");
+        assert!(r.header("rules_version").starts_with("rules-"), "{r:?}");
+        assert_eq!(r.header("model_version"), d["model_version"], "{r:?}");
+    }
+    let block = records
+        .iter()
+        .find(|r| r.header("record") == "enforcement")
+        .unwrap();
+    let b = block.json();
+    assert_eq!(
+        (b["rule"].as_str(), b["action"].as_str()),
+        (Some("brute_force"), Some("block"))
+    );
+    assert_eq!(
+        block.key, "user_ip:/dave|203.0.113.99",
+        "an enforcement is keyed by what it enforces: {b}"
+    );
+
+    let mut dlq = Reader::new(&broker, &t.dlq);
+    let dead = dlq.until("two dead letters", |r| r.len() >= 2).to_vec();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].value, not_json, "the original bytes");
+    assert_eq!(dead[0].header("error_code"), "malformed_json");
+    assert_eq!(dead[1].value, bad_ip);
+    assert_eq!(dead[1].header("error_code"), "invalid_field");
+    assert!(dead[1].header("error").contains("ip"), "{:?}", dead[1]);
+    assert_eq!(dead[1].header("source_topic"), t.events);
+    assert_eq!(dead[1].key, "frank");
+    p.wait_metric("palisade_kafka_dead_letters_total", "", 2.0);
+    p.wait_metric("palisade_kafka_messages_total", "decided", 13.0);
+    assert_eq!(p.terminate(), Some(0), "{}", p.log());
+    assert!(
+        p.log().contains("offsets of delivered records committed"),
+        "{}",
+        p.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_events_published_twice_are_decided_once() {
+    let Some(broker) = broker() else { return };
+    let t = topics(&broker, "twice", 2).await;
+    let mut p = Palisade::start(&broker, &t, &format!("{}-group", t.events), 7);
+    p.wait_ready();
+    let messages: Vec<_> = (0..40)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                &format!("user{}", i % 9),
+                "198.51.100.20",
+                "success",
+                i,
+            )
+        })
+        .collect();
+    let prod = producer(&broker);
+    publish(&prod, &t.events, &messages).await;
+    publish(&prod, &t.events, &messages).await;
+    p.wait_metric("palisade_kafka_messages_total", "", 80.0);
+    assert_eq!(p.metric("palisade_kafka_messages_total", "duplicate"), 40.0);
+    let mut decisions = Reader::new(&broker, &t.decisions);
+    decisions.until("40 decisions", |r| r.len() >= 40);
+    decisions.drain(Duration::from_millis(500));
+    let got = ids(&decisions.records, "decision");
+    assert_eq!(got.len(), 40, "one decision each, no second one");
+    assert_eq!(got.iter().collect::<HashSet<_>>().len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_stream_and_restarted_loses_no_event() {
+    let Some(broker) = broker() else { return };
+    let t = topics(&broker, "kill", 3).await;
+    let group = format!("{}-group", t.events);
+    let total = 3000;
+    let messages: Vec<_> = (0..total)
+        .map(|i| {
+            event(
+                &format!("k{i}"),
+                &format!("user{}", i % 97),
+                "198.51.100.30",
+                "success",
+                i,
+            )
+        })
+        .collect();
+    let mut first = Palisade::start(&broker, &t, &group, 20);
+    first.wait_ready();
+    // The events go out in a stream, 100 every 50 ms, while the first
+    // consumer works; it is killed with some decided (and committed, every
+    // 200 ms) and more on the way.
+    let prod = producer(&broker);
+    let feed = {
+        let (prod, topic, messages) = (prod.clone(), t.events.clone(), messages.clone());
+        tokio::spawn(async move {
+            for chunk in messages.chunks(100) {
+                publish(&prod, &topic, chunk).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    first.wait_metric("palisade_kafka_messages_total", "", 600.0);
+    // At least one commit since (they come every 200 ms here), so the restart
+    // has a position to resume from.
+    let commits = first.metric("palisade_kafka_offset_commits_total", "ok");
+    first.wait_metric("palisade_kafka_offset_commits_total", "ok", commits + 1.0);
+    first.child.kill().unwrap(); // SIGKILL: no commit, no goodbye
+    first.child.wait().unwrap();
+    let decided_by_first = {
+        let mut r = Reader::new(&broker, &t.decisions);
+        r.drain(Duration::from_millis(500));
+        ids(&r.records, "decision").len()
+    };
+    assert!(
+        decided_by_first < total as usize,
+        "the first consumer was killed mid-stream"
+    );
+
+    let mut second = Palisade::start(&broker, &t, &group, 20);
+    second.wait_ready();
+    feed.await.unwrap();
+    let records = every_event_decided(&broker, &t, "k", total);
+    // The second consumer decided each event it read once: what it re-read
+    // after the kill it decided afresh (its engine starts empty), and
+    // nothing twice.
+    let by_second: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.header("record") == "decision"
+                && r.header("instance")
+                    .ends_with(&format!("/{}", second.child.id()))
+        })
+        .map(|r| r.header("event_id").to_string())
+        .collect();
+    assert!(!by_second.is_empty());
+    assert_eq!(
+        by_second.len(),
+        by_second.iter().collect::<HashSet<_>>().len(),
+        "no event decided twice by one consumer"
+    );
+    assert!(
+        by_second.len() < total as usize,
+        "the restart resumed from committed offsets, not from the start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_in_one_group_split_the_partitions_and_decide_everything() {
+    let Some(broker) = broker() else { return };
+    let t = topics(&broker, "split", 4).await;
+    let group = format!("{}-group", t.events);
+    let mut a = Palisade::start(&broker, &t, &group, 50);
+    let mut b = Palisade::start(&broker, &t, &group, 50);
+    a.wait_ready();
+    b.wait_ready();
+    // Both in the group: each holds some of the four partitions.
+    let holds_some = |p: &Palisade| {
+        let log = p.log();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("assigned partitions"));
+        last.is_some_and(|l| !l.contains("[]") && !l.contains("[0, 1, 2, 3]"))
+    };
+    let deadline = Instant::now() + WAIT;
+    while !(holds_some(&a) && holds_some(&b)) {
+        assert!(
+            Instant::now() < deadline,
+            "no split:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let total = 1000;
+    let messages: Vec<_> = (0..total)
+        .map(|i| {
+            event(
+                &format!("s{i}"),
+                &format!("user{i}"),
+                "198.51.100.40",
+                "success",
+                i,
+            )
+        })
+        .collect();
+    publish(&producer(&broker), &t.events, &messages).await;
+    let records = every_event_decided(&broker, &t, "s", total);
+    let by = |p: &Palisade| {
+        let me = format!("/{}", p.child.id());
+        records
+            .iter()
+            .filter(|r| r.header("record") == "decision" && r.header("instance").ends_with(&me))
+            .count()
+    };
+    let (from_a, from_b) = (by(&a), by(&b));
+    assert!(
+        from_a > 0 && from_b > 0,
+        "both decided: {from_a} and {from_b}"
+    );
+    assert_eq!(
+        from_a + from_b,
+        total as usize,
+        "each event decided once\nA:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    assert_eq!(a.terminate(), Some(0), "{}", a.log());
+    assert_eq!(b.terminate(), Some(0), "{}", b.log());
+}
+
+#[test]
+fn a_broker_that_is_down_is_retried_and_reported_not_a_crash() {
+    // Nothing listens on this port: Palisade keeps serving, keeps trying,
+    // and says why it is not ready.
+    let port = support::free_port();
+    let t = Topics {
+        events: "signin-events".into(),
+        decisions: "signin-decisions".into(),
+        dlq: "signin-events-dlq".into(),
+    };
+    let mut p = Palisade::start(&format!("127.0.0.1:{port}"), &t, "palisade", 10);
+    let deadline = Instant::now() + WAIT;
+    let answer = loop {
+        match p.get("/readyz") {
+            Some((503, body)) if body.contains("broker unreachable") => break body,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never said why; log:\n{}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(answer.contains("kafka"), "{answer}");
+    assert_eq!(p.get("/healthz").map(|a| a.0), Some(200));
+    assert!(p.child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(p.metric("palisade_kafka_up", ""), 0.0);
+    assert_eq!(p.terminate(), Some(0), "{}", p.log());
+}
