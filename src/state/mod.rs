@@ -6,6 +6,7 @@
 pub mod fraud;
 pub mod frequency;
 pub mod history;
+pub mod journal;
 pub mod limiter;
 pub mod profile;
 pub mod recent_ids;
