@@ -1,0 +1,137 @@
+//! Round trips through a real file: build, open, look up, serve ranges.
+
+use super::format::bucketed;
+use super::*;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn options(input: &Path, output: &Path, range: bool) -> BuildOptions {
+    BuildOptions {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        range,
+        max_malformed: 0,
+        format: InputFormat::Auto,
+        progress: false,
+    }
+}
+
+/// Random hashes with random counts (some large, some repeated), as a
+/// `HASH:COUNT` file, and the truth: each hash with its summed count.
+fn corpus(dir: &Path, n: usize, seed: u64) -> (PathBuf, BTreeMap<[u8; 20], u32>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut truth = BTreeMap::new();
+    let mut text = String::new();
+    let mut seen: Vec<[u8; 20]> = Vec::new();
+    for i in 0..n {
+        let h: [u8; 20] = if i % 10 == 9 {
+            seen[rng.random_range(0..seen.len())]
+        } else {
+            rng.random()
+        };
+        let count = match rng.random_range(0..4) {
+            0 => rng.random_range(1..4),
+            1 => rng.random_range(1..3000),
+            2 => rng.random_range(1..100_000_000),
+            _ => rng.random_range(1..=u32::MAX),
+        };
+        let total: &mut u32 = truth.entry(h).or_default();
+        *total = total.saturating_add(count);
+        seen.push(h);
+        writeln!(text, "{}:{count}", hex::encode_upper(h)).unwrap();
+    }
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    (path, truth)
+}
+
+#[test]
+fn random_hashes_round_trip_with_their_bucketed_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, truth) = corpus(dir.path(), 30_000, 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    for (range, runs) in [(true, 7_000), (false, 1 << 20)] {
+        let output = dir.path().join(format!("index-{range}"));
+        let s = build::build_with_runs(&options(&input, &output, range), runs).unwrap();
+        assert_eq!(s.hashes, truth.len() as u64);
+        assert_eq!(s.input_hashes, 30_000);
+        assert_eq!(s.duplicates, 30_000 - truth.len() as u64);
+        assert_eq!(s.spilled_runs, if range { 4 } else { 0 });
+        let index = PwnedIndex::open(&output).unwrap();
+        assert_eq!(index.len(), truth.len() as u64);
+        assert_eq!(index.has_range(), range);
+        assert_eq!(index.bytes_per_record(), if range { 19 } else { 10 });
+        index.verify().unwrap();
+        for (h, &count) in &truth {
+            assert_eq!(index.lookup(h), Some(bucketed(count)), "{}", hex::encode(h));
+        }
+        let absent = (0..30_000)
+            .map(|_| rng.random::<[u8; 20]>())
+            .filter(|h| !truth.contains_key(h))
+            .filter(|h| index.lookup(h).is_some())
+            .count();
+        assert_eq!(absent, 0);
+        // Neighbours of present hashes differ in the last kept bit only.
+        let flipped = truth
+            .keys()
+            .map(|h| {
+                let mut h = *h;
+                if range {
+                    h[19] ^= 1
+                } else {
+                    h[10] ^= 0x10 // the 88th bit
+                }
+                h
+            })
+            .filter(|h| !truth.contains_key(h) && index.lookup(h).is_some())
+            .count();
+        assert_eq!(flipped, 0);
+    }
+}
+
+#[test]
+fn a_range_answer_is_the_prefix_lines_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut want = BTreeMap::new();
+    let mut text = String::new();
+    for i in 0..20_000u32 {
+        let mut h: [u8; 20] = rng.random();
+        if i % 2 == 0 {
+            // Half the hashes in 21BD1.
+            h[0] = 0x21;
+            h[1] = 0xBD;
+            h[2] = 0x10 | (h[2] & 0x0F);
+            let count = rng.random_range(1..5000);
+            want.insert(hex::encode_upper(h)[5..].to_string(), bucketed(count));
+            writeln!(text, "{}:{count}", hex::encode_upper(h)).unwrap();
+        } else {
+            writeln!(text, "{}", hex::encode(h)).unwrap();
+        }
+    }
+    let input = dir.path().join("unsorted.txt");
+    std::fs::write(&input, text).unwrap();
+    let output = dir.path().join("index");
+    build::build_with_runs(&options(&input, &output, true), 3_000).unwrap();
+    let index = PwnedIndex::open(&output).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(index.write_range(0x21BD1, &mut out).unwrap(), want.len());
+    let expected: String = want.iter().map(|(s, c)| format!("{s}:{c}\r\n")).collect();
+    assert_eq!(String::from_utf8(out.clone()).unwrap(), expected);
+    let mut empty = b"kept".to_vec();
+    let unused = (0..=0xFFFFF).find(|&p| index.bucket_len(p) == 0).unwrap();
+    assert_eq!(index.write_range(unused, &mut empty).unwrap(), 0);
+    assert_eq!(empty, b"kept");
+    assert!(matches!(
+        index.write_range(0x100000, &mut empty),
+        Err(PwnedError::Prefix { .. })
+    ));
+
+    let lookups = dir.path().join("lookups");
+    build::build(&options(&input, &lookups, false)).unwrap();
+    let index = PwnedIndex::open(&lookups).unwrap();
+    let e = index.write_range(0x21BD1, &mut out).unwrap_err();
+    assert!(e.to_string().contains("--no-range"), "{e}");
+}
