@@ -91,7 +91,11 @@ pub fn checksum(header: &[u8], table: &[u8]) -> u64 {
 }
 
 pub fn stored_checksum(header: &[u8]) -> u64 {
-    u64::from_le_bytes(header[OFF_CHECKSUM..HEADER_LEN].try_into().expect("8 bytes"))
+    u64::from_le_bytes(
+        header[OFF_CHECKSUM..HEADER_LEN]
+            .try_into()
+            .expect("8 bytes"),
+    )
 }
 
 /// The bucket of a hash: its first 20 bits.
@@ -188,7 +192,10 @@ mod tests {
             assert!(code < 4096, "{c} coded as {code}");
             assert!(back <= c, "{c} read back as {back}");
             assert!(back >= 1);
-            assert!((c - back) as f64 <= c as f64 / 64.0, "{c} read back as {back}");
+            assert!(
+                (c - back) as f64 <= c as f64 / 64.0,
+                "{c} read back as {back}"
+            );
             assert!(code >= last.1 && back >= last.0, "not monotone at {c}");
             assert_eq!(bucketed(back), back, "a bucket's bound is its own bucket");
             if c < EXACT_BELOW {

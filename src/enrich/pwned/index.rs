@@ -213,9 +213,7 @@ impl PwnedIndex {
             match cmp(mid) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
-                Ordering::Equal => {
-                    return Some(format::code_count(format::record_code(rec(mid))))
-                }
+                Ordering::Equal => return Some(format::code_count(format::record_code(rec(mid)))),
             }
         }
         None
@@ -250,7 +248,10 @@ impl PwnedIndex {
             }
             out.push(HEX[(r[17] >> 4) as usize]);
             out.push(b':');
-            out.extend_from_slice(num.format(format::code_count(format::record_code(r))).as_bytes());
+            out.extend_from_slice(
+                num.format(format::code_count(format::record_code(r)))
+                    .as_bytes(),
+            );
             out.extend_from_slice(b"\r\n");
         }
         Ok(bucket.len() / self.record)

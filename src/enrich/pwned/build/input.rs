@@ -121,9 +121,11 @@ fn name_prefix(path: &Path) -> Option<u32> {
         .try_fold(0u32, |acc, &c| Some((acc << 4) | nibble(c)? as u32))
 }
 
-/// Sniffs the first lines (up to 64 KiB, 100 lines): a majority of hash lines
-/// makes a hash file. A majority, not all, so a few malformed lines at the top
-/// of a 40 GB corpus do not turn it into a password list.
+/// Sniffs the first lines (up to 64 KiB, 100 lines): a majority of lines
+/// shaped like hash lines makes a hash file. A majority, not all, so a few
+/// stray lines at the top of a 40 GB corpus do not turn it into a password
+/// list; a password list of mostly 40-hex lines is a hash list anyway (force
+/// `--format passwords` for one).
 fn detect(source: &Source) -> Result<InputFormat, PwnedError> {
     let mut head = Vec::with_capacity(1 << 16);
     fs::File::open(&source.path)
@@ -141,12 +143,10 @@ fn detect(source: &Source) -> Result<InputFormat, PwnedError> {
     }
     for line in pieces.into_iter().filter(|l| !trim(l).is_empty()).take(100) {
         lines += 1;
-        match parse_hash_line(line, None) {
-            Ok(_) => full += 1,
-            Err(_) if source.prefix.is_some() && parse_hash_line(line, source.prefix).is_ok() => {
-                suffixes += 1
-            }
-            Err(_) => {}
+        if hash_shaped(line, 40) {
+            full += 1;
+        } else if source.prefix.is_some() && hash_shaped(line, 35) {
+            suffixes += 1;
         }
     }
     Ok(if full * 2 > lines {
@@ -156,6 +156,16 @@ fn detect(source: &Source) -> Result<InputFormat, PwnedError> {
     } else {
         InputFormat::Passwords
     })
+}
+
+/// `digits` hex digits, then the end or a colon: a hash line, if perhaps one
+/// with a bad count. Detection goes by shape, so the lines that break a hash
+/// file are reported as malformed rather than hashed as passwords.
+fn hash_shaped(line: &[u8], digits: usize) -> bool {
+    let line = trim(line);
+    line.len() >= digits
+        && line[..digits].iter().all(|&c| HEX[c as usize] != BAD)
+        && (line.len() == digits || line[digits] == b':')
 }
 
 /// A line without its terminator and trailing blanks.
@@ -228,7 +238,9 @@ pub fn parse_hash_line(line: &[u8], prefix: Option<u32>) -> Result<([u8; 20], u3
             } else {
                 "40 hex digits"
             };
-            return Err(format!("expected {want} before the colon, found {n} characters"));
+            return Err(format!(
+                "expected {want} before the colon, found {n} characters"
+            ));
         }
     }
     if bad & 0xF0 != 0 {
@@ -297,7 +309,9 @@ mod tests {
             assert!(e.contains(why), "{bad}: {e}");
         }
         assert_eq!(
-            parse_hash_line(format!("{full}:99999999999").as_bytes(), None).unwrap().1,
+            parse_hash_line(format!("{full}:99999999999").as_bytes(), None)
+                .unwrap()
+                .1,
             u32::MAX
         );
     }

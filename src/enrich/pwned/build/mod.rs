@@ -95,7 +95,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, PwnedError> {
 
 /// [`build`] with a chosen run size (tests use tiny runs to exercise the merge).
 #[doc(hidden)]
-pub fn build_with_runs(opts: &BuildOptions, run_entries: usize) -> Result<BuildSummary, PwnedError> {
+pub fn build_with_runs(
+    opts: &BuildOptions,
+    run_entries: usize,
+) -> Result<BuildSummary, PwnedError> {
     let start = Instant::now();
     let show = opts.progress && std::io::stderr().is_terminal();
     let bar = if show {
