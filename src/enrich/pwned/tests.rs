@@ -152,3 +152,50 @@ fn an_index_is_shared_between_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<PwnedIndex>();
 }
+
+#[test]
+fn a_directory_of_prefix_files_builds_the_same_index_as_one_hash_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let hibp = dir.path().join("hibp");
+    std::fs::create_dir(&hibp).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let mut joined = String::new();
+    for (i, prefix) in [0x00000u32, 0x21BD1, 0x5BAA6, 0xFFFFF]
+        .into_iter()
+        .enumerate()
+    {
+        let mut lines = Vec::new();
+        for _ in 0..500 {
+            let h: [u8; 20] = rng.random();
+            let suffix = &hex::encode_upper(h)[5..];
+            let count = rng.random_range(1..1_000_000);
+            lines.push(format!("{suffix}:{count}"));
+            writeln!(joined, "{prefix:05X}{suffix}:{count}").unwrap();
+        }
+        // Both names the downloader uses, both line ends.
+        let name = if i % 2 == 0 {
+            format!("{prefix:05X}.txt")
+        } else {
+            format!("{prefix:05x}")
+        };
+        let end = if i < 2 { "\r\n" } else { "\n" };
+        std::fs::write(hibp.join(name), lines.join(end) + end).unwrap();
+    }
+    std::fs::write(hibp.join("README.md"), "not a prefix file").unwrap();
+    let file = dir.path().join("joined.txt");
+    std::fs::write(&file, joined).unwrap();
+
+    let a = dir.path().join("a.idx");
+    let b = dir.path().join("b.idx");
+    let sa = build::build(&options(&hibp, &a, true)).unwrap();
+    let sb = build::build(&options(&file, &b, true)).unwrap();
+    assert_eq!(
+        (sa.format, sb.format),
+        (InputFormat::Hibp, InputFormat::HashCount)
+    );
+    assert_eq!((sa.hashes, sa.malformed), (2000, 0));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let index = PwnedIndex::open(&a).unwrap();
+    assert_eq!(index.bucket_len(0xFFFFF), 500);
+    assert_eq!(index.bucket_len(0x12345), 0);
+}
