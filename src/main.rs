@@ -137,7 +137,7 @@ enum PwnedCommand {
         /// The index file to write.
         #[arg(long)]
         output: PathBuf,
-        /// Lookups only: 10 bytes per hash instead of 19, cannot serve /range.
+        /// Lookups only: 9 bytes per hash instead of 19, cannot serve /range.
         #[arg(long)]
         no_range: bool,
         #[arg(long, value_enum, default_value_t = InputFormat::Auto)]

@@ -116,7 +116,7 @@ fn every_ncsc_password_is_found_and_random_strong_ones_are_not() {
                 "--no-range index"
             }
         );
-        // Exact with range; without, about 1e5 * 1e5 / 2^88 expected, so 0 too.
+        // Exact with range; without, about 1e5 * 1e5 / 2^80 = 8e-15 expected, so 0 too.
         assert_eq!(false_positives, 0);
     }
 }

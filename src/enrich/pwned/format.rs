@@ -22,7 +22,7 @@ pub const TABLE_LEN: usize = (BUCKETS + 1) * 8;
 pub const BODY_OFFSET: usize = HEADER_LEN + TABLE_LEN;
 /// Record sizes: key bits + 12 bits of count code fill whole bytes.
 pub const RANGE_RECORD: usize = 19; // 140-bit suffix + 12-bit count code
-pub const LOOKUP_RECORD: usize = 10; // 68-bit truncated suffix + 12-bit count code
+pub const LOOKUP_RECORD: usize = 9; // 60-bit truncated suffix + 12-bit count code
 
 /// Header field offsets.
 const OFF_VERSION: usize = 8;

@@ -147,12 +147,23 @@ impl PwnedIndex {
         let key = format::suffix_of(sha1);
         let k = self.record - 2;
         let head = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+        // A record's first 8 bytes are key, but for the 60-bit key of a
+        // lookup-only record, whose 8th byte ends in count code.
+        let (head_mask, long) = if k >= 8 {
+            (u64::MAX, true)
+        } else {
+            (!0u64 << 4, false)
+        };
         let rec = |i: usize| &bucket[i * self.record..(i + 1) * self.record];
         let cmp = |i: usize| -> Ordering {
             let r = rec(i);
-            let rh = u64::from_be_bytes(r[..8].try_into().expect("8 bytes"));
-            rh.cmp(&head)
-                .then_with(|| r[8..k].cmp(&key[8..k]))
+            let rh = u64::from_be_bytes(r[..8].try_into().expect("8 bytes")) & head_mask;
+            let ord = rh.cmp(&(head & head_mask));
+            if !long || ord != Ordering::Equal {
+                return ord;
+            }
+            r[8..k]
+                .cmp(&key[8..k])
                 .then_with(|| (r[k] & 0xF0).cmp(&(key[k] & 0xF0)))
         };
         // SHA-1s are uniform, so a key's place in its bucket is about its
@@ -266,7 +277,7 @@ impl PwnedIndex {
         self.table(p + 1) - self.table(p)
     }
 
-    /// Bytes per stored hash: 19 with range, 10 without.
+    /// Bytes per stored hash: 19 with range, 9 without.
     pub fn bytes_per_record(&self) -> usize {
         self.record
     }

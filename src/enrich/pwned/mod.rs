@@ -12,7 +12,7 @@
 //! | 8..12 | format version (1) |
 //! | 12..16 | flags: bit 0 set when full suffixes are stored (`/range` can be served) |
 //! | 16..24 | hash count *n* |
-//! | 24..28 | record size in bytes (19 with range, 10 without) |
+//! | 24..28 | record size in bytes (19 with range, 9 without) |
 //! | 28..32 | prefix bits (20) |
 //! | 32..52 | SHA-1 of the body (records) |
 //! | 56..64 | first 8 bytes of the SHA-1 of bytes 0..56 and the prefix table |
@@ -31,12 +31,14 @@
 //!
 //! **Records.** With range (19 bytes): the 140 bits after the prefix (the 35
 //! hex of a range line; 17.5 bytes) then a 12-bit count code, 19.0 bytes per
-//! hash plus the table. Without range (`--no-range`, 10 bytes): the next 68
-//! bits then the count code. That index answers lookups only; two hashes agreeing in
-//! their first 88 bits (20 + 68) are one record, so a lookup of a hash never
-//! seen answers "seen" with probability about n/2⁸⁸ (1.3·10⁻¹⁸ at n = 400M,
-//! 6.5·10⁻¹⁸ at the full ~2 billion of HIBP): false positives are possible in
-//! principle and never seen in practice; false negatives are impossible.
+//! hash plus the table. Without range (`--no-range`, 9 bytes): the next 60
+//! bits then the count code, 9.08 bytes per hash at 100M hashes with the
+//! table (10 would not fit the table under 10 bytes per hash). That index
+//! answers lookups only; two hashes agreeing in their first 80 bits (20 + 60)
+//! are one record, so a lookup of a hash never seen answers "seen" with
+//! probability about n/2⁸⁰ (3.3·10⁻¹⁶ at n = 400M, 1.7·10⁻¹⁵ at the full ~2
+//! billion of HIBP): false positives are possible in principle and not
+//! expected in practice; false negatives are impossible.
 //!
 //! **Counts** are coded in 12 bits, exact below 2048, then 64 logarithmic
 //! buckets per power of two (see [`format::count_code`]): a stored count is

@@ -62,7 +62,7 @@ fn random_hashes_round_trip_with_their_bucketed_counts() {
         let index = PwnedIndex::open(&output).unwrap();
         assert_eq!(index.len(), truth.len() as u64);
         assert_eq!(index.has_range(), range);
-        assert_eq!(index.bytes_per_record(), if range { 19 } else { 10 });
+        assert_eq!(index.bytes_per_record(), if range { 19 } else { 9 });
         index.verify().unwrap();
         for (h, &count) in &truth {
             assert_eq!(index.lookup(h), Some(bucketed(count)), "{}", hex::encode(h));
@@ -81,15 +81,15 @@ fn random_hashes_round_trip_with_their_bucketed_counts() {
                 if range {
                     h[19] ^= 1
                 } else {
-                    h[10] ^= 0x01 // the 88th bit, the last one kept
+                    h[9] ^= 0x01 // the 80th bit, the last one kept
                 }
                 h
             })
             .filter(|h| !truth.contains_key(h) && index.lookup(h).is_some())
             .count();
         assert_eq!(flipped, 0);
-        // Without range, bits past the 88th are not kept: a hash differing
-        // only there is the documented (2^-88-rare) false positive.
+        // Without range, bits past the 80th are not kept: a hash differing
+        // only there is the documented (2^-80-rare) false positive.
         let beyond = truth
             .keys()
             .filter(|h| {

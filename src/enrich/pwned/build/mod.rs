@@ -50,7 +50,7 @@ pub struct BuildSummary {
     pub input_hashes: u64,
     /// Hashes in the index.
     pub hashes: u64,
-    /// Input hashes merged into another (same hash; without range, same 88
+    /// Input hashes merged into another (same hash; without range, same 80
     /// leading bits).
     pub duplicates: u64,
     pub malformed: u64,

@@ -44,8 +44,8 @@ impl IndexWriter {
         let (record, keep_mid, keep_lo) = if range {
             (format::RANGE_RECORD, u64::MAX, u32::MAX)
         } else {
-            // 20 + 68 bits: all of `hi` and the top 24 bits of `mid`.
-            (format::LOOKUP_RECORD, !0u64 << 40, 0)
+            // 20 + 60 bits: all of `hi` and the top 16 bits of `mid`.
+            (format::LOOKUP_RECORD, !0u64 << 48, 0)
         };
         Ok(IndexWriter {
             tmp,
