@@ -101,7 +101,7 @@ fn radix_then_sort(run: &mut Vec<Entry>) {
         starts[i + 1] += starts[i];
     }
     let mut sorted = Vec::with_capacity(run.len());
-    // SAFETY-free scatter: fill a zeroed vector by computed positions.
+    // Scatter into a zero-filled vector by computed positions (no unsafe).
     sorted.resize(
         run.len(),
         Entry {
