@@ -110,10 +110,11 @@ pub fn build_with_runs(
         bar.suspend(|| eprintln!("palisade pwned build: {w}"))
     })?;
     let total: u64 = sources.iter().map(|s| s.len).sum();
-    bar.set_length(total);
+    // Style first: a draw between the two would show the old style's units.
     bar.set_style(style(
         "reading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
     ));
+    bar.set_length(total);
 
     let mut temps = TempFiles::default();
     let mut run: Vec<Entry> = Vec::with_capacity(run_entries.min(1 << 20));
@@ -197,12 +198,12 @@ pub fn build_with_runs(
 
     duplicates += sort::sort_run(&mut run);
     let to_merge = input_hashes - duplicates;
-    bar.set_length(to_merge);
-    bar.set_position(0);
-    bar.set_message("");
     bar.set_style(style(
         "writing {bar:30} {pos}/{len} hashes {per_sec} eta {eta}",
     ));
+    bar.set_message("");
+    bar.set_length(to_merge);
+    bar.set_position(0);
     let mut merge = Merge::new(&temps.0, run)?;
     let mut w = IndexWriter::create(&opts.output, opts.range)?;
     let mut pushed = 0u64;
