@@ -199,3 +199,68 @@ fn a_directory_of_prefix_files_builds_the_same_index_as_one_hash_file() {
     assert_eq!(index.bucket_len(0xFFFFF), 500);
     assert_eq!(index.bucket_len(0x12345), 0);
 }
+
+/// Random corpora leave buckets nearly empty (1M of them); here a few hold
+/// thousands, two uniform and two skewed (their keys crowd the bottom or the
+/// top of the key space, so interpolation guesses far off and the gallop, up
+/// or down, does the work). 36 random bits stay within the 60 a lookup-only
+/// record keeps, so no two keys merge there.
+#[test]
+fn dense_and_skewed_buckets_answer_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let mut truth = BTreeMap::new();
+    let mut text = String::new();
+    for (prefix, skew, ones) in [
+        (0x00000u32, 0u32, false),
+        (0x21BD1, 0, false),
+        (0x5BAA6, 24, false),
+        (0xFFFFF, 24, true),
+    ] {
+        for _ in 0..4000 {
+            let mut h: [u8; 20] = rng.random();
+            h[0] = (prefix >> 12) as u8;
+            h[1] = (prefix >> 4) as u8;
+            h[2] = ((prefix as u8) << 4) | (h[2] & 0x0F);
+            // Skew: clear (or set) the `skew` bits after the prefix.
+            for bit in 20..20 + skew as usize {
+                if ones {
+                    h[bit / 8] |= 0x80 >> (bit % 8);
+                } else {
+                    h[bit / 8] &= !(0x80 >> (bit % 8));
+                }
+            }
+            let count = rng.random_range(1..10_000);
+            *truth.entry(h).or_insert(0u32) += count;
+            writeln!(text, "{}:{count}", hex::encode(h)).unwrap();
+        }
+    }
+    let input = dir.path().join("dense.txt");
+    std::fs::write(&input, text).unwrap();
+    for range in [true, false] {
+        let output = dir.path().join(format!("dense-{range}"));
+        build::build(&options(&input, &output, range)).unwrap();
+        let index = PwnedIndex::open(&output).unwrap();
+        assert_eq!(index.bucket_len(0x5BAA6), 4000);
+        for (h, &count) in &truth {
+            assert_eq!(index.lookup(h), Some(bucketed(count)), "{}", hex::encode(h));
+            // Neighbours in the last kept bit, both ways, are absent.
+            let mut n = *h;
+            let (byte, bit) = if range { (19, 0x01) } else { (9, 0x01) };
+            n[byte] ^= bit;
+            if !truth.contains_key(&n) {
+                assert_eq!(index.lookup(&n), None, "{}", hex::encode(n));
+            }
+        }
+        // Random keys in the dense buckets, below and above every stored one too.
+        for prefix in [0x00000u32, 0x5BAA6, 0xFFFFF] {
+            for fill in [0x00u8, 0xFF] {
+                let mut h = [fill; 20];
+                h[0] = (prefix >> 12) as u8;
+                h[1] = (prefix >> 4) as u8;
+                h[2] = ((prefix as u8) << 4) | (fill & 0x0F);
+                assert_eq!(index.lookup(&h), None, "{}", hex::encode(h));
+            }
+        }
+    }
+}
