@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use palisade::config::{Config, Mode};
 use palisade::engine::{Engine, EngineParts};
+use palisade::enrich::pwned::{self, BuildOptions, InputFormat};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -118,6 +119,33 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The breach-corpus index (compromised passwords).
+    Pwned {
+        #[command(subcommand)]
+        command: PwnedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PwnedCommand {
+    /// Build an index from HIBP's Pwned Passwords or a password list (exit 64
+    /// on bad input).
+    Build {
+        /// A corpus file, or a directory of HIBP prefix files.
+        #[arg(long)]
+        input: PathBuf,
+        /// The index file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Lookups only: 9 bytes per hash instead of 19, cannot serve /range.
+        #[arg(long)]
+        no_range: bool,
+        #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+        format: InputFormat,
+        /// Abort when more lines than this are malformed.
+        #[arg(long, default_value_t = 1000)]
+        max_malformed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -223,6 +251,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Pwned {
+            command:
+                PwnedCommand::Build {
+                    input,
+                    output,
+                    no_range,
+                    format,
+                    max_malformed,
+                },
+        } => {
+            if let Some(flag) = cli.common.engine_flag() {
+                eprintln!("palisade pwned build: ignoring {flag} (or its environment variable), an engine setting");
+            }
+            let opts = BuildOptions {
+                input,
+                output,
+                range: !no_range,
+                max_malformed,
+                format,
+                progress: true,
+            };
+            match pwned::build(&opts) {
+                Ok(summary) => {
+                    println!(
+                        "palisade pwned build: {} ({}): {summary}",
+                        opts.output.display(),
+                        summary.format
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("palisade pwned build: {e}");
+                    Ok(ExitCode::from(if e.is_input_error() {
+                        EXIT_CONFIG
+                    } else {
+                        1
+                    }))
+                }
+            }
         }
     }
 }

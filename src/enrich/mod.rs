@@ -5,4 +5,5 @@
 pub mod geoip;
 pub mod iplist;
 pub mod netclass;
+pub mod pwned;
 pub mod useragent;
