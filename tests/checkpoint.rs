@@ -5,8 +5,8 @@
 
 use palisade::analytics::simulate::{simulate, SimulateOptions};
 use palisade::config::Config;
-use palisade::engine::{Engine, EngineParts};
-use palisade::event::{Action, Event};
+use palisade::engine::{Engine, EngineParts, FeedbackVerdict};
+use palisade::event::{Action, Event, Outcome};
 use palisade::state::checkpoint::{CheckpointError, Checkpoints, Restored};
 use palisade::state::history::History;
 use palisade::state::recent_ids::RecentIds;
@@ -118,7 +118,30 @@ fn a_restored_engine_decides_the_rest_exactly_as_the_one_that_wrote_it() {
         .filter(|d| String::from_utf8_lossy(d).contains("\"action\":\"block\""))
         .count();
     assert!(blocks > 0, "the first half must include blocks");
+    // Feedback as an operator would give it: takeovers reported fraudulent
+    // (fraud marks, blocks on keys, password resets), some legitimate
+    // sign-ins confirmed.
+    let mut reported = 0;
+    for (i, e) in first.iter().enumerate() {
+        let verdict = match e.label.as_deref() {
+            Some("account_takeover" | "impossible_travel")
+                if e.outcome != Outcome::Attempt && reported < 30 =>
+            {
+                reported += 1;
+                FeedbackVerdict::Fraudulent
+            }
+            Some("legit") if i % 97 == 0 => FeedbackVerdict::Legitimate,
+            _ => continue,
+        };
+        a.engine.feedback(e, verdict);
+        a.history.set_feedback(&e.event_id, verdict);
+    }
+    a.engine.take_enforcements();
     let stats = a.engine.state_stats();
+    assert!(
+        stats.fraud_marked_users > 0 && stats.reported_blocks > 0,
+        "feedback state to carry over: {stats:?}"
+    );
     assert!(
         stats.enforcements > 0 && stats.rule_keys.iter().any(|r| r.1 > 0),
         "enforcements and rule state to carry over: {stats:?}"
