@@ -181,7 +181,7 @@ fn header_bytes(h: &Header) -> Vec<u8> {
 struct Corrupt(String);
 
 /// Reads and checks a header; `Ok(Err(..))` for a corrupt one.
-fn read_header(f: &mut File, path: &Path) -> Result<Result<Header, Corrupt>, CheckpointError> {
+fn read_header(f: &mut impl Read, path: &Path) -> Result<Result<Header, Corrupt>, CheckpointError> {
     let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
@@ -665,8 +665,17 @@ impl Checkpoints {
                 ),
             );
         }
-        let _ = h.version;
-        let _ = h.model_version;
+        if h.model_version != engine.model_version() {
+            warn(
+                warnings,
+                format!(
+                    "checkpoint {}: model version {:?}, now {:?}: profiles are kept and age by the new model's parameters",
+                    path.display(),
+                    h.model_version,
+                    engine.model_version()
+                ),
+            );
+        }
         Ok(Ok(Restored {
             engine,
             history,
@@ -725,4 +734,64 @@ fn read_history(src: &mut Source<'_>, history: &mut History) -> Result<(), Strin
     });
     history.restore(entries, head.next_seq);
     failed.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_give_positions_and_nothing_else_does() {
+        assert_eq!(
+            position_of("checkpoint-00000000000000012345.ckpt"),
+            Some(12_345)
+        );
+        assert_eq!(
+            position_of("checkpoint-18446744073709551615.ckpt"),
+            Some(u64::MAX)
+        );
+        assert_eq!(position_of("checkpoint-00000000000000012345.tmp"), None);
+        assert_eq!(position_of("checkpoint-12345.ckpt"), None);
+        assert_eq!(position_of("checkpoint-99999999999999999999.ckpt"), None);
+    }
+
+    #[test]
+    fn a_header_reads_back_and_any_flipped_bit_is_caught() {
+        let h = Header {
+            version: FORMAT_VERSION,
+            len: 0,
+            position: 77,
+            key_fingerprint: 1,
+            hash_probe: 2,
+            body_len: 0,
+            body_crc: crc32fast::hash(b""),
+            rules_version: "rules-abc".into(),
+            model_version: "risk-v1".into(),
+        };
+        let bytes = header_bytes(&h);
+        let path = Path::new("h");
+        let back = read_header(&mut &bytes[..], path).unwrap().ok().unwrap();
+        assert_eq!(
+            (
+                back.position,
+                back.len,
+                back.rules_version.as_str(),
+                back.model_version.as_str()
+            ),
+            (77, bytes.len(), "rules-abc", "risk-v1")
+        );
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            match read_header(&mut &b[..], path) {
+                Ok(Err(Corrupt(_))) => {}
+                // The version field's high bits make a "future" version only
+                // if the CRC still matched, which a single flip cannot.
+                other => panic!(
+                    "bit {bit}: {:?}",
+                    other.map(|r| r.is_ok()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
 }
