@@ -4,8 +4,9 @@
 //! without failures or on a successful sign-in.
 
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LockoutParams {
     pub failure_factor: u32,
     pub wait_increment_ms: u64,
@@ -15,17 +16,20 @@ pub struct LockoutParams {
     pub max_delta_time_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct UserFailures {
     failures: u32,
     last_failure_ms: u64,
 }
 
 /// Failure counts per user key, bounded by `max_keys` (idle users go first).
-#[derive(Debug)]
+/// A checkpoint holds the counts; parameters and cap come from the rule.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Lockout {
+    #[serde(skip)]
     params: LockoutParams,
     users: FxHashMap<u64, UserFailures>,
+    #[serde(skip)]
     max_keys: usize,
 }
 
@@ -65,6 +69,16 @@ impl Lockout {
             wait = wait.max(grown.min(p.max_failure_wait_ms));
         }
         (wait > 0).then_some(wait)
+    }
+
+    pub fn params(&self) -> LockoutParams {
+        self.params
+    }
+
+    /// Takes the counts of `saved` (a checkpoint's), keeping this rule's
+    /// parameters and cap.
+    pub fn restore_from(&mut self, saved: Lockout) {
+        self.users = saved.users;
     }
 
     pub fn success(&mut self, key: u64) {

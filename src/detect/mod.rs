@@ -271,6 +271,45 @@ impl Detector {
         )
     }
 
+    /// Keys blocked or challenged, until when (event time, ms): for checkpoints.
+    pub fn blocks(&self) -> &FxHashMap<u64, u64> {
+        &self.blocks
+    }
+
+    /// Takes a checkpoint's blocks.
+    pub fn restore_blocks(&mut self, blocks: FxHashMap<u64, u64>) {
+        self.blocks = blocks;
+    }
+
+    /// What the rule counts, under which key, how and for how long it holds:
+    /// a checkpoint restores a detector's state only into a detector with the
+    /// same signature. Score, audit flag and texts may change freely.
+    pub fn signature(&self) -> String {
+        let counter = match &self.counter {
+            Counter::Bucket {
+                key,
+                distinct,
+                reset_on_success,
+                bucket,
+            } => format!(
+                "bucket key={} distinct={:?} reset_on_success={reset_on_success} capacity={} leak={:?}",
+                key.name(),
+                distinct.map(KeyKind::name),
+                bucket.capacity(),
+                bucket.leak()
+            ),
+            Counter::Lockout(l) => format!("lockout {:?}", l.params()),
+        };
+        format!(
+            "{counter} filter={:?} action={:?} duration_ms={}",
+            self.filter, self.action, self.duration_ms
+        )
+    }
+
+    pub fn counter_mut(&mut self) -> &mut Counter {
+        &mut self.counter
+    }
+
     pub fn bucket(&self) -> Option<&KeyedBucket> {
         match &self.counter {
             Counter::Bucket { bucket, .. } => Some(bucket),

@@ -313,6 +313,38 @@ impl Enforcements {
         false
     }
 
+    /// For checkpoints: those issued and not taken (oldest first), how many
+    /// were dropped untaken, and those listed with their listed-until time.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(
+        &self,
+    ) -> (
+        &[Enforcement],
+        u64,
+        impl ExactSizeIterator<Item = (u64, &Enforcement)>,
+    ) {
+        (
+            &self.issued,
+            self.dropped,
+            self.in_force.values().map(|(until, e)| (*until, e)),
+        )
+    }
+
+    /// Takes a checkpoint's [`parts`](Self::parts), keeping this cap.
+    pub fn restore(
+        &mut self,
+        issued: Vec<Enforcement>,
+        dropped: u64,
+        in_force: impl IntoIterator<Item = (u64, Enforcement)>,
+    ) {
+        self.issued = issued;
+        self.dropped = dropped;
+        self.in_force = in_force
+            .into_iter()
+            .map(|(u, e)| (e.key(), (u, e)))
+            .collect();
+    }
+
     /// How many were issued and dropped because none took them.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -347,7 +379,7 @@ impl Enforcements {
 }
 
 /// A block that fraud feedback put on a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportedBlock {
     pub scope: Scope,
     pub until_ms: u64,
@@ -356,12 +388,14 @@ pub struct ReportedBlock {
 }
 
 /// Blocks from fraud feedback by the engine's keyed hash, checked for every
-/// event while there are any.
-#[derive(Debug, Default)]
+/// event while there are any. A checkpoint holds the blocks; the cap is
+/// configuration and not written.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ReportedBlocks {
     blocks: FxHashMap<u64, ReportedBlock>,
     /// The scopes present, so an event probes only keys that can match.
     scopes: u8,
+    #[serde(skip)]
     max: usize,
 }
 
@@ -447,6 +481,12 @@ impl ReportedBlocks {
 
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+
+    /// Takes the blocks of `saved` (a checkpoint's), keeping this cap.
+    pub fn restore_from(&mut self, saved: ReportedBlocks) {
+        self.blocks = saved.blocks;
+        self.scopes = saved.scopes;
     }
 
     pub fn len(&self) -> usize {

@@ -10,6 +10,7 @@ pub mod enforce;
 mod explain;
 mod feedback;
 pub mod keys;
+mod saved;
 pub mod travel;
 
 pub use crate::event::FeedbackVerdict;
@@ -104,6 +105,8 @@ pub struct Engine {
     fraud: FraudMarks,
     /// What a fraudulent verdict blocks and requires (`[feedback]`).
     on_fraud: FeedbackSettings,
+    /// Identifies the hash key in checkpoints (see `saved`).
+    key_fingerprint: u64,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -174,6 +177,7 @@ impl Engine {
             reported: ReportedBlocks::new(limits.max_enforcements),
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
             on_fraud: p.feedback,
+            key_fingerprint: saved::key_fingerprint(p.hash_key),
         }
     }
 

@@ -68,6 +68,28 @@ impl UserAgents {
         id
     }
 
+    /// The family names by id: state, not cache, since profiles and global
+    /// frequencies hold the ids. A checkpoint writes them.
+    pub fn family_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Takes a checkpoint's family names, so ids mean what they meant; the
+    /// parse cache starts empty.
+    pub fn restore_family_names(&mut self, names: Vec<String>) {
+        self.cache.clear();
+        self.ids = names
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        self.names = names;
+        if self.names.is_empty() {
+            self.names.push("unknown".to_string());
+        }
+    }
+
     pub fn name(&self, id: u32) -> &str {
         self.names
             .get(id as usize)

@@ -15,11 +15,11 @@ pub use feedback::FeedbackVerdict;
 pub use parse::{EventError, MAX_EVENT_BYTES, MAX_FIELD_BYTES};
 pub use time::Timestamp;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// What the user was doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     SignIn,
@@ -40,7 +40,7 @@ impl Kind {
 }
 
 /// How far the sign-in got. `Attempt` asks before the password is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Attempt,
@@ -59,7 +59,7 @@ impl Outcome {
 }
 
 /// Why a sign-in failed, when the caller says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     BadPassword,
@@ -69,7 +69,7 @@ pub enum FailureReason {
 }
 
 /// The second factor's part in the sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mfa {
     None,

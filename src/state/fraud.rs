@@ -4,7 +4,7 @@
 //! out after the model's forget horizon; the number of users is capped.
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Marks kept per user; a further one replaces the oldest.
 pub const MARKS_PER_USER: usize = 8;
@@ -42,7 +42,7 @@ impl Feature {
 }
 
 /// One reported value: 8 bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Mark {
     /// `Feature as u8 + 1`; 0 = empty slot.
     feature: u8,
@@ -58,10 +58,12 @@ fn tag(f: Feature) -> u8 {
     f as u8 + 1
 }
 
-/// Fraud marks per user key, for at most `max_users` users.
-#[derive(Debug, Default)]
+/// Fraud marks per user key, for at most `max_users` users. A checkpoint
+/// holds the marks; the cap is configuration and not written.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct FraudMarks {
     users: FxHashMap<u64, Marks>,
+    #[serde(skip)]
     max_users: usize,
 }
 
@@ -161,6 +163,11 @@ impl FraudMarks {
 
     pub fn len(&self) -> usize {
         self.users.len()
+    }
+
+    /// Takes the marks of `saved` (a checkpoint's), keeping this cap.
+    pub fn restore_from(&mut self, saved: FraudMarks) {
+        self.users = saved.users;
     }
 
     pub fn is_empty(&self) -> bool {

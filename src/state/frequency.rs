@@ -3,13 +3,16 @@
 //! value common everywhere is less alarming than a rare one.
 
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 /// Counts per value of one feature, capped at `max_values` distinct values
 /// (further new values count towards the total only, so they stay "rare").
-#[derive(Debug, Default)]
+/// A checkpoint holds the counts; the cap is configuration and not written.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Frequencies {
     counts: FxHashMap<u32, u32>,
     total: u64,
+    #[serde(skip)]
     max_values: usize,
 }
 
@@ -41,6 +44,12 @@ impl Frequencies {
 
     pub fn heap_bytes(&self) -> usize {
         self.counts.capacity() * 9
+    }
+
+    /// Takes the counts of `saved` (a checkpoint's), keeping this cap.
+    pub fn restore_from(&mut self, saved: Frequencies) {
+        self.counts = saved.counts;
+        self.total = saved.total;
     }
 }
 

@@ -178,6 +178,44 @@ impl History {
         Page { events, next }
     }
 
+    /// Every stored entry, oldest first: what a checkpoint holds, and the
+    /// order that, recorded again, rebuilds the same rings and recency list.
+    pub fn entries_by_seq(&self) -> Vec<&Entry> {
+        let mut all: Vec<&Entry> = self.rings.iter().flat_map(|r| &r.entries).collect();
+        all.sort_unstable_by_key(|e| e.seq);
+        all
+    }
+
+    /// The sequence number the next recorded event gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Restores a checkpoint: `entries` as [`entries_by_seq`](Self::entries_by_seq)
+    /// gave them, recorded again with their own sequence numbers and feedback;
+    /// then sequence numbers go on from `next_seq`. This history's limits
+    /// apply. Entries must come in increasing `seq`.
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = Entry>, next_seq: u64) {
+        for entry in entries {
+            let (seq, feedback) = (entry.seq, entry.feedback);
+            self.next_seq = seq;
+            let id = entry.event.event_id.clone();
+            if self.record(&entry.event, &entry.decision) {
+                if let (Some(v), Some(&(_, s))) = (feedback, self.ids.get(id.as_str())) {
+                    if s == seq {
+                        self.set_feedback(&id, v);
+                    }
+                }
+                if let Some(&(slot, _)) = self.ids.get(id.as_str()) {
+                    if let Some(e) = self.rings[slot as usize].entries.back_mut() {
+                        e.has_password = entry.has_password;
+                    }
+                }
+            }
+        }
+        self.next_seq = self.next_seq.max(next_seq);
+    }
+
     /// Events stored.
     pub fn len(&self) -> usize {
         self.ids.len()

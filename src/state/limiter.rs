@@ -11,6 +11,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +49,7 @@ impl Clock for EventClock {
 
 /// One key's state: governor's theoretical arrival time, and (for `distinct:`
 /// rules) 16-bit fingerprints of the last four values the key counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     pub tat: u64,
     pub seen: u64,
@@ -278,6 +279,38 @@ impl Clock for BucketClock {
         } else {
             Nanos::new(0)
         }
+    }
+}
+
+/// What a checkpoint holds of a bucket family: the slots and when it sweeps
+/// next. Capacity, leak and cap come from the rule.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct BucketState {
+    pub slots: FxHashMap<u64, Slot>,
+    pub next_sweep_nanos: u64,
+}
+
+#[derive(Serialize)]
+struct BucketStateRef<'a> {
+    slots: &'a FxHashMap<u64, Slot>,
+    next_sweep_nanos: u64,
+}
+
+impl KeyedBucket {
+    /// Serializes the bucket's [`BucketState`] without copying its slots.
+    pub fn serialize_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+        BucketStateRef {
+            slots: &map,
+            next_sweep_nanos: self.next_sweep_nanos,
+        }
+        .serialize(s)
+    }
+
+    /// Takes a checkpoint's state, keeping this rule's capacity, leak and cap.
+    pub fn restore_state(&mut self, saved: BucketState) {
+        *self.slots.map.lock().unwrap_or_else(|p| p.into_inner()) = saved.slots;
+        self.next_sweep_nanos = saved.next_sweep_nanos;
     }
 }
 

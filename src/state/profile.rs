@@ -9,9 +9,10 @@
 //! attempts never do.
 
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 /// One remembered value of a feature.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Habit {
     /// The value's 32-bit fingerprint (0 = empty slot).
     pub id: u32,
@@ -68,6 +69,44 @@ pub struct Habits<const N: usize>(pub [Habit; N]);
 impl<const N: usize> Default for Habits<N> {
     fn default() -> Self {
         Habits([Habit::default(); N])
+    }
+}
+
+// serde implements arrays only for literal lengths; a habit list is a tuple of
+// its N slots (no length written, none allocated when read back).
+impl<const N: usize> Serialize for Habits<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(N)?;
+        for h in &self.0 {
+            t.serialize_element(h)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Habits<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Slots<const N: usize>;
+        impl<'de, const N: usize> serde::de::Visitor<'de> for Slots<N> {
+            type Value = Habits<N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{N} habits")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Habits<N>, A::Error> {
+                let mut out = Habits::<N>::default();
+                for (i, h) in out.0.iter_mut().enumerate() {
+                    *h = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_tuple(N, Slots::<N>)
     }
 }
 
@@ -131,7 +170,7 @@ impl<const N: usize> Habits<N> {
 }
 
 /// Where and when the user last signed in successfully.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LastSuccess {
     /// Seconds since the epoch; 0 = never.
     pub secs: u32,
@@ -162,7 +201,7 @@ impl LastSuccess {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub last: LastSuccess,
     pub devices: Habits<4>,
@@ -176,7 +215,7 @@ pub struct Profile {
 
 /// The UTC hours a user signs in during (bits 0-23) and how many successful
 /// sign-ins taught them (bits 24-31, saturating at 255), in one word.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hours(pub u32);
 
 impl Hours {
@@ -346,6 +385,61 @@ impl ProfileStore {
     /// Bytes held: the chunks' capacity and the index's buckets.
     pub fn heap_bytes(&self) -> usize {
         self.profiles.bytes() + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+    }
+}
+
+/// For checkpoints: the profiles as a sequence of (user key, profile), written
+/// straight from the store. The cap is configuration, not state: it is not
+/// written, and [`ProfileStore::restore_from`] keeps the running one.
+impl Serialize for ProfileStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.index.iter().map(|(k, &i)| (k, self.profiles.get(i))))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProfileStore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = ProfileStore;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of (user key, profile)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ProfileStore, A::Error> {
+                let mut store = ProfileStore::new(usize::MAX);
+                // The length is the writer's claim: trust it only so far.
+                store
+                    .index
+                    .reserve(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some((key, p)) = seq.next_element::<(u64, Profile)>()? {
+                    if store.index.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "user key {key:#x} twice"
+                        )));
+                    }
+                    let i = store.profiles.push(p);
+                    store.index.insert(key, i);
+                }
+                Ok(store)
+            }
+        }
+        d.deserialize_seq(Pairs)
+    }
+}
+
+impl ProfileStore {
+    /// Takes the profiles of `saved` (a checkpoint's), keeping this store's
+    /// cap; past the cap, the idlest go as they would at an insert.
+    pub fn restore_from(&mut self, saved: ProfileStore) {
+        self.index = saved.index;
+        self.profiles = saved.profiles;
+        if self.profiles.len > self.max_profiles {
+            let keep = self.max_profiles - self.max_profiles / 10;
+            self.evict_to(keep, 0);
+        }
     }
 }
 

@@ -62,6 +62,27 @@ impl RecentIds {
         self.order.len()
     }
 
+    /// The remembered ids' hashes, oldest first: what a checkpoint holds.
+    pub fn hashes(&self) -> &VecDeque<u64> {
+        &self.order
+    }
+
+    /// Remembers hashes from [`hashes`](Self::hashes), oldest first; past the
+    /// cap the oldest are forgotten as at an insert.
+    pub fn restore_hashes(&mut self, hashes: impl IntoIterator<Item = u64>) {
+        for key in hashes {
+            if !self.set.insert(key) {
+                continue;
+            }
+            self.order.push_back(key);
+            if self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

@@ -1,0 +1,797 @@
+//! Checkpoints: the engine's state, the history and the recent event ids as
+//! they stood after the log up to a position, in one file, so a restart
+//! restores them and replays only the log after that position (DESIGN.md,
+//! principle 3). What configuration gives (rules, model, lists, GeoIP, keys)
+//! is not in it: a checkpoint is restored into an engine built from the
+//! running configuration.
+//!
+//! A file is `checkpoint-<position:020>.ckpt`: a header, then a body of
+//! postcard messages. Postcard, not bincode: its wire format is specified and
+//! stable within 1.x, it is actively kept, it writes integers as varints
+//! (most of a profile is small numbers), and it reads and writes through
+//! `std::io` one message at a time, so neither direction holds the body in
+//! memory. Header, little-endian; the first 20 bytes keep their place in every
+//! format version:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic `PALISCKP` |
+//! | 8..12 | format version, u32 |
+//! | 12..16 | header length in bytes, u32 |
+//! | 16..20 | CRC-32 of the header with these 4 bytes zero |
+//! | 20..28 | log position, u64 |
+//! | 28..36 | hash key fingerprint (SHA-1 of a label and the key, 8 bytes) |
+//! | 36..44 | hash probe (the keyed hash of a fixed account) |
+//! | 44..52 | body length, u64 |
+//! | 52..56 | CRC-32 of the body |
+//! | 56.. | rules version, model version: each a u16 length and UTF-8 |
+//!
+//! The body is checked whole before any of it is read, so a torn or flipped
+//! file is skipped, never half-restored.
+
+use crate::engine::{Engine, EngineParts};
+use crate::event::{
+    Action, Decision, Event, FailureReason, FeedbackVerdict, Kind, Mfa, MfaStep, Outcome, Reason,
+    ReasonCode, RiskLevel, Timestamp,
+};
+use crate::state::history::{Entry, History};
+use crate::state::recent_ids::RecentIds;
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"PALISCKP";
+/// The fixed part of the header, before the two version strings.
+const FIXED: usize = 56;
+const MAX_HEADER: usize = 1 << 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint folder {}: {source}", dir.display())]
+    Folder { dir: PathBuf, source: io::Error },
+    #[error("checkpoint {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("checkpoint {} is format version {version}; this Palisade reads up to {FORMAT_VERSION}", path.display())]
+    FutureVersion { path: PathBuf, version: u32 },
+    #[error("checkpoint {} was written with another hash key (fingerprint {found:016x}; the configured key's is {expected:016x}): its profiles and rule state are keyed by that key; configure it again, or move the checkpoints away to start with empty state", path.display())]
+    HashKey {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    #[error("checkpoint {} was written by a Palisade build that hashes keys differently (same hash key, another hash function version or CPU features): none of its keys would be found; restore with the build that wrote it, or move the checkpoints away to start with empty state", path.display())]
+    HashFunction { path: PathBuf },
+    #[error("no checkpoint in {} reads back whole ({skipped} skipped, warnings above); move them away to start with empty state and replay the whole log", dir.display())]
+    NoneValid { dir: PathBuf, skipped: usize },
+}
+
+/// What a checkpoint restores beside the engine.
+pub struct Restored {
+    pub engine: Engine,
+    pub history: History,
+    pub recent: RecentIds,
+    /// The log position the checkpoint was taken at: replay from here.
+    pub position: u64,
+    pub path: PathBuf,
+    /// Every warning printed while loading (skipped files, rule state left
+    /// out), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// A folder of checkpoints: `<data_dir>/checkpoints`.
+pub struct Checkpoints {
+    dir: PathBuf,
+    keep: usize,
+}
+
+/// Writes postcard messages to the body.
+pub(crate) struct Sink<'a> {
+    w: &'a mut dyn Write,
+}
+
+impl Sink<'_> {
+    pub(crate) fn put<T: Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
+        postcard::to_io(v, &mut *self.w)
+            .map(|_| ())
+            .map_err(|e| match e {
+                postcard::Error::SerdeSerCustom => io::Error::other("cannot serialize"),
+                e => io::Error::other(e),
+            })
+    }
+}
+
+/// Reads postcard messages from a body whose checksum was verified.
+pub(crate) struct Source<'a> {
+    r: &'a mut dyn Read,
+    /// Room for the longest string of one message.
+    scratch: Vec<u8>,
+}
+
+impl Source<'_> {
+    pub(crate) fn take<T: DeserializeOwned>(&mut self, what: &str) -> Result<T, String> {
+        postcard::from_io((&mut *self.r, &mut self.scratch[..]))
+            .map(|(v, _)| v)
+            .map_err(|e| format!("reading {what}: {e}"))
+    }
+}
+
+/// Counts and checksums what passes through to the file.
+struct Summing<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct Header {
+    version: u32,
+    len: usize,
+    position: u64,
+    key_fingerprint: u64,
+    hash_probe: u64,
+    body_len: u64,
+    body_crc: u32,
+    rules_version: String,
+    model_version: String,
+}
+
+fn header_bytes(h: &Header) -> Vec<u8> {
+    let mut b = Vec::with_capacity(FIXED + h.rules_version.len() + h.model_version.len() + 4);
+    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&h.version.to_le_bytes());
+    b.extend_from_slice(&[0; 8]); // length and CRC, below
+    b.extend_from_slice(&h.position.to_le_bytes());
+    b.extend_from_slice(&h.key_fingerprint.to_le_bytes());
+    b.extend_from_slice(&h.hash_probe.to_le_bytes());
+    b.extend_from_slice(&h.body_len.to_le_bytes());
+    b.extend_from_slice(&h.body_crc.to_le_bytes());
+    for s in [&h.rules_version, &h.model_version] {
+        let s = &s.as_bytes()[..s.len().min(4096)];
+        b.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        b.extend_from_slice(s);
+    }
+    let len = b.len() as u32;
+    b[12..16].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&b);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Why a file is not a whole checkpoint: it is skipped.
+struct Corrupt(String);
+
+/// Reads and checks a header; `Ok(Err(..))` for a corrupt one.
+fn read_header(f: &mut impl Read, path: &Path) -> Result<Result<Header, Corrupt>, CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |why: String| Ok(Err(Corrupt(why)));
+    let mut fixed = [0u8; 20];
+    if let Err(e) = f.read_exact(&mut fixed) {
+        return match e.kind() {
+            io::ErrorKind::UnexpectedEof => bad("shorter than a header".into()),
+            _ => Err(io(e)),
+        };
+    }
+    if &fixed[..8] != MAGIC {
+        return bad("wrong magic bytes: not a Palisade checkpoint".into());
+    }
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let version = u32_at(&fixed, 8);
+    let len = u32_at(&fixed, 12) as usize;
+    if !(20..=MAX_HEADER).contains(&len) {
+        return bad(format!("header length {len} is impossible"));
+    }
+    let mut b = fixed.to_vec();
+    b.resize(len, 0);
+    if let Err(e) = f.read_exact(&mut b[20..]) {
+        return match e.kind() {
+            io::ErrorKind::UnexpectedEof => bad("truncated in its header".into()),
+            _ => Err(io(e)),
+        };
+    }
+    let crc = u32_at(&b, 16);
+    b[16..20].fill(0);
+    if crc32fast::hash(&b) != crc {
+        return bad("header checksum mismatch".into());
+    }
+    if version > FORMAT_VERSION {
+        return Err(CheckpointError::FutureVersion {
+            path: path.to_path_buf(),
+            version,
+        });
+    }
+    if version == 0 || len < FIXED + 4 {
+        return bad(format!("format version {version} with a {len}-byte header"));
+    }
+    let mut at = FIXED;
+    let mut text = || -> Option<String> {
+        let n = u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize;
+        let s = std::str::from_utf8(b.get(at + 2..at + 2 + n)?).ok()?;
+        at += 2 + n;
+        Some(s.to_string())
+    };
+    let (Some(rules_version), Some(model_version)) = (text(), text()) else {
+        return bad("header versions do not fit the header".into());
+    };
+    Ok(Ok(Header {
+        version,
+        len,
+        position: u64_at(&b, 20),
+        key_fingerprint: u64_at(&b, 28),
+        hash_probe: u64_at(&b, 36),
+        body_len: u64_at(&b, 44),
+        body_crc: u32_at(&b, 52),
+        rules_version,
+        model_version,
+    }))
+}
+
+/// A history entry as a checkpoint holds it: the event and decision with
+/// every field written (their serde forms for the contract skip empty ones).
+#[derive(Serialize, Deserialize)]
+struct EntryRec {
+    seq: u64,
+    has_password: bool,
+    feedback: Option<FeedbackVerdict>,
+    event_id: String,
+    timestamp: Option<u64>,
+    kind: Kind,
+    user: String,
+    user_exists: Option<bool>,
+    ip: IpAddr,
+    outcome: Outcome,
+    failure_reason: Option<FailureReason>,
+    user_agent: Option<String>,
+    device_id: Option<String>,
+    mfa: Option<Mfa>,
+    tenant: Option<String>,
+    label: Option<String>,
+    decision_event_id: String,
+    action: Action,
+    risk_level: RiskLevel,
+    risk_score: f64,
+    reasons: Vec<(String, f64, String)>,
+    compromised_password: bool,
+    enforced: bool,
+    audit_action: Option<Action>,
+    mfa_step: Option<MfaStep>,
+    rules_version: String,
+    model_version: String,
+}
+
+impl EntryRec {
+    fn of(x: &Entry) -> EntryRec {
+        let (e, d) = (&x.event, &x.decision);
+        EntryRec {
+            seq: x.seq,
+            has_password: x.has_password,
+            feedback: x.feedback,
+            event_id: e.event_id.clone(),
+            timestamp: e.timestamp.map(Timestamp::millis),
+            kind: e.kind,
+            user: e.user.clone(),
+            user_exists: e.user_exists,
+            ip: e.ip,
+            outcome: e.outcome,
+            failure_reason: e.failure_reason,
+            user_agent: e.user_agent.clone(),
+            device_id: e.device_id.clone(),
+            mfa: e.mfa,
+            tenant: e.tenant.clone(),
+            label: e.label.clone(),
+            decision_event_id: d.event_id.clone(),
+            action: d.action,
+            risk_level: d.risk_level,
+            risk_score: d.risk_score,
+            reasons: d
+                .reasons
+                .iter()
+                .map(|r| (r.code.to_string(), r.score, r.detail.clone()))
+                .collect(),
+            compromised_password: d.compromised_password,
+            enforced: d.enforced,
+            audit_action: d.audit_action,
+            mfa_step: d.mfa,
+            rules_version: d.rules_version.to_string(),
+            model_version: d.model_version.to_string(),
+        }
+    }
+
+    /// The entry, its shared strings (reason codes, versions) interned.
+    fn entry(self, interned: &mut FxHashMap<String, Arc<str>>) -> Entry {
+        let mut share = |s: String| -> Arc<str> {
+            interned
+                .entry(s)
+                .or_insert_with_key(|s| Arc::from(s.as_str()))
+                .clone()
+        };
+        Entry {
+            seq: self.seq,
+            has_password: self.has_password,
+            feedback: self.feedback,
+            event: Event {
+                event_id: self.event_id,
+                timestamp: self.timestamp.map(Timestamp),
+                kind: self.kind,
+                user: self.user,
+                user_exists: self.user_exists,
+                ip: self.ip,
+                outcome: self.outcome,
+                failure_reason: self.failure_reason,
+                user_agent: self.user_agent,
+                device_id: self.device_id,
+                password_sha1: None,
+                mfa: self.mfa,
+                tenant: self.tenant,
+                label: self.label,
+            },
+            decision: Decision {
+                event_id: self.decision_event_id,
+                action: self.action,
+                risk_level: self.risk_level,
+                risk_score: self.risk_score,
+                reasons: self
+                    .reasons
+                    .into_iter()
+                    .map(|(code, score, detail)| Reason {
+                        code: ReasonCode::Rule(share(code)),
+                        score,
+                        detail,
+                    })
+                    .collect(),
+                compromised_password: self.compromised_password,
+                enforced: self.enforced,
+                audit_action: self.audit_action,
+                mfa: self.mfa_step,
+                rules_version: share(self.rules_version),
+                model_version: share(self.model_version),
+            },
+        }
+    }
+}
+
+/// `checkpoint-<position:020>.ckpt`'s position.
+fn position_of(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
+    (digits.len() == 20 && digits.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+fn warn(warnings: &mut Vec<String>, line: String) {
+    eprintln!("palisade: warning: {line}");
+    warnings.push(line);
+}
+
+impl Checkpoints {
+    /// Checkpoints in `dir`, keeping the newest `keep` (at least one).
+    pub fn new(dir: PathBuf, keep: usize) -> Checkpoints {
+        Checkpoints {
+            dir,
+            keep: keep.max(1),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn folder_error(&self, source: io::Error) -> CheckpointError {
+        CheckpointError::Folder {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    /// The checkpoint files, newest (highest position) first.
+    pub fn list(&self) -> Result<Vec<(u64, PathBuf)>, CheckpointError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.folder_error(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.folder_error(e))?;
+            let name = entry.file_name();
+            if let Some(p) = name.to_str().and_then(position_of) {
+                out.push((p, entry.path()));
+            }
+        }
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(out)
+    }
+
+    /// Writes a checkpoint of the state after applying the log up to
+    /// `position`, atomically: `checkpoint-<position:020>.tmp`, fsync, rename
+    /// to `.ckpt`, fsync the folder; then deletes all but the newest `keep`
+    /// (and leftover `.tmp` files). Returns the path and the size in bytes.
+    pub fn write(
+        &self,
+        engine: &Engine,
+        history: &History,
+        recent: &RecentIds,
+        position: u64,
+    ) -> Result<(PathBuf, u64), CheckpointError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.folder_error(e))?;
+        let name = format!("checkpoint-{position:020}");
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let path = self.dir.join(format!("{name}.ckpt"));
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| CheckpointError::Io { path: p, source }
+        };
+        let mut header = Header {
+            version: FORMAT_VERSION,
+            len: 0,
+            position,
+            key_fingerprint: engine.hash_key_fingerprint(),
+            hash_probe: engine.hash_probe(),
+            body_len: 0,
+            body_crc: 0,
+            rules_version: engine.rules_version().to_string(),
+            model_version: engine.model_version().to_string(),
+        };
+        let written = (|| -> io::Result<u64> {
+            let mut file = File::create(&tmp)?;
+            let blank = header_bytes(&header);
+            file.write_all(&blank)?;
+            let mut body = Summing {
+                inner: BufWriter::with_capacity(1 << 20, &mut file),
+                crc: crc32fast::Hasher::new(),
+                len: 0,
+            };
+            write_body(&mut body, engine, history, recent)?;
+            body.flush()?;
+            header.body_len = body.len;
+            header.body_crc = body.crc.clone().finalize();
+            drop(body);
+            file.seek(SeekFrom::Start(0))?;
+            let full = header_bytes(&header);
+            debug_assert_eq!(full.len(), blank.len());
+            file.write_all(&full)?;
+            file.sync_all()?;
+            Ok(full.len() as u64 + header.body_len)
+        })();
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(io(&tmp)(e));
+            }
+        };
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.folder_error(e))?;
+        self.prune(&tmp);
+        Ok((path, size))
+    }
+
+    /// Deletes all but the newest `keep` checkpoints and any `.tmp` left by
+    /// an interrupted write. A file that will not go is warned about: the
+    /// checkpoint just written stands.
+    fn prune(&self, ours: &Path) {
+        let mut warnings = Vec::new();
+        match self.list() {
+            Ok(all) => {
+                for (_, p) in all.into_iter().skip(self.keep) {
+                    if let Err(e) = fs::remove_file(&p) {
+                        warn(
+                            &mut warnings,
+                            format!("cannot delete old checkpoint {}: {e}", p.display()),
+                        );
+                    }
+                }
+            }
+            Err(e) => warn(&mut warnings, e.to_string()),
+        }
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for p in entries.flatten().map(|e| e.path()) {
+                let stale = p.extension().is_some_and(|x| x == "tmp")
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("checkpoint-"));
+                if stale && p != ours {
+                    let _ = fs::remove_file(&p);
+                }
+            }
+        }
+    }
+
+    /// The newest checkpoint that reads back whole, restored into an engine
+    /// built from `parts_for()`. A corrupt or partial one (bad checksum,
+    /// truncated, wrong magic) is skipped with a warning naming it and why,
+    /// and the one before is tried. A future format version, another hash key
+    /// or hash function are errors, as is a folder whose every checkpoint is
+    /// corrupt. `Ok(None)` when there is no checkpoint at all.
+    pub fn load_newest(
+        &self,
+        parts_for: &dyn Fn() -> EngineParts,
+        history_limits: (usize, usize),
+        recent_cap: usize,
+    ) -> Result<Option<Restored>, CheckpointError> {
+        let all = self.list()?;
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let mut warnings = Vec::new();
+        let mut skipped = 0;
+        for (_, path) in &all {
+            match self.load(path, parts_for, history_limits, recent_cap, &mut warnings)? {
+                Ok(restored) => {
+                    return Ok(Some(Restored {
+                        warnings,
+                        ..restored
+                    }))
+                }
+                Err(Corrupt(why)) => {
+                    skipped += 1;
+                    warn(
+                        &mut warnings,
+                        format!(
+                            "skipping checkpoint {}: {why}; trying the one before",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+        Err(CheckpointError::NoneValid {
+            dir: self.dir.clone(),
+            skipped,
+        })
+    }
+
+    fn load(
+        &self,
+        path: &Path,
+        parts_for: &dyn Fn() -> EngineParts,
+        history_limits: (usize, usize),
+        recent_cap: usize,
+        warnings: &mut Vec<String>,
+    ) -> Result<Result<Restored, Corrupt>, CheckpointError> {
+        let io = |source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let h = match read_header(&mut file, path)? {
+            Ok(h) => h,
+            Err(c) => return Ok(Err(c)),
+        };
+        let size = file.metadata().map_err(io)?.len();
+        if size != h.len as u64 + h.body_len {
+            return Ok(Err(Corrupt(format!(
+                "{size} bytes, but its header says {}",
+                h.len as u64 + h.body_len
+            ))));
+        }
+        // First pass: the whole body must match its checksum before any of
+        // it is believed.
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut r = (&mut file).take(h.body_len);
+        loop {
+            let n = r.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            crc.update(&buf[..n]);
+        }
+        if crc.finalize() != h.body_crc {
+            return Ok(Err(Corrupt("body checksum mismatch".into())));
+        }
+        let mut engine = Engine::new(parts_for());
+        if h.key_fingerprint != engine.hash_key_fingerprint() {
+            return Err(CheckpointError::HashKey {
+                path: path.to_path_buf(),
+                found: h.key_fingerprint,
+                expected: engine.hash_key_fingerprint(),
+            });
+        }
+        if h.hash_probe != engine.hash_probe() {
+            return Err(CheckpointError::HashFunction {
+                path: path.to_path_buf(),
+            });
+        }
+        let same_rules = h.rules_version == engine.rules_version();
+        if !same_rules {
+            warn(
+                warnings,
+                format!(
+                    "checkpoint {}: rules version {:?}, now {:?}: rule state (buckets, lockouts, blocks) starts empty; profiles, frequencies, enforcements and fraud marks are restored",
+                    path.display(),
+                    h.rules_version,
+                    engine.rules_version()
+                ),
+            );
+        }
+        file.seek(SeekFrom::Start(h.len as u64)).map_err(io)?;
+        let mut reader = BufReader::with_capacity(1 << 20, &mut file).take(h.body_len);
+        let mut src = Source {
+            r: &mut reader,
+            scratch: vec![0; 1 << 16],
+        };
+        let (per_user, max_users) = history_limits;
+        let mut history = History::new(per_user, max_users);
+        let mut recent = RecentIds::new(recent_cap);
+        let read = (|| -> Result<Vec<String>, String> {
+            let dropped = engine.read_state(&mut src, same_rules)?;
+            read_history(&mut src, &mut history)?;
+            let hashes: VecDeque<u64> = src.take("recent event ids")?;
+            recent.restore_hashes(hashes);
+            Ok(dropped.rules)
+        })();
+        let dropped = match read {
+            Ok(d) => d,
+            Err(why) => return Ok(Err(Corrupt(why))),
+        };
+        if reader.limit() != 0 {
+            return Ok(Err(Corrupt(format!(
+                "{} bytes left over after its last section",
+                reader.limit()
+            ))));
+        }
+        for why in dropped {
+            warn(
+                warnings,
+                format!(
+                    "checkpoint {}: {why}; that rule's state starts empty",
+                    path.display()
+                ),
+            );
+        }
+        if h.model_version != engine.model_version() {
+            warn(
+                warnings,
+                format!(
+                    "checkpoint {}: model version {:?}, now {:?}: profiles are kept and age by the new model's parameters",
+                    path.display(),
+                    h.model_version,
+                    engine.model_version()
+                ),
+            );
+        }
+        Ok(Ok(Restored {
+            engine,
+            history,
+            recent,
+            position: h.position,
+            path: path.to_path_buf(),
+            warnings: Vec::new(),
+        }))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct HistoryHead {
+    next_seq: u64,
+    entries: u64,
+}
+
+fn write_body(
+    w: &mut dyn Write,
+    engine: &Engine,
+    history: &History,
+    recent: &RecentIds,
+) -> io::Result<()> {
+    let mut out = Sink { w };
+    engine.write_state(&mut out)?;
+    let entries = history.entries_by_seq();
+    out.put(&HistoryHead {
+        next_seq: history.next_seq(),
+        entries: entries.len() as u64,
+    })?;
+    for e in entries {
+        out.put(&EntryRec::of(e))?;
+    }
+    out.put(recent.hashes())?;
+    Ok(())
+}
+
+fn read_history(src: &mut Source<'_>, history: &mut History) -> Result<(), String> {
+    let head: HistoryHead = src.take("history head")?;
+    let mut interned = FxHashMap::default();
+    let mut failed = None;
+    let mut last_seq = 0;
+    let entries = (0..head.entries).map_while(|_| match src.take::<EntryRec>("history entry") {
+        Ok(rec) if rec.seq > last_seq => {
+            last_seq = rec.seq;
+            Some(rec.entry(&mut interned))
+        }
+        Ok(rec) => {
+            failed = Some(format!("history entry {} out of order", rec.seq));
+            None
+        }
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    history.restore(entries, head.next_seq);
+    failed.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_give_positions_and_nothing_else_does() {
+        assert_eq!(
+            position_of("checkpoint-00000000000000012345.ckpt"),
+            Some(12_345)
+        );
+        assert_eq!(
+            position_of("checkpoint-18446744073709551615.ckpt"),
+            Some(u64::MAX)
+        );
+        assert_eq!(position_of("checkpoint-00000000000000012345.tmp"), None);
+        assert_eq!(position_of("checkpoint-12345.ckpt"), None);
+        assert_eq!(position_of("checkpoint-99999999999999999999.ckpt"), None);
+    }
+
+    #[test]
+    fn a_header_reads_back_and_any_flipped_bit_is_caught() {
+        let h = Header {
+            version: FORMAT_VERSION,
+            len: 0,
+            position: 77,
+            key_fingerprint: 1,
+            hash_probe: 2,
+            body_len: 0,
+            body_crc: crc32fast::hash(b""),
+            rules_version: "rules-abc".into(),
+            model_version: "risk-v1".into(),
+        };
+        let bytes = header_bytes(&h);
+        let path = Path::new("h");
+        let back = read_header(&mut &bytes[..], path).unwrap().ok().unwrap();
+        assert_eq!(
+            (
+                back.position,
+                back.len,
+                back.rules_version.as_str(),
+                back.model_version.as_str()
+            ),
+            (77, bytes.len(), "rules-abc", "risk-v1")
+        );
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            match read_header(&mut &b[..], path) {
+                Ok(Err(Corrupt(_))) => {}
+                // The version field's high bits make a "future" version only
+                // if the CRC still matched, which a single flip cannot.
+                other => panic!(
+                    "bit {bit}: {:?}",
+                    other.map(|r| r.is_ok()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
+}
