@@ -39,6 +39,10 @@ pub struct Config {
     pub server: crate::serve::ServerConfig,
     /// Kafka: off unless `brokers` is set.
     pub kafka: crate::ingest::kafka::KafkaConfig,
+    /// The journal `serve` keeps of what it applied.
+    pub journal: crate::state::journal::JournalConfig,
+    /// The breach-corpus check: off unless `index` is set.
+    pub pwned: crate::engine::breached::PwnedConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
@@ -261,6 +265,9 @@ impl Config {
         }
         for (key, message) in self.kafka.problems() {
             out.push(Problem::at_section_key(path, text, "kafka", key, message));
+        }
+        for (key, message) in self.pwned.problems() {
+            out.push(Problem::at_section_key(path, text, "pwned", key, message));
         }
         out
     }

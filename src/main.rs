@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -51,6 +52,9 @@ struct Common {
     /// GeoIP2 Anonymous-IP database.
     #[arg(long, env = "PALISADE_GEOIP_ANONYMOUS", global = true)]
     geoip_anonymous: Option<PathBuf>,
+    /// Breach-corpus index from `palisade pwned build` [default: no check].
+    #[arg(long, env = "PALISADE_PWNED_INDEX", global = true)]
+    pwned_index: Option<PathBuf>,
     /// enforce or audit.
     #[arg(long, env = "PALISADE_MODE", global = true)]
     mode: Option<Mode>,
@@ -70,6 +74,7 @@ impl Common {
             (self.geoip_city.is_some(), "--geoip-city"),
             (self.geoip_asn.is_some(), "--geoip-asn"),
             (self.geoip_anonymous.is_some(), "--geoip-anonymous"),
+            (self.pwned_index.is_some(), "--pwned-index"),
             (self.mode.is_some(), "--mode"),
             (self.data_dir.is_some(), "--data-dir"),
         ]
@@ -322,6 +327,9 @@ fn load_config(c: &Common) -> Result<Config, ExitCode> {
     if c.geoip_anonymous.is_some() {
         config.geoip.anonymous = c.geoip_anonymous.clone();
     }
+    if c.pwned_index.is_some() {
+        config.pwned.index = c.pwned_index.clone();
+    }
     if let Some(m) = c.mode {
         config.mode = m;
     }
@@ -442,16 +450,67 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             Some(a) => format!("metrics and health on http://{a} (no key)"),
             None => "metrics behind the API key".to_string(),
         };
-        eprintln!(
-            "palisade serve: {description}; {key_source}; listening on http://{}; {metrics_at}",
-            s.listen
-        );
-        let history = palisade::state::history::History::new(
+        let mut history = palisade::state::history::History::new(
             config.limits.history_per_user,
             config.limits.max_history_users,
         );
-        let recent = palisade::state::recent_ids::RecentIds::new(config.limits.recent_event_ids);
-        let server = Server::start(Engine::new(parts), history, recent, s, keys);
+        let mut recent =
+            palisade::state::recent_ids::RecentIds::new(config.limits.recent_event_ids);
+        let mut engine = Engine::new(parts);
+        // The state is a fold over the journal: replay it before serving.
+        let (journal, journal_said) = if config.journal.enabled {
+            let dir = data_dir.join("journal");
+            let j = match palisade::state::journal::Journal::open(&dir, config.journal.segment_bytes) {
+                Ok(j) => Arc::new(j),
+                Err(e) => {
+                    eprintln!("palisade serve: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            let started = std::time::Instant::now();
+            let mut n = 0u64;
+            let replayed = j.replay(0, |_, entry| {
+                palisade::serve::worker::apply(&mut engine, &mut history, &mut recent, entry);
+                n += 1;
+                Ok(())
+            });
+            if let Err(e) = replayed {
+                eprintln!("palisade serve: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+            let said = format!(
+                "journal {}: {n} entries replayed in {:.1} s",
+                dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            let flusher = j.clone();
+            let every = config.journal.flush_interval;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let end = flusher.end();
+                    if end > flusher.synced() && flusher.sync(end).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (Some(j), said)
+        } else {
+            (None, "journal off".to_string())
+        };
+        eprintln!(
+            "palisade serve: {description}; {key_source}; {journal_said}; listening on http://{}; {metrics_at}",
+            s.listen
+        );
+        if let Some(path) = config.pwned.index.clone() {
+            // A new build at the same path is swapped in while serving.
+            tokio::spawn(palisade::engine::breached::watch(
+                path,
+                config.pwned.reload_interval,
+                engine.pwned_index().clone(),
+            ));
+        }
+        let server = Server::start(engine, history, recent, journal.clone(), s, keys);
         let kafka = if config.kafka.enabled() {
             match server.start_kafka(config.kafka.clone()) {
                 Ok(k) => Some(k),
@@ -475,6 +534,11 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             .serve(api, admin, stop)
             .await
             .context("serve failed")?;
+        if let Some(j) = &journal {
+            if let Err(e) = j.sync(j.end()).await {
+                eprintln!("palisade serve: the journal's last records may be lost: {e}");
+            }
+        }
         eprintln!("palisade serve: stopped");
         Ok(ExitCode::SUCCESS)
     })

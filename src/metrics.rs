@@ -32,6 +32,8 @@ pub struct Metrics {
     pub kafka_produced: IntCounterVec,
     pub kafka_produce_errors: IntCounter,
     pub kafka_commits: IntCounterVec,
+    pub compromised: IntCounterVec,
+    pub journal_errors: IntCounter,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -142,6 +144,16 @@ impl Metrics {
                 "Records the broker acknowledged, by topic role: decisions (decisions and enforcements) or dead_letters.",
                 &["topic"],
             ),
+            journal_errors: IntCounter::new(
+                "palisade_journal_write_errors_total",
+                "Journal writes that failed; after the first, changes are refused until a restart.",
+            )
+            .expect("a valid metric"),
+            compromised: counter(
+                "palisade_compromised_passwords_total",
+                "Events whose password is in the breach corpus, by event kind.",
+                &["kind"],
+            ),
             kafka_commits: counter(
                 "palisade_kafka_offset_commits_total",
                 "Offset commits of the consumer group, by result (ok or error).",
@@ -172,6 +184,8 @@ impl Metrics {
             Box::new(m.kafka_produced.clone()),
             Box::new(m.kafka_produce_errors.clone()),
             Box::new(m.kafka_commits.clone()),
+            Box::new(m.compromised.clone()),
+            Box::new(m.journal_errors.clone()),
         ];
         let r = &m.registry;
         for c in collectors {

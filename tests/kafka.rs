@@ -15,13 +15,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const KEY: &str = "kafka-test-key-0123456789abcdef";
-const WAIT: Duration = Duration::from_secs(60);
+use support::child::{Serve, WAIT};
 
 fn broker() -> Option<String> {
     match std::env::var("PALISADE_TEST_KAFKA") {
@@ -194,22 +189,9 @@ impl Reader {
 }
 
 /// `palisade serve` with Kafka, as a child process.
-struct Palisade {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Palisade {
-    fn start(broker: &str, t: &Topics, group: &str, batch_size: usize) -> Palisade {
-        let dir = tempfile::tempdir().unwrap();
-        let port = support::free_port();
-        let config = dir.path().join("palisade.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+fn palisade(broker: &str, t: &Topics, group: &str, batch_size: usize) -> Serve {
+    let config = format!(
+        r#"
 [kafka]
 group_id = "{group}"
 events_topic = "{}"
@@ -221,106 +203,9 @@ batch_size = {batch_size}
 "heartbeat.interval.ms" = "500"
 "auto.commit.interval.ms" = "200"
 "#,
-                t.events, t.decisions, t.dlq
-            ),
-        )
-        .unwrap();
-        let log = dir.path().join("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--kafka-brokers", broker, "--api-keys", KEY])
-            .current_dir(dir.path())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Palisade {
-            child,
-            port,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Status and body of a GET with the API key.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let status = text.split(' ').nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
-        Some((status, body))
-    }
-
-    /// Waits until `/readyz` says ready: connected, partitions assigned.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some((200, _)) = self.get("/readyz") {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("palisade exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready after {WAIT:?}; last answer {:?}; log:\n{}",
-                self.get("/readyz"),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The sum of a metric's samples whose line contains `filter`.
-    fn metric(&self, name: &str, filter: &str) -> f64 {
-        let (_, body) = self.get("/metrics").expect("metrics answer");
-        body.lines()
-            .filter(|l| l.starts_with(name) && l.contains(filter))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    fn wait_metric(&self, name: &str, filter: &str, want: f64) {
-        let deadline = Instant::now() + WAIT;
-        while self.metric(name, filter) < want {
-            assert!(
-                Instant::now() < deadline,
-                "{name}{{{filter}}} = {} after {WAIT:?}, want {want}; log:\n{}",
-                self.metric(name, filter),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap().code()
-    }
-}
-
-impl Drop for Palisade {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        t.events, t.decisions, t.dlq
+    );
+    Serve::start(&config, &["--kafka-brokers", broker])
 }
 
 /// Reads the decisions topic until events `{prefix}0` to `{prefix}{total-1}`
@@ -346,7 +231,7 @@ fn ids(records: &[Record], record: &str) -> Vec<String> {
 async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() {
     let Some(broker) = broker() else { return };
     let t = topics(&broker, "flow", 2).await;
-    let mut p = Palisade::start(&broker, &t, &format!("{}-group", t.events), 100);
+    let mut p = palisade(&broker, &t, &format!("{}-group", t.events), 100);
     p.wait_ready();
 
     // Twelve wrong passwords for one user from one address (a brute-force
@@ -422,7 +307,7 @@ async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() 
 async fn the_same_events_published_twice_are_decided_once() {
     let Some(broker) = broker() else { return };
     let t = topics(&broker, "twice", 2).await;
-    let mut p = Palisade::start(&broker, &t, &format!("{}-group", t.events), 7);
+    let mut p = palisade(&broker, &t, &format!("{}-group", t.events), 7);
     p.wait_ready();
     let messages: Vec<_> = (0..40)
         .map(|i| {
@@ -465,7 +350,7 @@ async fn a_consumer_killed_mid_stream_and_restarted_loses_no_event() {
             )
         })
         .collect();
-    let mut first = Palisade::start(&broker, &t, &group, 20);
+    let mut first = palisade(&broker, &t, &group, 20);
     first.wait_ready();
     // The events go out in a stream, 100 every 50 ms, while the first
     // consumer works; it is killed with some decided (and committed, every
@@ -485,8 +370,7 @@ async fn a_consumer_killed_mid_stream_and_restarted_loses_no_event() {
     // has a position to resume from.
     let commits = first.metric("palisade_kafka_offset_commits_total", "ok");
     first.wait_metric("palisade_kafka_offset_commits_total", "ok", commits + 1.0);
-    first.child.kill().unwrap(); // SIGKILL: no commit, no goodbye
-    first.child.wait().unwrap();
+    first.kill(); // SIGKILL: no commit, no goodbye
     let decided_by_first = {
         let mut r = Reader::new(&broker, &t.decisions);
         r.drain(Duration::from_millis(500));
@@ -497,7 +381,7 @@ async fn a_consumer_killed_mid_stream_and_restarted_loses_no_event() {
         "the first consumer was killed mid-stream"
     );
 
-    let mut second = Palisade::start(&broker, &t, &group, 20);
+    let mut second = palisade(&broker, &t, &group, 20);
     second.wait_ready();
     feed.await.unwrap();
     let records = every_event_decided(&broker, &t, "k", total);
@@ -530,12 +414,12 @@ async fn two_consumers_in_one_group_split_the_partitions_and_decide_everything()
     let Some(broker) = broker() else { return };
     let t = topics(&broker, "split", 4).await;
     let group = format!("{}-group", t.events);
-    let mut a = Palisade::start(&broker, &t, &group, 50);
-    let mut b = Palisade::start(&broker, &t, &group, 50);
+    let mut a = palisade(&broker, &t, &group, 50);
+    let mut b = palisade(&broker, &t, &group, 50);
     a.wait_ready();
     b.wait_ready();
     // Both in the group: each holds some of the four partitions.
-    let holds_some = |p: &Palisade| {
+    let holds_some = |p: &Serve| {
         let log = p.log();
         let last = log
             .lines()
@@ -567,7 +451,7 @@ async fn two_consumers_in_one_group_split_the_partitions_and_decide_everything()
         .collect();
     publish(&producer(&broker), &t.events, &messages).await;
     let records = every_event_decided(&broker, &t, "s", total);
-    let by = |p: &Palisade| {
+    let by = |p: &Serve| {
         let me = format!("/{}", p.child.id());
         records
             .iter()
@@ -600,7 +484,7 @@ fn a_broker_that_is_down_is_retried_and_reported_not_a_crash() {
         decisions: "signin-decisions".into(),
         dlq: "signin-events-dlq".into(),
     };
-    let mut p = Palisade::start(&format!("127.0.0.1:{port}"), &t, "palisade", 10);
+    let mut p = palisade(&format!("127.0.0.1:{port}"), &t, "palisade", 10);
     let deadline = Instant::now() + WAIT;
     let answer = loop {
         match p.get("/readyz") {

@@ -26,6 +26,7 @@ pub struct EngineParts {
     pub limits: Limits,
     pub hash_key: [u64; 4],
     pub feedback: FeedbackSettings,
+    pub breached: super::breached::Breached,
 }
 
 /// Why an engine could not start: every problem, with file and line.
@@ -103,6 +104,13 @@ impl EngineParts {
                 }
             })
             .unwrap_or_default();
+        let pwned = match &config.pwned.index {
+            None => None,
+            Some(path) => crate::enrich::pwned::PwnedIndex::open(path)
+                .map_err(|e| problems.push(Problem::new(path, None, e.to_string())))
+                .ok(),
+        };
+        let breached = super::breached::Breached::new(pwned, &config.pwned);
         match (rules, model, geoip) {
             (Some(rules), Some(model), Some(geoip)) if problems.is_empty() => Ok(EngineParts {
                 clock,
@@ -115,6 +123,7 @@ impl EngineParts {
                 limits,
                 hash_key,
                 feedback,
+                breached,
             }),
             _ => Err(StartupError(Problems(problems))),
         }
@@ -123,11 +132,15 @@ impl EngineParts {
     /// One line saying what was loaded, for the startup log.
     pub fn describe(&self) -> String {
         format!(
-            "{}; {} ({}); {}; mode {}; {} allow-listed and {} deny-listed ranges",
+            "{}; {} ({}); {}; {}; mode {}; {} allow-listed and {} deny-listed ranges",
             self.rules.origin,
             self.model.origin,
             self.rules.version,
             self.geoip.describe(),
+            match self.breached.index.load().as_deref() {
+                Some(index) => index.describe(),
+                None => "breach corpus off".to_string(),
+            },
             if self.mode == Mode::Audit {
                 "audit"
             } else {

@@ -5,6 +5,7 @@
 //! Enforced blocks leave as [`Enforcement`] records; [`Engine::feedback`] takes
 //! a verdict on an earlier event.
 
+pub mod breached;
 mod build;
 pub mod enforce;
 mod explain;
@@ -30,6 +31,7 @@ use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
 use crate::state::profile::{Ageing, Profile, ProfileStore};
+use breached::PwnedAction;
 use enforce::{Enforcements, ReportedBlocks};
 use explain::Explain;
 use keys::Hasher;
@@ -107,6 +109,8 @@ pub struct Engine {
     on_fraud: FeedbackSettings,
     /// Identifies the hash key in checkpoints (see `saved`).
     key_fingerprint: u64,
+    /// The breach-corpus check (`[pwned]`).
+    breached: breached::Breached,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -178,7 +182,14 @@ impl Engine {
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
             on_fraud: p.feedback,
             key_fingerprint: saved::key_fingerprint(p.hash_key),
+            breached: p.breached,
         }
+    }
+
+    /// The breach-corpus index the engine reads: `serve` swaps a new build
+    /// in through it.
+    pub fn pwned_index(&self) -> &breached::SharedIndex {
+        &self.breached.index
     }
 
     pub fn rules_version(&self) -> &str {
@@ -228,6 +239,7 @@ impl Engine {
         let families = self.families(e);
         let keys = self.hasher.keys(e, geo.asn);
         let mut v = Verdict::default();
+        let mut compromised = false;
 
         let allowlisted = self.allow.contains(e.ip) && !self.deny.contains(e.ip);
         if allowlisted {
@@ -246,6 +258,7 @@ impl Engine {
                 self.check_reported(&keys, now_ms, &mut v);
             }
             self.run_detectors(e, &keys, geo.asn, now_ms, &mut v);
+            compromised = self.check_breached(e, now_ms, &mut v);
             // One look-up serves both: the profile is the slowest memory an
             // event touches.
             let profile = self.profiles.get(keys.user);
@@ -297,7 +310,7 @@ impl Engine {
             risk_level,
             risk_score: round4(risk_score),
             reasons: v.reasons,
-            compromised_password: false,
+            compromised_password: compromised,
             enforced: audit_action.is_none(),
             audit_action,
             mfa: if action == Action::Challenge {
@@ -354,6 +367,53 @@ impl Engine {
             }
             v.action = v.action.max(demanded);
         }
+    }
+
+    /// The compromised-password check: the reason, and the action the
+    /// event's kind is configured with. `true` when the password is in the
+    /// corpus (at or above the prevalence threshold).
+    fn check_breached(&mut self, e: &Event, now_ms: u64, v: &mut Verdict) -> bool {
+        let Some((count, action)) = self.breached.check(e) else {
+            return false;
+        };
+        let score = self.model.spec.signals.compromised_password.score;
+        let mut detail = String::with_capacity(96);
+        detail.push_str("password found in the breach corpus, seen ");
+        if count > 1 {
+            detail.push_str("at least ");
+            detail.push_str(itoa::Buffer::new().format(count));
+            detail.push_str(" times");
+        } else {
+            detail.push_str("at least once");
+        }
+        v.add("compromised_password", score, detail);
+        match action {
+            PwnedAction::Block => v.action = v.action.max(Action::Block),
+            PwnedAction::RequirePasswordReset => {
+                v.action = v.action.max(Action::Block);
+                if self.mode == Mode::Enforce {
+                    let reset = EnforcementAction::RequirePasswordReset;
+                    let now = crate::event::Timestamp(now_ms);
+                    if let Some(x) = Enforcement::for_event(
+                        reset,
+                        Scope::User,
+                        e,
+                        None,
+                        None,
+                        "compromised_password",
+                        now,
+                    ) {
+                        self.enforcements.issue(x, now_ms);
+                    }
+                }
+            }
+            PwnedAction::Challenge => {
+                v.action = v.action.max(Action::Challenge);
+                v.mfa = Some(MfaStep::Required);
+            }
+            PwnedAction::Audit => v.audited = v.audited.max(Action::Block),
+        }
+        true
     }
 
     fn score_features(

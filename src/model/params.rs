@@ -139,10 +139,17 @@ pub struct Signals {
     /// files written before feedback still load.
     #[serde(default = "SignalSpec::reported_fraud")]
     pub reported_fraud: SignalSpec,
+    /// The password is in the breach corpus (`[pwned]`). Optional, so model
+    /// files written before the corpus check still load.
+    #[serde(default = "SignalSpec::compromised_password")]
+    pub compromised_password: SignalSpec,
 }
 
 impl SignalSpec {
     fn reported_fraud() -> SignalSpec {
+        SignalSpec { score: 4.0 }
+    }
+    fn compromised_password() -> SignalSpec {
         SignalSpec { score: 4.0 }
     }
 }
@@ -227,6 +234,7 @@ impl ModelSpec {
             ("ip_denylisted", s.ip_denylisted.score),
             ("unusual_hour", s.unusual_hour.score),
             ("reported_fraud", s.reported_fraud.score),
+            ("compromised_password", s.compromised_password.score),
         ] {
             if !v.is_finite() {
                 out.push(Problem::at_section_key(

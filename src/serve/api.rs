@@ -48,6 +48,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The Kafka consumer's connection, when Kafka is on.
     pub kafka: std::sync::OnceLock<Arc<crate::ingest::kafka::KafkaHealth>>,
+    /// The breach-corpus index, for `/range` (the engine reads the same one).
+    pub pwned: crate::engine::breached::SharedIndex,
 }
 
 /// Every request to the API's listener passes here once: it is counted and
@@ -125,6 +127,7 @@ pub async fn events(
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     let n = events.len();
     let done = ask(&s, |tx| Job::Ingest(events, tx)).await?;
+    durable(&s).await?;
     let body = serde_json::json!({
         "accepted": n,
         "decided": done.decided,
@@ -165,7 +168,10 @@ pub async fn feedback(
     })
     .await?
     {
-        Ok(json) => Ok(json_response(StatusCode::OK, json)),
+        Ok(json) => {
+            durable(&s).await?;
+            Ok(json_response(StatusCode::OK, json))
+        }
         Err(UnknownEvent) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_event",
@@ -270,6 +276,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
     if *s.shutdown.borrow() {
         return Err(ApiError::unavailable("shutting down"));
     }
+    if s.engine.journal().is_some_and(|j| j.is_broken()) {
+        return Err(ApiError::unavailable(
+            "the journal cannot be written (see the log)",
+        ));
+    }
     if let Some(Err(why)) = s.kafka.get().map(|k| k.status()) {
         return Err(ApiError::unavailable(format!("kafka: {why}")));
     }
@@ -359,6 +370,19 @@ pub async fn ask<T>(
     // (the engine taken back at shutdown) leaves no answer.
     rx.await
         .map_err(|_| ApiError::unavailable("the engine has stopped"))
+}
+
+/// Waits until what the engine applied so far is in the journal on disk
+/// (one sync covers concurrent callers); without a journal, at once.
+async fn durable(s: &AppState) -> Result<(), ApiError> {
+    match s.engine.journal() {
+        None => Ok(()),
+        Some(j) => j.sync(j.end()).await.map_err(|e| {
+            ApiError::unavailable(format!(
+                "the journal cannot be written, so nothing is acknowledged: {e}"
+            ))
+        }),
+    }
 }
 
 pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {

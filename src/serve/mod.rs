@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub(crate) mod config;
 pub mod error;
+mod range;
 pub mod worker;
 
 pub use config::ServerConfig;
@@ -13,6 +14,7 @@ pub use config::ServerConfig;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::state::history::History;
+use crate::state::journal::Journal;
 use crate::state::recent_ids::RecentIds;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/range/{prefix}"),
 ];
 
 /// The API's router. `/metrics` here needs the API key; [`admin_router`]
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/users/{user}/events", get(api::user_events))
         .route("/v1/decisions/stream", get(api::stream))
+        .route("/range/{prefix}", get(range::range))
         .merge(admin_routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -100,6 +104,7 @@ impl Server {
         engine: Engine,
         history: History,
         recent: RecentIds,
+        journal: Option<Arc<Journal>>,
         config: ServerConfig,
         keys: auth::ApiKeys,
     ) -> Server {
@@ -112,10 +117,12 @@ impl Server {
                 engine.model_version(),
             ])
             .set(1);
+        let pwned = engine.pwned_index().clone();
         let handle = worker::start(
             engine,
             history,
             recent,
+            journal,
             config.queue_capacity,
             config.stream_buffer,
             metrics.clone(),
@@ -128,6 +135,7 @@ impl Server {
             config: Arc::new(config),
             shutdown,
             kafka: std::sync::OnceLock::new(),
+            pwned,
         });
         Server { state, shutdown_tx }
     }

@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::Metrics;
 use crate::state::history::History;
+use crate::state::journal::{Entry, EntryRef, Journal};
 use crate::state::recent_ids::RecentIds;
 use axum::body::Bytes;
 use prometheus::IntCounter;
@@ -99,6 +100,7 @@ pub struct EngineHandle {
     capacity: usize,
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
+    journal: Option<Arc<Journal>>,
 }
 
 /// Counts a request in flight until dropped.
@@ -129,6 +131,12 @@ impl EngineHandle {
         Ok(())
     }
 
+    /// The journal, when on: callers that acknowledge a change wait for
+    /// [`Journal::sync`] first.
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
+    }
+
     /// Enforcements published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.feed.subscribe()
@@ -146,6 +154,7 @@ pub fn start(
     engine: Engine,
     history: History,
     recent: RecentIds,
+    journal: Option<Arc<Journal>>,
     capacity: usize,
     stream_buffer: usize,
     metrics: Arc<Metrics>,
@@ -159,6 +168,8 @@ pub fn start(
         feed: feed.clone(),
         published: 0,
         counters: Counters::default(),
+        journal: journal.clone(),
+        scratch: Vec::new(),
     };
     EngineHandle {
         worker: Arc::new(Mutex::new(Some(worker))),
@@ -166,7 +177,32 @@ pub fn start(
         capacity,
         metrics,
         feed,
+        journal,
     }
+}
+
+/// Applies one journal entry to the state as the worker applied it the
+/// first time (without metrics, publishing or journaling): replaying the
+/// journal rebuilds the state it left.
+pub fn apply(engine: &mut Engine, history: &mut History, recent: &mut RecentIds, entry: Entry) {
+    match entry {
+        Entry::Event(e) => {
+            if !e.event_id.is_empty() {
+                recent.insert(&e.event_id, e.outcome);
+            }
+            let d = engine.evaluate(&e);
+            history.record(&e, &d);
+        }
+        Entry::Feedback { event_id, verdict } => {
+            if let Some(seen) = history.find(&event_id) {
+                let event = seen.event.clone();
+                engine.feedback(&event, verdict);
+                history.set_feedback(&event_id, verdict);
+            }
+        }
+    }
+    // Published when first issued.
+    let _ = engine.take_enforcements();
 }
 
 /// The labelled counters a decision bumps, looked up once per label set:
@@ -179,6 +215,8 @@ struct Counters {
     /// By action, level and enforced.
     decisions: Vec<Option<IntCounter>>,
     reasons: FxHashMap<Box<str>, IntCounter>,
+    /// Compromised passwords by kind.
+    compromised: Vec<Option<IntCounter>>,
 }
 
 impl Counters {
@@ -198,6 +236,12 @@ impl Counters {
             ])
         })
         .inc();
+        if d.compromised_password {
+            cached(&mut self.compromised, e.kind as usize, || {
+                m.compromised.with_label_values(&[e.kind.as_str()])
+            })
+            .inc();
+        }
         for r in &d.reasons {
             match self.reasons.get(&*r.code) {
                 Some(c) => c.inc(),
@@ -233,9 +277,24 @@ struct Worker {
     /// Sequence number of the last enforcement published.
     published: u64,
     counters: Counters,
+    journal: Option<Arc<Journal>>,
+    scratch: Vec<u8>,
 }
 
 impl Worker {
+    /// Writes what is about to be applied to the journal. A failed write
+    /// breaks the journal: later syncs fail and nothing more is acknowledged.
+    fn log(&mut self, entry: EntryRef<'_>) {
+        if let Some(j) = &self.journal {
+            if let Err(e) = j.append(entry, &mut self.scratch) {
+                self.metrics.journal_errors.inc();
+                if self.metrics.journal_errors.get() == 1 {
+                    eprintln!("palisade serve: {e}; nothing more is acknowledged until a restart");
+                }
+            }
+        }
+    }
+
     fn run(&mut self, job: Job) {
         // A caller that timed out has gone; what was done stands, so replies
         // that find no one are ignored.
@@ -327,6 +386,7 @@ impl Worker {
     /// Decides a new event: its decision and the enforcements it issued
     /// (already published to stream readers).
     fn decide(&mut self, e: &Event) -> (Decision, Vec<Enforcement>) {
+        self.log(EntryRef::Event(e));
         if !e.event_id.is_empty() {
             self.recent.insert(&e.event_id, e.outcome);
         }
@@ -353,6 +413,10 @@ impl Worker {
             return Ok(serde_json::to_vec(&repeat).unwrap_or_default());
         }
         let event = entry.event.clone();
+        self.log(EntryRef::Feedback {
+            event_id: id,
+            verdict,
+        });
         let effect = self.engine.feedback(&event, verdict);
         self.history.set_feedback(id, verdict);
         self.metrics

@@ -24,6 +24,32 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// The `[journal]` section.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// `serve` keeps the journal under `<data_dir>/journal` and replays it at
+    /// start. Off: state lives in memory only and a restart forgets it.
+    pub enabled: bool,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// How long a `/v1/decide` attempt may wait in memory before a
+    /// background sync writes it down (outcomes and feedback wait for theirs
+    /// before they are acknowledged).
+    #[serde(deserialize_with = "crate::serve::config::duration")]
+    pub flush_interval: std::time::Duration,
+}
+
+impl Default for JournalConfig {
+    fn default() -> JournalConfig {
+        JournalConfig {
+            enabled: true,
+            segment_bytes: 64 << 20,
+            flush_interval: std::time::Duration::from_millis(100),
+        }
+    }
+}
+
 /// One applied change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
@@ -334,7 +360,8 @@ impl Journal {
     }
 
     fn break_it(&self) {
-        self.broken.store(true, std::sync::atomic::Ordering::Release);
+        self.broken
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn check_broken(&self, path: &Path) -> Result<(), JournalError> {
@@ -509,7 +536,11 @@ mod tests {
         assert_eq!(read_all(&j, 0), want, "the same after reopening");
         let deleted = j.delete_before(middle).unwrap();
         assert!(deleted > 0);
-        assert_eq!(read_all(&j, middle), want[1000..], "what is kept still reads");
+        assert_eq!(
+            read_all(&j, middle),
+            want[1000..],
+            "what is kept still reads"
+        );
     }
 
     #[tokio::test]
@@ -517,8 +548,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path(), 1 << 30).unwrap();
         let mut scratch = Vec::new();
-        let end = j.append(EntryRef::Event(&event("a")), &mut scratch).unwrap();
-        j.append(EntryRef::Event(&event("b")), &mut scratch).unwrap();
+        let end = j
+            .append(EntryRef::Event(&event("a")), &mut scratch)
+            .unwrap();
+        j.append(EntryRef::Event(&event("b")), &mut scratch)
+            .unwrap();
         j.sync(j.end()).await.unwrap();
         drop(j);
         // Cut the second record in half, as a crash mid-write would.
@@ -530,7 +564,8 @@ mod tests {
         assert_eq!(j.end(), end);
         assert_eq!(read_all(&j, 0), [Entry::Event(event("a"))]);
         // Appending continues from the cut.
-        j.append(EntryRef::Event(&event("c")), &mut scratch).unwrap();
+        j.append(EntryRef::Event(&event("c")), &mut scratch)
+            .unwrap();
         j.sync(j.end()).await.unwrap();
         assert_eq!(
             read_all(&j, 0),

@@ -10,6 +10,8 @@ use palisade::engine::{Engine, EngineParts};
 use palisade::serve::{auth::ApiKeys, Server, ServerConfig};
 use tower::ServiceExt;
 
+pub mod child;
+
 pub const KEY: &str = "test-key-0123456789abcdef";
 
 pub fn engine() -> Engine {
@@ -26,6 +28,7 @@ pub fn server(config: ServerConfig) -> Server {
         engine(),
         palisade::state::history::History::new(20, 1000),
         palisade::state::recent_ids::RecentIds::new(10_000),
+        None,
         config,
         ApiKeys::new([KEY]),
     )

@@ -443,6 +443,14 @@ impl Pipeline {
         let Some(consumed) = self.decide(&events) else {
             return false;
         };
+        // What the engine applied is durable before any offset is stored,
+        // so a crash can lose no event the group has committed.
+        if let Some(j) = self.engine.journal() {
+            if let Err(e) = j.sync_blocking(j.end()) {
+                eprintln!("palisade kafka: stopping: {e}");
+                return false;
+            }
+        }
         let mut out = Vec::new();
         let m = &self.metrics;
         for (msg, verdict) in batch.iter().zip(verdicts) {

@@ -1,0 +1,133 @@
+//! Restarts forget nothing: `palisade serve` killed with SIGKILL while
+//! events stream in over HTTP, restarted on the same data folder, ends in the
+//! same state, and decides later events exactly as a server that never
+//! stopped. (`scripts/crash-test` runs the long version: 1,000,000 events.)
+
+mod support;
+
+use palisade::analytics::simulate::{simulate, SimulateOptions};
+use rand::{Rng, SeedableRng};
+use support::child::Serve;
+
+const BATCH: usize = 200;
+
+/// Simulated outcomes (what `/v1/events` takes), as JSON lines.
+fn outcomes(users: u32, days: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let opts = SimulateOptions {
+        users,
+        days,
+        seed: 11,
+        ..SimulateOptions::default()
+    };
+    simulate(&opts, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(r#""outcome":"attempt""#))
+        .map(String::from)
+        .collect()
+}
+
+/// Later sign-in attempts to compare two servers by: known users from new
+/// and old places, at the end of the simulated time.
+fn probes(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"event_id":"probe{i}","kind":"sign_in","user":"user{}@example.com","user_exists":true,"ip":"{}.{}.7.{}","outcome":"attempt","timestamp":"2026-01-09T12:00:00Z"}}"#,
+                i * 7 % 400,
+                20 + i % 50,
+                i % 200,
+                1 + i % 250
+            )
+        })
+        .collect()
+}
+
+fn post_batch(s: &Serve, batch: &[String]) -> u16 {
+    let body = format!("[{}]", batch.join(","));
+    s.call("POST", "/v1/events", &body).map_or(0, |r| r.0)
+}
+
+/// The decisions for the probes, and the state-size gauges.
+fn fingerprint(s: &Serve) -> (Vec<String>, Vec<String>) {
+    let decisions = probes(60)
+        .iter()
+        .map(|p| {
+            let (status, body) = s.call("POST", "/v1/decide", p).unwrap();
+            assert_eq!(status, 200, "{body}");
+            body
+        })
+        .collect();
+    let (_, metrics) = s.get("/metrics").unwrap();
+    let gauges = metrics
+        .lines()
+        .filter(|l| l.starts_with("palisade_state_entries{"))
+        .map(String::from)
+        .collect();
+    (decisions, gauges)
+}
+
+#[test]
+fn a_server_killed_mid_stream_restarts_into_the_same_state() {
+    let events = outcomes(400, 4);
+    let batches: Vec<&[String]> = events.chunks(BATCH).collect();
+    assert!(batches.len() > 10, "{} events", events.len());
+
+    // The reference: a server that never stops.
+    let mut whole = Serve::start("", &[]);
+    whole.wait_ready();
+    for b in &batches {
+        assert_eq!(post_batch(&whole, b), 202);
+    }
+    let want = fingerprint(&whole);
+
+    // The same events to a server killed at a random point: one batch is
+    // sent and not waited for, then SIGKILL. The client resends from the
+    // first batch it has no 202 for, as any client would.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(std::process::id().into());
+    let cut = rng.random_range(2..batches.len() - 2);
+    let mut first = Serve::start_in(dir.path(), "", &[]);
+    first.wait_ready();
+    for b in &batches[..cut] {
+        assert_eq!(post_batch(&first, b), 202);
+    }
+    let in_flight = {
+        let body = format!("[{}]", batches[cut].join(","));
+        let port = first.port;
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            use std::io::Write;
+            let _ = write!(
+                s,
+                "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+                support::KEY,
+                body.len()
+            );
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(rng.random_range(0..20)));
+    first.kill();
+    in_flight.join().unwrap();
+
+    let mut second = Serve::start_in(dir.path(), "", &[]);
+    second.wait_ready();
+    assert!(
+        second.log().contains("entries replayed"),
+        "{}",
+        second.log()
+    );
+    for b in &batches[cut..] {
+        assert_eq!(post_batch(&second, b), 202);
+    }
+    let got = fingerprint(&second);
+    assert_eq!(got.1, want.1, "the same state (killed after batch {cut})");
+    for (i, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+        assert_eq!(
+            g, w,
+            "probe {i} decided differently (killed after batch {cut})"
+        );
+    }
+}
