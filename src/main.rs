@@ -457,6 +457,38 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let mut recent =
             palisade::state::recent_ids::RecentIds::new(config.limits.recent_event_ids);
         let mut engine = Engine::new(parts);
+        let checkpoints = palisade::state::checkpoint::Checkpoints::new(
+            data_dir.join("checkpoints"),
+            config.journal.checkpoints_kept,
+        );
+        let mut from = 0;
+        let mut restored_said = String::from("no checkpoint");
+        if config.journal.enabled {
+            // The newest valid checkpoint, then the journal after it.
+            let parts_for = || {
+                EngineParts::from_config(&config).expect("the configuration loaded a moment ago")
+            };
+            let limits = (
+                config.limits.history_per_user,
+                config.limits.max_history_users,
+            );
+            let started = std::time::Instant::now();
+            match checkpoints.load_newest(&parts_for, limits, config.limits.recent_event_ids) {
+                Ok(None) => {}
+                Ok(Some(r)) => {
+                    restored_said = format!(
+                        "checkpoint {} loaded in {:.1} s",
+                        r.path.display(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    (engine, history, recent, from) = (r.engine, r.history, r.recent, r.position);
+                }
+                Err(e) => {
+                    eprintln!("palisade serve: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            }
+        }
         // The state is a fold over the journal: replay it before serving.
         let (journal, journal_said) = if config.journal.enabled {
             let dir = data_dir.join("journal");
@@ -469,7 +501,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             };
             let started = std::time::Instant::now();
             let mut n = 0u64;
-            let replayed = j.replay(0, |_, entry| {
+            let replayed = j.replay(from, |_, entry| {
                 palisade::serve::worker::apply(&mut engine, &mut history, &mut recent, entry);
                 n += 1;
                 Ok(())
@@ -479,7 +511,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
             let said = format!(
-                "journal {}: {n} entries replayed in {:.1} s",
+                "{restored_said}; journal {}: {n} entries replayed in {:.1} s",
                 dir.display(),
                 started.elapsed().as_secs_f64()
             );
@@ -510,7 +542,24 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 engine.pwned_index().clone(),
             ));
         }
-        let server = Server::start(engine, history, recent, journal.clone(), s, keys);
+        let durability = journal
+            .clone()
+            .map(|journal| palisade::serve::worker::Durability {
+                journal,
+                checkpoints,
+            });
+        let server = Server::start(engine, history, recent, durability, s, keys);
+        let handle = server.state.engine.clone();
+        if journal.is_some() {
+            let handle = handle.clone();
+            let every = config.journal.checkpoint_interval;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    checkpoint(&handle, "scheduled").await;
+                }
+            });
+        }
         let kafka = if config.kafka.enabled() {
             match server.start_kafka(config.kafka.clone()) {
                 Ok(k) => Some(k),
@@ -523,11 +572,16 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             None
         };
         // On SIGTERM the Kafka consumer finishes its turn and commits first,
-        // while the engine is still there; then the API drains.
+        // while the engine is still there; a checkpoint follows (so the next
+        // start replays little); then the API drains.
+        let checkpoint_at_stop = journal.is_some();
         let stop = async move {
             stop.await;
             if let Some(k) = kafka {
                 k.stop().await;
+            }
+            if checkpoint_at_stop {
+                checkpoint(&handle, "at shutdown").await;
             }
         };
         server
@@ -542,6 +596,20 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         eprintln!("palisade serve: stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Writes a checkpoint through the engine's handle, logging a failure.
+async fn checkpoint(handle: &palisade::serve::worker::EngineHandle, when: &str) {
+    use palisade::serve::worker::Job;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let ran = handle
+        .run(Job::Checkpoint(tx), std::time::Duration::from_secs(60))
+        .await;
+    match (ran, rx.await) {
+        (Ok(()), Ok(Ok(_))) => {}
+        (Ok(()), Ok(Err(why))) => eprintln!("palisade serve: checkpoint {when} failed: {why}"),
+        _ => eprintln!("palisade serve: checkpoint {when} skipped: the engine did not answer"),
+    }
 }
 
 /// Real networks drawn per simulated country: enough that a million users and

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub kafka_commits: IntCounterVec,
     pub compromised: IntCounterVec,
     pub journal_errors: IntCounter,
+    pub journal_bytes: IntGauge,
+    pub checkpoint_seconds: prometheus::Gauge,
+    pub checkpoint_bytes: IntGauge,
+    pub checkpoint_time: prometheus::Gauge,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -149,6 +153,26 @@ impl Metrics {
                 "Journal writes that failed; after the first, changes are refused until a restart.",
             )
             .expect("a valid metric"),
+            journal_bytes: IntGauge::new(
+                "palisade_journal_bytes",
+                "Bytes of journal segments on disk.",
+            )
+            .expect("a valid metric"),
+            checkpoint_seconds: prometheus::Gauge::new(
+                "palisade_checkpoint_duration_seconds",
+                "How long the last checkpoint took to write (the engine waits meanwhile).",
+            )
+            .expect("a valid metric"),
+            checkpoint_bytes: IntGauge::new(
+                "palisade_checkpoint_bytes",
+                "Size of the last checkpoint written.",
+            )
+            .expect("a valid metric"),
+            checkpoint_time: prometheus::Gauge::new(
+                "palisade_checkpoint_last_timestamp_seconds",
+                "Unix time of the last checkpoint written (0: none since start); its age is time() minus this.",
+            )
+            .expect("a valid metric"),
             compromised: counter(
                 "palisade_compromised_passwords_total",
                 "Events whose password is in the breach corpus, by event kind.",
@@ -186,6 +210,10 @@ impl Metrics {
             Box::new(m.kafka_commits.clone()),
             Box::new(m.compromised.clone()),
             Box::new(m.journal_errors.clone()),
+            Box::new(m.journal_bytes.clone()),
+            Box::new(m.checkpoint_seconds.clone()),
+            Box::new(m.checkpoint_bytes.clone()),
+            Box::new(m.checkpoint_time.clone()),
         ];
         let r = &m.registry;
         for c in collectors {

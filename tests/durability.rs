@@ -131,3 +131,78 @@ fn a_server_killed_mid_stream_restarts_into_the_same_state() {
         );
     }
 }
+
+#[test]
+fn checkpoints_on_demand_and_at_stop_are_loaded_and_a_damaged_one_falls_back() {
+    let events = outcomes(300, 3);
+    let half = events.len() / 2;
+    let mut whole = Serve::start("", &[]);
+    whole.wait_ready();
+    for b in events.chunks(BATCH) {
+        assert_eq!(post_batch(&whole, b), 202);
+    }
+    let want = fingerprint(&whole);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Serve::start_in(dir.path(), "", &[]);
+    first.wait_ready();
+    for b in events[..half].chunks(BATCH) {
+        assert_eq!(post_batch(&first, b), 202);
+    }
+    let (status, body) = first.call("POST", "/v1/checkpoint", "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let done: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(done["position"].as_u64().unwrap() > 0, "{done}");
+    assert!(first.metric("palisade_checkpoint_bytes", "") > 0.0);
+    for b in events[half..].chunks(BATCH) {
+        assert_eq!(post_batch(&first, b), 202);
+    }
+    assert_eq!(first.terminate(), Some(0), "{}", first.log());
+
+    // The checkpoint written at the stop holds everything: nothing to replay.
+    let mut second = Serve::start_in(dir.path(), "", &[]);
+    second.wait_ready();
+    let log = second.log();
+    assert!(
+        log.contains("loaded in") && log.contains(": 0 entries replayed"),
+        "{log}"
+    );
+    let got = fingerprint(&second);
+    assert_eq!(got, want);
+    second.kill();
+
+    // The newest checkpoint damaged: the one before and the journal after it.
+    let mut ckpts: Vec<_> = std::fs::read_dir(dir.path().join("data/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .collect();
+    ckpts.sort();
+    assert!(ckpts.len() >= 2, "{ckpts:?}");
+    let newest = ckpts.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(newest, bytes).unwrap();
+    let mut third = Serve::start_in(dir.path(), "", &[]);
+    third.wait_ready();
+    let log = third.log();
+    let name = newest.file_name().unwrap().to_str().unwrap();
+    assert!(
+        log.contains(name),
+        "the warning names the damaged file: {log}"
+    );
+    assert!(
+        !log.contains(": 0 entries replayed"),
+        "the journal after the older one: {log}"
+    );
+    // The probes the second server answered are in the journal too: compare
+    // the state gauges only, which the probes do not move past the first run's.
+    let (_, metrics) = third.get("/metrics").unwrap();
+    let profiles = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("palisade_state_entries{structure=\"profiles\"}"))
+            .map(String::from)
+    };
+    assert_eq!(profiles(&metrics), profiles(&want.1.join("\n")));
+}

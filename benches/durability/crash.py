@@ -94,7 +94,7 @@ def fingerprint(s, last_time):
 
 
 def main():
-    binary, path, work = sys.argv[1], sys.argv[2], sys.argv[3]
+    binary, path, work = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3]
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())
     with open(path) as f:
         lines = [l.strip() for l in f if l.strip()]

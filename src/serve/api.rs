@@ -272,6 +272,27 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the engine is free within a second and no shutdown has begun.
+/// Writes a checkpoint now (the engine waits while it is written).
+pub async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    s.engine
+        .run(Job::Checkpoint(tx), Duration::from_secs(60))
+        .await
+        .map_err(|_| ApiError::unavailable("the engine is busy; try again"))?;
+    match rx.await {
+        Ok(Ok(done)) => Ok(json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&done).unwrap_or_default(),
+        )),
+        Ok(Err(why)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_checkpoint",
+            format!("no checkpoint written: {why}"),
+        )),
+        Err(_) => Err(ApiError::unavailable("the engine has stopped")),
+    }
+}
+
 pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
     if *s.shutdown.borrow() {
         return Err(ApiError::unavailable("shutting down"));

@@ -14,7 +14,6 @@ pub use config::ServerConfig;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::state::history::History;
-use crate::state::journal::Journal;
 use crate::state::recent_ids::RecentIds;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/range/{prefix}"),
+    ("POST", "/v1/checkpoint"),
 ];
 
 /// The API's router. `/metrics` here needs the API key; [`admin_router`]
@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/users/{user}/events", get(api::user_events))
         .route("/v1/decisions/stream", get(api::stream))
+        .route("/v1/checkpoint", post(api::checkpoint))
         .route("/range/{prefix}", get(range::range))
         .merge(admin_routes())
         .fallback(api::not_found)
@@ -104,7 +105,7 @@ impl Server {
         engine: Engine,
         history: History,
         recent: RecentIds,
-        journal: Option<Arc<Journal>>,
+        durability: Option<worker::Durability>,
         config: ServerConfig,
         keys: auth::ApiKeys,
     ) -> Server {
@@ -122,7 +123,7 @@ impl Server {
             engine,
             history,
             recent,
-            journal,
+            durability,
             config.queue_capacity,
             config.stream_buffer,
             metrics.clone(),

@@ -82,27 +82,53 @@ pub async fn range(
 }
 
 /// The real lines and random count-0 ones, sorted together, CRLF between.
+/// The real lines come sorted; the random suffixes are sorted on their own
+/// (fixed-size keys, no allocation each) and merged in, a random one equal
+/// to a real one dropped.
 fn pad(real: &[u8], lines: usize) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut rng = rand_chacha::ChaCha8Rng::from_os_rng();
     let target = rng.random_range(PADDED_LINES).max(lines);
-    let mut all: Vec<Vec<u8>> = real
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
-        .filter(|l| !l.is_empty())
+    let mut random: Vec<[u8; 35]> = (0..target - lines)
+        .map(|_| {
+            let (a, b, c): (u64, u64, u64) = (rng.random(), rng.random(), rng.random());
+            let mut suffix = [0u8; 35];
+            for (i, d) in suffix.iter_mut().enumerate() {
+                let word = [a, b, c][i / 16];
+                *d = HEX[(word >> ((i % 16) * 4) & 0xF) as usize];
+            }
+            suffix
+        })
         .collect();
-    let known: std::collections::HashSet<Vec<u8>> =
-        all.iter().map(|l| l[..35.min(l.len())].to_vec()).collect();
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    while all.len() < target {
-        let mut line: Vec<u8> = (0..35).map(|_| HEX[rng.random_range(0..16)]).collect();
-        if known.contains(&line) {
+    random.sort_unstable();
+    let mut real_lines = real
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| l.len() > 35)
+        .peekable();
+    let mut out = Vec::with_capacity(target * 40);
+    let mut push = |line: &[u8], zero: bool| {
+        if !out.is_empty() {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(line);
+        if zero {
+            out.extend_from_slice(b":0");
+        }
+    };
+    for r in &random {
+        while let Some(l) = real_lines.next_if(|l| l[..35] <= r[..]) {
+            push(l, false);
+        }
+        if real_lines.peek().is_some_and(|l| l[..35] == r[..]) {
             continue;
         }
-        line.extend_from_slice(b":0");
-        all.push(line);
+        push(r, true);
     }
-    all.sort_unstable();
-    all.join(&b"\r\n"[..])
+    for l in real_lines {
+        push(l, false);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -38,6 +38,13 @@ pub struct JournalConfig {
     /// before they are acknowledged).
     #[serde(deserialize_with = "crate::serve::config::duration")]
     pub flush_interval: std::time::Duration,
+    /// How often `serve` writes a checkpoint of the state (under
+    /// `<data_dir>/checkpoints`), so a restart replays only the journal
+    /// after it; also written at shutdown and on `POST /v1/checkpoint`.
+    #[serde(deserialize_with = "crate::serve::config::duration")]
+    pub checkpoint_interval: std::time::Duration,
+    /// Checkpoints kept; the journal before the oldest is deleted.
+    pub checkpoints_kept: usize,
 }
 
 impl Default for JournalConfig {
@@ -46,6 +53,8 @@ impl Default for JournalConfig {
             enabled: true,
             segment_bytes: 64 << 20,
             flush_interval: std::time::Duration::from_millis(100),
+            checkpoint_interval: std::time::Duration::from_secs(300),
+            checkpoints_kept: 3,
         }
     }
 }
