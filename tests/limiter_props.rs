@@ -284,10 +284,13 @@ proptest! {
     #[test]
     fn sweep_holds_the_key_cap(
         fills in prop::collection::vec(1u32..6, 1..80),
-        max_keys in 1usize..40,
+        max_keys in 17usize..40,
     ) {
         let (capacity, leak_ms) = (6u32, 10_000u64);
-        // All events within a minute: no sweep runs on its own after the first.
+        // All events within a minute: no sweep runs on its own after the first
+        // (the drain time has not passed, and at most 80 keys stay under the
+        // ceiling of max_keys + 64 that sweeps between drain times), so the
+        // explicit sweep below is the one under test.
         let (mut capped, clock) = bucket(capacity, leak_ms, max_keys);
         let (mut twin, twin_clock) = bucket(capacity, leak_ms, BIG_CAP);
         for (i, &fill) in fills.iter().enumerate() {
@@ -382,4 +385,24 @@ fn a_far_future_event_time_does_not_panic() {
     clock.set_millis(253_402_300_799_000);
     b.count(1, None);
     b.count(1, None);
+}
+
+/// The key cap holds between sweeps too: a flood of new keys within one
+/// drain time (a spray from millions of addresses) is swept as soon as it
+/// passes the cap by a tenth (at least 64 keys).
+#[test]
+fn a_flood_of_new_keys_within_one_drain_time_stays_near_the_cap() {
+    // Capacity 5 leaking one a minute: 5 minutes of drain, far longer than
+    // the flood below.
+    let (mut b, clock) = bucket(5, 60_000, 1000);
+    let mut most = 0;
+    for key in 0..50_000u64 {
+        clock.set_millis(BASE_MS + key / 100); // 50,000 keys in 0.5 s
+        b.count(key, None);
+        most = most.max(b.len());
+    }
+    assert!(most <= 1100, "{most} keys held against a cap of 1000");
+    assert!(b.len() >= 900, "a sweep keeps nine tenths: {}", b.len());
+    // The newest keys are the ones kept: the last one's bucket still counts.
+    assert_eq!(room(&mut b, 49_999, 10), 3);
 }

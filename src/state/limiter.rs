@@ -219,9 +219,26 @@ impl KeyedBucket {
     /// indistinguishable from a fresh one, so it can go (governor's
     /// `retain_recent`). Sweeps once per full drain time of event time; past the
     /// key cap, the emptiest buckets go first.
+    ///
+    /// The cap is also checked on every call: a flood of new keys within one
+    /// drain time (a spray from millions of addresses) is swept as soon as it
+    /// passes the cap by a tenth (at least 64 keys), so at no instant does a
+    /// rule hold more than `max_keys + max(max_keys / 10, 64)` keys. Each such
+    /// sweep frees a fifth of the cap, so its O(n) cost is spread over that
+    /// many new keys.
     fn maybe_sweep(&mut self) {
         let now = self.clock.now_nanos();
         if now < self.next_sweep_nanos {
+            let ceiling = self.max_keys + (self.max_keys / 10).max(64);
+            let len = self
+                .slots
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if len > ceiling {
+                self.sweep(now);
+            }
             return;
         }
         let drain = self
