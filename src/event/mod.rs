@@ -7,6 +7,7 @@ mod encode;
 mod fast;
 mod feedback;
 mod parse;
+pub(crate) use parse::{HEX, NOT_HEX};
 mod scan;
 mod time;
 

@@ -305,9 +305,12 @@ fn locate_error(bytes: &[u8]) -> EventError {
     }
 }
 
-/// Hex digit values; 0x80 marks a byte that is not a hex digit.
-const HEX: [u8; 256] = {
-    let mut t = [0x80u8; 256];
+/// Marks a byte that is not a hex digit in [`HEX`].
+pub(crate) const NOT_HEX: u8 = 0x80;
+
+/// Hex digit values, either case; [`NOT_HEX`] for any other byte.
+pub(crate) const HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
     let mut i = 0;
     while i < 10 {
         t[b'0' as usize + i] = i as u8;

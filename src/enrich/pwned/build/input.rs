@@ -1,6 +1,8 @@
 //! The corpus as it comes: which files, which format, and each line's hash.
 
+// Hex digit values: the event parser's table.
 use super::super::PwnedError;
+use crate::event::{HEX, NOT_HEX as BAD};
 use sha1::{Digest, Sha1};
 use std::fs;
 use std::io::Read;
@@ -176,23 +178,6 @@ pub fn trim(line: &[u8]) -> &[u8] {
     }
     &line[..end]
 }
-
-const BAD: u8 = 0xFF;
-static HEX: [u8; 256] = {
-    let mut t = [BAD; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
 
 #[inline]
 fn nibble(c: u8) -> Option<u8> {
