@@ -100,6 +100,27 @@ pub struct Limits {
     /// Event ids remembered (about 26 bytes each) so a redelivered event is
     /// recognised and not decided again; at the cap the oldest is forgotten.
     pub recent_event_ids: usize,
+    /// Memory the state may take at worst, such as `"2 GiB"`: at start the
+    /// caps above are checked against it (see `palisade::state::budget` for
+    /// how the worst case is reckoned) and a start whose caps could exceed it
+    /// is refused. Unset: no check. Exported as `palisade_memory_budget_bytes`.
+    pub memory_budget: Option<String>,
+}
+
+impl Limits {
+    /// `limits.memory_budget` in bytes, if set.
+    pub fn memory_budget_bytes(&self) -> Result<Option<u64>, String> {
+        let Some(text) = &self.memory_budget else {
+            return Ok(None);
+        };
+        match text.trim().parse::<bytesize::ByteSize>() {
+            Ok(b) if b.as_u64() > 0 => Ok(Some(b.as_u64())),
+            Ok(_) => Err("limits.memory_budget must be more than 0".to_string()),
+            Err(e) => Err(format!(
+                "limits.memory_budget {text:?} is not a size such as \"2 GiB\" or \"512 MiB\": {e}"
+            )),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -114,6 +135,7 @@ impl Default for Limits {
             history_per_user: 20,
             max_history_users: 50_000,
             recent_event_ids: 1_000_000,
+            memory_budget: None,
         }
     }
 }
@@ -240,6 +262,15 @@ impl Config {
             }
         }
         let l = &self.limits;
+        if let Err(message) = l.memory_budget_bytes() {
+            out.push(Problem::at_section_key(
+                path,
+                text,
+                "limits",
+                "memory_budget",
+                message,
+            ));
+        }
         for (key, v) in [
             ("max_profiles", l.max_profiles),
             ("max_keys_per_rule", l.max_keys_per_rule),

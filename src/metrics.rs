@@ -24,6 +24,9 @@ pub struct Metrics {
     pub feedback: IntCounterVec,
     pub enforcements: IntCounterVec,
     pub state_entries: IntGaugeVec,
+    pub state_bytes: IntGaugeVec,
+    pub state_evictions: IntCounterVec,
+    pub memory_budget: IntGauge,
     pub overloaded: IntCounter,
     pub info: IntGaugeVec,
     pub kafka_up: IntGauge,
@@ -115,6 +118,24 @@ impl Metrics {
                 &["structure"],
             )
             .expect("a valid metric"),
+            state_bytes: IntGaugeVec::new(
+                Opts::new(
+                    "palisade_state_bytes",
+                    "Heap bytes each state structure holds, counting its tables' spare capacity.",
+                ),
+                &["structure"],
+            )
+            .expect("a valid metric"),
+            state_evictions: counter(
+                "palisade_state_evictions_total",
+                "Entries a state structure let go, by cause: cap (to stay within its configured cap) or age (idle or expired).",
+                &["structure", "cause"],
+            ),
+            memory_budget: IntGauge::new(
+                "palisade_memory_budget_bytes",
+                "The configured limits.memory_budget (0: none set); compare with process_resident_memory_bytes.",
+            )
+            .expect("a valid metric"),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
                 "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
@@ -202,6 +223,9 @@ impl Metrics {
             Box::new(m.engine_queue.clone()),
             Box::new(m.overloaded.clone()),
             Box::new(m.state_entries.clone()),
+            Box::new(m.state_bytes.clone()),
+            Box::new(m.state_evictions.clone()),
+            Box::new(m.memory_budget.clone()),
             Box::new(m.info.clone()),
             Box::new(m.kafka_messages.clone()),
             Box::new(m.kafka_dead_letters.clone()),

@@ -140,7 +140,7 @@ fn a_config_with_an_unknown_key_is_rejected_at_its_line() {
     // A bad value is reported at its line too, and with it every other one.
     std::fs::write(
         &cfg,
-        "hash_key = \"abc\"\n[limits]\nmax_profiles = 0\n[ip_lists]\ndeny = [\"10.0.0.0/99\"]\n",
+        "hash_key = \"abc\"\n[limits]\nmax_profiles = 0\nmemory_budget = \"lots\"\n[ip_lists]\ndeny = [\"10.0.0.0/99\"]\n",
     )
     .unwrap();
     let out = run(
@@ -149,10 +149,44 @@ fn a_config_with_an_unknown_key_is_rejected_at_its_line() {
     );
     let all = text(&out.stdout) + &text(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{all}");
-    for (line, word) in [(1, "hash_key"), (3, "max_profiles"), (5, "10.0.0.0/99")] {
+    for (line, word) in [
+        (1, "hash_key"),
+        (3, "max_profiles"),
+        (4, "memory_budget \"lots\" is not a size"),
+        (6, "10.0.0.0/99"),
+    ] {
         let p = problem_at(&all, &cfg, line).unwrap_or_else(|| panic!("no line {line}:\n{all}"));
         assert!(p.contains(word), "{p}");
     }
+}
+
+#[test]
+fn caps_that_could_exceed_the_memory_budget_are_refused_naming_the_largest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("palisade.toml");
+    let check = |limits: &str| {
+        std::fs::write(&cfg, format!("[limits]\n{limits}")).unwrap();
+        let out = run(
+            palisade(tmp.path()).arg("--config").arg(&cfg).arg("check"),
+            b"",
+        );
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    let (code, all) = check("max_profiles = 4000000\nmemory_budget = \"512 MiB\"\n");
+    assert_eq!(code, Some(64), "{all}");
+    assert!(
+        all.contains("limits.memory_budget is 512.0 MiB, but the caps let the state reach"),
+        "{all}"
+    );
+    // The default caps are large; what dominates is named, largest first.
+    assert!(all.contains("at worst (rule keys "), "{all}");
+
+    let small = "max_profiles = 1000\nmax_keys_per_rule = 1000\nmax_enforcements = 1000\n\
+                 max_fraud_marked_users = 1000\nmax_history_users = 1000\nmax_frequency_values = 1000\n\
+                 recent_event_ids = 1000\nmemory_budget = \"256 MiB\"\n";
+    let (code, all) = check(small);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("(budget 256.0 MiB)"), "{all}");
 }
 
 #[test]
@@ -187,6 +221,7 @@ max_enforcements = 1000
 max_fraud_marked_users = 1000
 history_per_user = 10
 max_history_users = 1000
+memory_budget = "1 GiB"
 "#,
         rules = toml_str(&repo("rules")),
         models = toml_str(&repo("models")),

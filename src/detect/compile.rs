@@ -287,6 +287,7 @@ pub fn compile(
         limit,
         blocks: Default::default(),
         max_keys,
+        evicted: Default::default(),
     })
 }
 

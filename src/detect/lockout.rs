@@ -3,6 +3,7 @@
 //! lockout for failures in quick succession, and a reset after `max_delta_time`
 //! without failures or on a successful sign-in.
 
+use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,9 @@ struct UserFailures {
     last_failure_ms: u64,
 }
 
+/// Bytes of one user's entry in the failure table (key and counts).
+pub const ENTRY_BYTES: usize = std::mem::size_of::<(u64, UserFailures)>();
+
 /// Failure counts per user key, bounded by `max_keys` (idle users go first).
 /// A checkpoint holds the counts; parameters and cap come from the rule.
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +35,8 @@ pub struct Lockout {
     users: FxHashMap<u64, UserFailures>,
     #[serde(skip)]
     max_keys: usize,
+    #[serde(skip)]
+    evicted: Evictions,
 }
 
 impl Lockout {
@@ -39,6 +45,7 @@ impl Lockout {
             params,
             users: FxHashMap::default(),
             max_keys: max_keys.max(1),
+            evicted: Evictions::default(),
         }
     }
 
@@ -93,18 +100,22 @@ impl Lockout {
     /// the cap the idlest tenth.
     pub fn expire(&mut self, now_ms: u64) {
         let horizon = now_ms.saturating_sub(self.params.max_delta_time_ms);
-        self.users.retain(|_, f| f.last_failure_ms >= horizon);
+        self.evicted.age += retain_counted(&mut self.users, |_, f| f.last_failure_ms >= horizon);
         if self.users.len() >= self.max_keys {
             let mut times: Vec<u64> = self.users.values().map(|f| f.last_failure_ms).collect();
             let cut = times.len() / 10;
             let (_, t, _) = times.select_nth_unstable(cut);
             let t = *t;
-            self.users.retain(|_, f| f.last_failure_ms > t);
+            self.evicted.cap += retain_counted(&mut self.users, |_, f| f.last_failure_ms > t);
         }
     }
 
     pub fn len(&self) -> usize {
         self.users.len()
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
     }
 
     pub fn is_empty(&self) -> bool {

@@ -15,6 +15,7 @@ pub use load::{load_rules, RuleSet, EMBEDDED_RULES};
 
 use crate::event::{Event, Outcome};
 use crate::state::limiter::{Fill, KeyedBucket};
+use crate::state::{retain_counted, Evictions};
 use lockout::Lockout;
 use rustc_hash::FxHashMap;
 
@@ -124,6 +125,8 @@ pub struct Detector {
     /// Keys blocked or challenged, until when (event time, ms).
     blocks: FxHashMap<u64, u64>,
     max_keys: usize,
+    /// Blocks let go (ended, or made way at the cap).
+    evicted: Evictions,
 }
 
 /// Why a detector spoke for an event.
@@ -167,6 +170,7 @@ impl Detector {
                 return Some(HitKind::InForce { until_ms: until });
             }
             self.blocks.remove(&key);
+            self.evicted.age += 1;
         }
         if !e.is_outcome() {
             let would = match &self.counter {
@@ -222,7 +226,7 @@ impl Detector {
     /// At the cap, expired holds go; if that is not enough, the tenth of holds
     /// ending soonest make way, so a new block is always recorded.
     fn make_room_for_a_block(&mut self, now_ms: u64) {
-        self.blocks.retain(|_, u| *u > now_ms);
+        self.evicted.age += retain_counted(&mut self.blocks, |_, u| *u > now_ms);
         if self.blocks.len() < self.max_keys {
             return;
         }
@@ -230,7 +234,7 @@ impl Detector {
         let cut = ends.len() / 10;
         let (_, nth, _) = ends.select_nth_unstable(cut);
         let nth = *nth;
-        self.blocks.retain(|_, u| *u > nth);
+        self.evicted.cap += retain_counted(&mut self.blocks, |_, u| *u > nth);
     }
 
     /// A success the engine let through, for this event's user: empties
@@ -269,6 +273,36 @@ impl Detector {
             keys + self.blocks.len(),
             bytes + self.blocks.capacity() * (16 + 1),
         )
+    }
+
+    /// Bytes one key of this rule can hold at worst, with its hash-table
+    /// slack (`slack` buckets per entry): its counter entry, and for rules
+    /// that block or challenge, a block entry too.
+    pub fn worst_bytes_per_key(&self, slack: f64) -> f64 {
+        let counter = match &self.counter {
+            Counter::Bucket { .. } => crate::state::limiter::SLOT_ENTRY_BYTES,
+            Counter::Lockout(_) => lockout::ENTRY_BYTES,
+        };
+        let blocks = match self.action {
+            OverflowAction::Signal => 0,
+            _ => std::mem::size_of::<(u64, u64)>(),
+        };
+        (counter + 1) as f64 * slack
+            + if blocks > 0 {
+                (blocks + 1) as f64 * slack
+            } else {
+                0.0
+            }
+    }
+
+    /// Keys this rule let go: bucket or failure-count keys, and blocks.
+    pub fn evictions(&self) -> Evictions {
+        let mut e = self.evicted;
+        e += match &self.counter {
+            Counter::Bucket { bucket, .. } => bucket.evictions(),
+            Counter::Lockout(l) => l.evictions(),
+        };
+        e
     }
 
     /// Keys blocked or challenged, until when (event time, ms): for checkpoints.

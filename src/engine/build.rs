@@ -11,6 +11,7 @@ use crate::enrich::geoip::{GeoIp, GeoPaths};
 use crate::enrich::iplist::IpList;
 use crate::model::{load_model, Model};
 use crate::problem::{Problem, Problems};
+use crate::state::budget::Footprint;
 use crate::state::limiter::EventClock;
 use std::path::{Path, PathBuf};
 
@@ -111,6 +112,11 @@ impl EngineParts {
                 .ok(),
         };
         let breached = super::breached::Breached::new(pwned, &config.pwned);
+        if let (Some(rules), Ok(Some(budget))) = (&rules, limits.memory_budget_bytes()) {
+            if let Err(message) = Footprint::worst_case(&limits, &rules.detectors).check(budget) {
+                problems.push(Problem::new(Path::new("config"), None, message));
+            }
+        }
         match (rules, model, geoip) {
             (Some(rules), Some(model), Some(geoip)) if problems.is_empty() => Ok(EngineParts {
                 clock,
@@ -129,10 +135,16 @@ impl EngineParts {
         }
     }
 
+    /// What the caps let the state hold at worst.
+    pub fn footprint(&self) -> Footprint {
+        Footprint::worst_case(&self.limits, &self.rules.detectors)
+    }
+
     /// One line saying what was loaded, for the startup log.
     pub fn describe(&self) -> String {
+        let footprint = self.footprint();
         format!(
-            "{}; {} ({}); {}; {}; mode {}; {} allow-listed and {} deny-listed ranges",
+            "{}; {} ({}); {}; {}; mode {}; {} allow-listed and {} deny-listed ranges; state up to {} at worst{}",
             self.rules.origin,
             self.model.origin,
             self.rules.version,
@@ -147,7 +159,12 @@ impl EngineParts {
                 "enforce"
             },
             self.allow.len(),
-            self.deny.len()
+            self.deny.len(),
+            bytesize::ByteSize::b(footprint.total()).display().iec(),
+            match self.limits.memory_budget_bytes() {
+                Ok(Some(b)) => format!(" (budget {})", bytesize::ByteSize::b(b).display().iec()),
+                _ => String::new(),
+            }
         )
     }
 }

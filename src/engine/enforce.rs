@@ -13,6 +13,7 @@ use super::keys::push_account;
 use crate::detect::{Detector, KeyKind, Keys};
 use crate::enrich::netclass;
 use crate::event::{Event, Timestamp};
+use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -222,6 +223,8 @@ pub struct Enforcements {
     /// By `key()`: (listed until, ms; the enforcement).
     in_force: FxHashMap<String, (u64, Enforcement)>,
     max: usize,
+    /// Listed ones let go (ended, or made way at the cap).
+    evicted: Evictions,
 }
 
 impl Enforcements {
@@ -352,7 +355,11 @@ impl Enforcements {
 
     /// Drops those listed until `now_ms` or before.
     pub fn expire(&mut self, now_ms: u64) {
-        self.in_force.retain(|_, (until, _)| *until > now_ms);
+        self.evicted.age += retain_counted(&mut self.in_force, |_, (until, _)| *until > now_ms);
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
     }
 
     pub fn len(&self) -> usize {
@@ -366,7 +373,7 @@ impl Enforcements {
     /// At the cap, expired entries go; if that is not enough, the tenth ending
     /// soonest (so a flood of blocks costs a scan per tenth, not per block).
     fn make_room(&mut self, now_ms: u64) {
-        self.in_force.retain(|_, (until, _)| *until > now_ms);
+        self.expire(now_ms);
         if self.in_force.len() < self.max {
             return;
         }
@@ -374,7 +381,7 @@ impl Enforcements {
         let cut = ends.len() / 10;
         let (_, nth, _) = ends.select_nth_unstable(cut);
         let nth = *nth;
-        self.in_force.retain(|_, (until, _)| *until > nth);
+        self.evicted.cap += retain_counted(&mut self.in_force, |_, (until, _)| *until > nth);
     }
 }
 

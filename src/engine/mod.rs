@@ -31,6 +31,7 @@ use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
 use crate::state::profile::{Ageing, Profile, ProfileStore};
+use crate::state::Evictions;
 use breached::PwnedAction;
 use enforce::{Enforcements, ReportedBlocks};
 use explain::Explain;
@@ -61,6 +62,11 @@ pub struct StateStats {
     /// Users with fraud marks, and the bytes the marks hold.
     pub fraud_marked_users: usize,
     pub fraud_mark_bytes: usize,
+    /// User agents whose parse is cached.
+    pub user_agents: usize,
+    /// Entries let go since start, by structure: `profiles`, `rule_keys`,
+    /// `enforcements`, `fraud_marks`, `user_agents`.
+    pub evictions: Vec<(&'static str, Evictions)>,
 }
 
 impl std::fmt::Display for StateStats {
@@ -111,6 +117,7 @@ pub struct Engine {
     key_fingerprint: u64,
     /// The breach-corpus check (`[pwned]`).
     breached: breached::Breached,
+    memory_budget: Option<u64>,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -183,7 +190,14 @@ impl Engine {
             on_fraud: p.feedback,
             key_fingerprint: saved::key_fingerprint(p.hash_key),
             breached: p.breached,
+            memory_budget: limits.memory_budget_bytes().ok().flatten(),
         }
+    }
+
+    /// `limits.memory_budget` in bytes, if set (the caps were checked against
+    /// it when the engine was built).
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.memory_budget
     }
 
     /// The breach-corpus index the engine reads: `serve` swaps a new build
@@ -669,6 +683,24 @@ impl Engine {
             reported_blocks: self.reported.len(),
             fraud_marked_users: self.fraud.len(),
             fraud_mark_bytes: self.fraud.heap_bytes(),
+            user_agents: self.agents.cache_stats().0,
+            evictions: {
+                let mut rule_keys = Evictions::default();
+                for d in &self.detectors {
+                    rule_keys += d.evictions();
+                }
+                let agents = Evictions {
+                    cap: self.agents.cache_stats().1,
+                    age: 0,
+                };
+                vec![
+                    ("profiles", self.profiles.evictions()),
+                    ("rule_keys", rule_keys),
+                    ("enforcements", self.enforcements.evictions()),
+                    ("fraud_marks", self.fraud.evictions()),
+                    ("user_agents", agents),
+                ]
+            },
         }
     }
 }

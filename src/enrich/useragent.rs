@@ -20,6 +20,8 @@ pub struct UserAgents {
     ids: FxHashMap<String, u32>,
     max_agents: usize,
     hasher: ahash::RandomState,
+    /// Parses dropped: at the cap the cache starts over.
+    evicted: u64,
 }
 
 impl UserAgents {
@@ -33,7 +35,13 @@ impl UserAgents {
             ids: FxHashMap::default(),
             max_agents: max_agents.max(1),
             hasher: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
+            evicted: 0,
         }
+    }
+
+    /// (agents whose parse is cached, parses dropped at the cap so far).
+    pub fn cache_stats(&self) -> (usize, u64) {
+        (self.cache.len(), self.evicted)
     }
 
     pub fn families(&mut self, user_agent: &str) -> Families {
@@ -49,6 +57,7 @@ impl UserAgents {
             None => Families::default(),
         };
         if self.cache.len() >= self.max_agents {
+            self.evicted += self.cache.len() as u64;
             self.cache.clear();
         }
         self.cache.insert(h, f);

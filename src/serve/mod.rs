@@ -118,6 +118,9 @@ impl Server {
                 engine.model_version(),
             ])
             .set(1);
+        metrics
+            .memory_budget
+            .set(engine.memory_budget().unwrap_or(0) as i64);
         let pwned = engine.pwned_index().clone();
         let handle = worker::start(
             engine,

@@ -16,9 +16,11 @@ use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};
 use crate::state::recent_ids::RecentIds;
+use crate::state::Evictions;
 use axum::body::Bytes;
 use prometheus::IntCounter;
 use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -192,6 +194,7 @@ pub fn start(
         journal: journal.clone(),
         checkpoints: durability.map(|d| d.checkpoints),
         scratch: Vec::new(),
+        evictions_counted: HashMap::new(),
     };
     EngineHandle {
         worker: Arc::new(Mutex::new(Some(worker))),
@@ -302,6 +305,8 @@ struct Worker {
     journal: Option<Arc<Journal>>,
     checkpoints: Option<Checkpoints>,
     scratch: Vec<u8>,
+    /// Evictions already added to the counters, by (structure, cause).
+    evictions_counted: HashMap<(&'static str, &'static str), u64>,
 }
 
 impl Worker {
@@ -515,21 +520,72 @@ impl Worker {
         issued
     }
 
-    fn refresh_gauges(&self) {
+    fn refresh_gauges(&mut self) {
         let s = self.engine.state_stats();
-        let g = &self.metrics.state_entries;
-        g.with_label_values(&["profiles"]).set(s.profiles as i64);
         let keys: usize = s.rule_keys.iter().map(|r| r.1).sum();
-        g.with_label_values(&["rule_keys"]).set(keys as i64);
-        g.with_label_values(&["history_events"])
-            .set(self.history.len() as i64);
-        g.with_label_values(&["recent_event_ids"])
-            .set(self.recent.len() as i64);
+        let key_bytes: usize = s.rule_keys.iter().map(|r| r.2).sum();
+        let sizes: [(&str, usize, Option<usize>); 8] = [
+            ("profiles", s.profiles, Some(s.profile_bytes)),
+            ("rule_keys", keys, Some(key_bytes)),
+            (
+                "history_events",
+                self.history.len(),
+                Some(self.history.heap_bytes()),
+            ),
+            (
+                "recent_event_ids",
+                self.recent.len(),
+                Some(self.recent.heap_bytes()),
+            ),
+            (
+                "enforcements",
+                self.engine.enforcements_in_force().len(),
+                None,
+            ),
+            ("reported_blocks", s.reported_blocks, None),
+            (
+                "fraud_marks",
+                s.fraud_marked_users,
+                Some(s.fraud_mark_bytes),
+            ),
+            ("user_agents", s.user_agents, None),
+        ];
+        for (structure, entries, bytes) in sizes {
+            let entries_gauge = self.metrics.state_entries.with_label_values(&[structure]);
+            entries_gauge.set(entries as i64);
+            if let Some(b) = bytes {
+                let bytes_gauge = self.metrics.state_bytes.with_label_values(&[structure]);
+                bytes_gauge.set(b as i64);
+            }
+        }
+        let mut evictions = s.evictions;
+        let history = Evictions {
+            cap: self.history.evicted_users(),
+            age: 0,
+        };
+        let recent = Evictions {
+            cap: self.recent.evicted(),
+            age: 0,
+        };
+        evictions.extend([("history_users", history), ("recent_event_ids", recent)]);
+        for (structure, e) in evictions {
+            for (cause, n) in [("cap", e.cap), ("age", e.age)] {
+                let seen = self
+                    .evictions_counted
+                    .entry((structure, cause))
+                    .or_default();
+                let counter = self
+                    .metrics
+                    .state_evictions
+                    .with_label_values(&[structure, cause]);
+                // A structure replaced (a checkpoint restored) starts from 0.
+                counter.inc_by(n.saturating_sub(*seen));
+                *seen = n;
+            }
+        }
         if let Some(j) = &self.journal {
             self.metrics.journal_bytes.set(j.disk_bytes() as i64);
         }
-        g.with_label_values(&["enforcements"])
-            .set(self.engine.enforcements_in_force().len() as i64);
     }
 }
 

@@ -3,6 +3,7 @@
 //! that user afterwards (`reported_fraud`). A handful of marks per user, aged
 //! out after the model's forget horizon; the number of users is capped.
 
+use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,9 @@ struct Mark {
 
 type Marks = [Mark; MARKS_PER_USER];
 
+/// Bytes of one user's entry in the marks table (key and marks).
+pub const USER_ENTRY_BYTES: usize = std::mem::size_of::<(u64, Marks)>();
+
 fn tag(f: Feature) -> u8 {
     f as u8 + 1
 }
@@ -65,6 +69,8 @@ pub struct FraudMarks {
     users: FxHashMap<u64, Marks>,
     #[serde(skip)]
     max_users: usize,
+    #[serde(skip)]
+    evicted: Evictions,
 }
 
 impl FraudMarks {
@@ -72,6 +78,7 @@ impl FraudMarks {
         FraudMarks {
             users: FxHashMap::default(),
             max_users: max_users.max(1),
+            evicted: Evictions::default(),
         }
     }
 
@@ -131,7 +138,7 @@ impl FraudMarks {
 
     /// Drops marks made before `horizon_day` and users left without any.
     pub fn expire(&mut self, horizon_day: u16) {
-        self.users.retain(|_, marks| {
+        self.evicted.age += retain_counted(&mut self.users, |_, marks| {
             for m in marks.iter_mut() {
                 if m.day < horizon_day {
                     *m = Mark::default();
@@ -151,7 +158,7 @@ impl FraudMarks {
         let (_, t, _) = days.select_nth_unstable(cut - 1);
         let t = *t;
         let mut drop_at_t = cut - days.iter().filter(|&&d| d < t).count();
-        self.users.retain(|_, marks| {
+        self.evicted.cap += retain_counted(&mut self.users, |_, marks| {
             let day = newest(marks);
             if day == t && drop_at_t > 0 {
                 drop_at_t -= 1;
@@ -163,6 +170,10 @@ impl FraudMarks {
 
     pub fn len(&self) -> usize {
         self.users.len()
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
     }
 
     /// Takes the marks of `saved` (a checkpoint's), keeping this cap.

@@ -63,6 +63,8 @@ pub struct History {
     /// Estimated heap bytes of the stored entries.
     entry_bytes: usize,
     scratch: String,
+    /// Users whose events were dropped at the cap (not saved).
+    evicted_users: u64,
 }
 
 impl History {
@@ -79,6 +81,7 @@ impl History {
             next_seq: 1,
             entry_bytes: 0,
             scratch: String::new(),
+            evicted_users: 0,
         }
     }
 
@@ -221,6 +224,12 @@ impl History {
         self.ids.len()
     }
 
+    /// Users let go at the cap so far (a user's ring dropping its oldest
+    /// event is not counted: that is the ring's size).
+    pub fn evicted_users(&self) -> u64 {
+        self.evicted_users
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -277,6 +286,7 @@ impl History {
         if slot == NIL {
             return;
         }
+        self.evicted_users += 1;
         self.unlink(slot);
         let ring = std::mem::take(&mut self.rings[slot as usize]);
         for old in &ring.entries {
@@ -456,6 +466,7 @@ mod tests {
         record(&mut h, "e1", "e"); // evicts c
         record(&mut h, "f1", "f"); // evicts a
         assert!(h.find("c1").is_none() && h.find("a2").is_none());
+        assert_eq!(h.evicted_users(), 3, "b, c and a went at the cap");
         assert_eq!(ids(&h.page(None, "d", 5, None)), ["d1"]);
         // A freed slot is reused without mixing users up.
         record(&mut h, "b2", "b");

@@ -5,6 +5,7 @@
 //! store is a plain map of 64-bit keys to 24-byte slots, so each key costs well
 //! under 64 bytes, can be swept when its bucket is empty, and can be capped.
 
+use crate::state::{retain_counted, Evictions};
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -54,6 +55,9 @@ pub struct Slot {
     pub tat: u64,
     pub seen: u64,
 }
+
+/// Bytes of one key's entry in a bucket's table (key and slot).
+pub const SLOT_ENTRY_BYTES: usize = std::mem::size_of::<(u64, Slot)>();
 
 #[derive(Debug, Default)]
 struct Slots {
@@ -121,6 +125,7 @@ pub struct KeyedBucket {
     leak: Duration,
     max_keys: usize,
     next_sweep_nanos: u64,
+    evicted: Evictions,
 }
 
 impl KeyedBucket {
@@ -148,6 +153,7 @@ impl KeyedBucket {
             leak,
             max_keys,
             next_sweep_nanos: 0,
+            evicted: Evictions::default(),
         }
     }
 
@@ -209,6 +215,10 @@ impl KeyedBucket {
         self.len() == 0
     }
 
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
+    }
+
     /// Bytes the slots take, counting the map's empty buckets too.
     pub fn heap_bytes(&self) -> usize {
         let map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -253,7 +263,7 @@ impl KeyedBucket {
     /// emptiest until 90% of the cap is left.
     pub fn sweep(&mut self, now_nanos: u64) {
         let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, s| s.tat > now_nanos);
+        self.evicted.age += retain_counted(&mut map, |_, s| s.tat > now_nanos);
         if map.len() > self.max_keys {
             let keep = self.max_keys - self.max_keys / 10;
             let mut tats: Vec<u64> = map.values().map(|s| s.tat).collect();
@@ -263,7 +273,7 @@ impl KeyedBucket {
             // Keys tied at the threshold are kept only while there is room, so
             // a flood counted at one instant cannot hold the cap open.
             let mut room = keep - tats.iter().filter(|&&t| t > threshold).count();
-            map.retain(|_, s| {
+            self.evicted.cap += retain_counted(&mut map, |_, s| {
                 if s.tat > threshold {
                     return true;
                 }

@@ -8,6 +8,7 @@
 //! write here (a fraudulent verdict forgets the reported values); failures and
 //! attempts never do.
 
+use crate::state::Evictions;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +298,7 @@ pub struct ProfileStore {
     index: FxHashMap<u64, u32>,
     profiles: Chunks,
     max_profiles: usize,
+    evicted: Evictions,
 }
 
 impl ProfileStore {
@@ -323,7 +325,7 @@ impl ProfileStore {
         }
         if self.profiles.len >= self.max_profiles {
             let keep = self.max_profiles - self.max_profiles / 10;
-            self.evict_to(keep, 0);
+            self.evicted.cap += self.evict_to(keep, 0);
         }
         let i = self.profiles.push(Profile::default());
         self.index.insert(key, i);
@@ -337,14 +339,14 @@ impl ProfileStore {
             .iter()
             .any(|p| p.last_day() < forget_before_day)
         {
-            self.evict_to(usize::MAX, forget_before_day);
+            self.evicted.age += self.evict_to(usize::MAX, forget_before_day);
         }
     }
 
     /// Keeps at most `keep` profiles, none idle since before `forget_before_day`;
     /// the idlest go first, and of profiles last used on the same day, only as
-    /// many as there is room for stay.
-    fn evict_to(&mut self, keep: usize, forget_before_day: u16) {
+    /// many as there is room for stay. Returns how many went.
+    fn evict_to(&mut self, keep: usize, forget_before_day: u16) -> u64 {
         let mut threshold = forget_before_day;
         let mut room_at_threshold = usize::MAX;
         if self.profiles.len > keep {
@@ -370,8 +372,10 @@ impl ProfileStore {
             *i = kept.push(p);
             true
         });
+        let gone = old.len - kept.len;
         self.profiles = kept;
         self.index.shrink_to_fit();
+        gone as u64
     }
 
     pub fn len(&self) -> usize {
@@ -380,6 +384,10 @@ impl ProfileStore {
 
     pub fn is_empty(&self) -> bool {
         self.profiles.len == 0
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
     }
 
     /// Bytes held: the chunks' capacity and the index's buckets.
@@ -438,7 +446,7 @@ impl ProfileStore {
         self.profiles = saved.profiles;
         if self.profiles.len > self.max_profiles {
             let keep = self.max_profiles - self.max_profiles / 10;
-            self.evict_to(keep, 0);
+            self.evicted.cap += self.evict_to(keep, 0);
         }
     }
 }
@@ -531,9 +539,16 @@ mod tests {
         assert!(s.len() <= 10);
         assert!(s.get(0).is_none(), "the idlest profile went");
         assert!(s.get(9).is_some() && s.get(99).is_some());
+        let at_cap = s.evictions();
+        assert_eq!((at_cap.cap, at_cap.age), (11 - s.len() as u64, 0));
+        let before = s.len();
         s.expire(8);
         assert!(s.get(5).is_none() && s.get(9).is_some());
         assert_eq!(s.get(99).unwrap().last.secs, 50 * 86_400);
+        let aged = s.evictions();
+        assert_eq!(aged.cap, at_cap.cap, "expiry is not the cap");
+        assert_eq!(aged.age, (before - s.len()) as u64);
+        assert!(aged.age > 0);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct RecentIds {
     order: VecDeque<u64>,
     cap: usize,
     hasher: ahash::RandomState,
+    /// Ids forgotten at the cap (not saved).
+    evicted: u64,
 }
 
 impl RecentIds {
@@ -29,6 +31,7 @@ impl RecentIds {
             // Fixed seeds: the hashes never leave the process, but a fixed
             // seed keeps runs reproducible.
             hasher: ahash::RandomState::with_seeds(0x7061_6c69, 0x7361_6465, 0x6964_7321, 0x2121),
+            evicted: 0,
         }
     }
 
@@ -53,6 +56,7 @@ impl RecentIds {
         if self.order.len() > self.cap {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
+                self.evicted += 1;
             }
         }
         true
@@ -60,6 +64,16 @@ impl RecentIds {
 
     pub fn len(&self) -> usize {
         self.order.len()
+    }
+
+    /// Bytes the set and the ring hold, by capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.set.capacity() * (std::mem::size_of::<u64>() + 1) + self.order.capacity() * 8
+    }
+
+    /// Ids forgotten at the cap so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// The remembered ids' hashes, oldest first: what a checkpoint holds.
@@ -114,5 +128,6 @@ mod tests {
         );
         assert!(r.contains("a", Outcome::Failure));
         assert!(r.contains("c", Outcome::Success));
+        assert_eq!(r.evicted(), 1, "one id forgotten at the cap");
     }
 }
