@@ -97,6 +97,10 @@ pub struct Limits {
     /// Users whose recent events are kept; at the cap, the user whose latest
     /// event is oldest goes.
     pub max_history_users: usize,
+    /// How long a user's recent events are kept after their latest one (in
+    /// event time), such as `"90d"` (the default); `"off"` keeps them until
+    /// the cap pushes them out.
+    pub history_max_age: String,
     /// Event ids remembered (about 26 bytes each) so a redelivered event is
     /// recognised and not decided again; at the cap the oldest is forgotten.
     pub recent_event_ids: usize,
@@ -108,6 +112,21 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// `limits.history_max_age`; `None` when `"off"`.
+    pub fn history_max_age(&self) -> Result<Option<std::time::Duration>, String> {
+        let text = self.history_max_age.trim();
+        if text == "off" {
+            return Ok(None);
+        }
+        match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Ok(Some(d)),
+            Ok(_) => Err("limits.history_max_age must be more than 0, or \"off\"".to_string()),
+            Err(e) => Err(format!(
+                "limits.history_max_age {text:?} is not a duration such as \"90d\" or \"off\": {e}"
+            )),
+        }
+    }
+
     /// `limits.memory_budget` in bytes, if set.
     pub fn memory_budget_bytes(&self) -> Result<Option<u64>, String> {
         let Some(text) = &self.memory_budget else {
@@ -134,6 +153,7 @@ impl Default for Limits {
             max_fraud_marked_users: 100_000,
             history_per_user: 20,
             max_history_users: 50_000,
+            history_max_age: "90d".to_string(),
             recent_event_ids: 1_000_000,
             memory_budget: None,
         }
@@ -268,6 +288,15 @@ impl Config {
                 text,
                 "limits",
                 "memory_budget",
+                message,
+            ));
+        }
+        if let Err(message) = l.history_max_age() {
+            out.push(Problem::at_section_key(
+                path,
+                text,
+                "limits",
+                "history_max_age",
                 message,
             ));
         }

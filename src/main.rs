@@ -489,6 +489,8 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        // Configuration, not state: a restored history takes the running one.
+        history.set_max_age(config.limits.history_max_age().ok().flatten());
         // The state is a fold over the journal: replay it before serving.
         let (journal, journal_said) = if config.journal.enabled {
             let dir = data_dir.join("journal");

@@ -559,10 +559,7 @@ impl Worker {
             }
         }
         let mut evictions = s.evictions;
-        let history = Evictions {
-            cap: self.history.evicted_users(),
-            age: 0,
-        };
+        let history = self.history.evicted_users();
         let recent = Evictions {
             cap: self.recent.evicted(),
             age: 0,

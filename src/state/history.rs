@@ -1,11 +1,13 @@
 //! Recent events and their decisions, per user: what `GET /v1/users/{user}/events`
 //! lists (Cognito's list of user auth events) and where feedback finds an event
-//! by its id. Bounded twice: a ring of `per_user` entries per user, and at most
-//! `max_users` users, the one whose latest event is oldest going first. Stored
-//! events never hold the password hash.
+//! by its id. Bounded three ways: a ring of `per_user` entries per user, at
+//! most `max_users` users (the one whose latest event is oldest going first),
+//! and, when set, a maximum age: a user whose latest event is older than that
+//! (in event time) is forgotten. Stored events never hold the password hash.
 
 use crate::engine::keys::push_account;
 use crate::event::{Decision, Event, FeedbackVerdict};
+use crate::state::Evictions;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -63,8 +65,10 @@ pub struct History {
     /// Estimated heap bytes of the stored entries.
     entry_bytes: usize,
     scratch: String,
-    /// Users whose events were dropped at the cap (not saved).
-    evicted_users: u64,
+    /// Users whose events were dropped, at the cap or by age (not saved).
+    evicted: Evictions,
+    /// Users are forgotten once their latest event is this old (ms).
+    max_age_ms: Option<u64>,
 }
 
 impl History {
@@ -81,7 +85,8 @@ impl History {
             next_seq: 1,
             entry_bytes: 0,
             scratch: String::new(),
-            evicted_users: 0,
+            evicted: Evictions::default(),
+            max_age_ms: None,
         }
     }
 
@@ -122,6 +127,9 @@ impl History {
         self.ids
             .insert(e.event_id.as_str().into(), (slot, entry.seq));
         ring.entries.push_back(entry);
+        if let Some(t) = e.timestamp {
+            self.age_out(t.millis());
+        }
         true
     }
 
@@ -224,10 +232,43 @@ impl History {
         self.ids.len()
     }
 
-    /// Users let go at the cap so far (a user's ring dropping its oldest
-    /// event is not counted: that is the ring's size).
-    pub fn evicted_users(&self) -> u64 {
-        self.evicted_users
+    /// Users let go so far, at the cap or by age (a user's ring dropping
+    /// its oldest event is not counted: that is the ring's size).
+    pub fn evicted_users(&self) -> Evictions {
+        self.evicted
+    }
+
+    /// Forget users whose latest event is older than `max_age` (event time)
+    /// behind the newest recorded; `None` keeps them until the cap.
+    pub fn set_max_age(&mut self, max_age: Option<std::time::Duration>) {
+        self.max_age_ms = max_age.map(|d| d.as_millis().min(u64::MAX as u128) as u64);
+    }
+
+    /// Forgets users whose latest event is older than the maximum age before
+    /// `now_ms`, the oldest first; at most 16 per call, so an event far ahead
+    /// in time costs no long pause (the rest go with the next events).
+    fn age_out(&mut self, now_ms: u64) {
+        let Some(max_age) = self.max_age_ms else {
+            return;
+        };
+        let horizon = now_ms.saturating_sub(max_age);
+        for _ in 0..16 {
+            let slot = self.oldest;
+            if slot == NIL {
+                return;
+            }
+            let latest = self.rings[slot as usize]
+                .entries
+                .back()
+                .and_then(|e| e.event.timestamp);
+            match latest {
+                Some(t) if t.millis() < horizon => {
+                    self.evict_oldest();
+                    self.evicted.age += 1;
+                }
+                _ => return,
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -267,6 +308,7 @@ impl History {
     fn new_ring(&mut self) -> u32 {
         if self.accounts.len() >= self.max_users {
             self.evict_oldest();
+            self.evicted.cap += 1;
         }
         let account: Box<str> = self.scratch.as_str().into();
         let slot = match self.free.pop() {
@@ -286,7 +328,6 @@ impl History {
         if slot == NIL {
             return;
         }
-        self.evicted_users += 1;
         self.unlink(slot);
         let ring = std::mem::take(&mut self.rings[slot as usize]);
         for old in &ring.entries {
@@ -387,6 +428,32 @@ mod tests {
     }
 
     #[test]
+    fn users_whose_latest_event_is_older_than_the_maximum_age_are_forgotten() {
+        let mut h = History::new(10, 100);
+        h.set_max_age(Some(std::time::Duration::from_secs(10 * 86_400)));
+        let at = |id: &str, user: &str, day: u64| {
+            let mut e = event(id, user);
+            e.timestamp = Some(crate::event::Timestamp::from_secs(day * 86_400));
+            e
+        };
+        h.record(&at("a1", "a", 1), &decision("a1"));
+        h.record(&at("b1", "b", 2), &decision("b1"));
+        h.record(&at("a2", "a", 5), &decision("a2")); // a is now the most recent
+        h.record(&at("c1", "c", 13), &decision("c1")); // b's latest is 11 days old
+        assert!(h.find("b1").is_none(), "b aged out");
+        assert!(h.find("a1").is_some() && h.find("a2").is_some());
+        assert_eq!(h.evicted_users(), Evictions { cap: 0, age: 1 });
+        h.record(&at("c2", "c", 16), &decision("c2"));
+        assert!(h.find("a2").is_none(), "a aged out with its older events");
+        assert_eq!(h.evicted_users().age, 2);
+        assert_eq!(h.len(), 2, "c's two events remain");
+        // Without a maximum age, only the cap forgets.
+        h.set_max_age(None);
+        h.record(&at("d1", "d", 400), &decision("d1"));
+        assert!(h.find("c1").is_some());
+    }
+
+    #[test]
     fn keeps_no_password_hash_and_the_first_of_a_redelivered_event() {
         let mut h = History::new(10, 10);
         assert!(record(&mut h, "e1", "alice"));
@@ -466,7 +533,7 @@ mod tests {
         record(&mut h, "e1", "e"); // evicts c
         record(&mut h, "f1", "f"); // evicts a
         assert!(h.find("c1").is_none() && h.find("a2").is_none());
-        assert_eq!(h.evicted_users(), 3, "b, c and a went at the cap");
+        assert_eq!(h.evicted_users().cap, 3, "b, c and a went at the cap");
         assert_eq!(ids(&h.page(None, "d", 5, None)), ["d1"]);
         // A freed slot is reused without mixing users up.
         record(&mut h, "b2", "b");
