@@ -27,6 +27,7 @@ pub struct Metrics {
     pub state_bytes: IntGaugeVec,
     pub state_evictions: IntCounterVec,
     pub memory_budget: IntGauge,
+    pub user_agent_cache: IntGauge,
     pub overloaded: IntCounter,
     pub info: IntGaugeVec,
     pub kafka_up: IntGauge,
@@ -136,6 +137,11 @@ impl Metrics {
                 "The configured limits.memory_budget (0: none set); compare with process_resident_memory_bytes.",
             )
             .expect("a valid metric"),
+            user_agent_cache: IntGauge::new(
+                "palisade_user_agent_cache_entries",
+                "User agents whose parse is cached (limits.max_user_agents; a full cache starts over).",
+            )
+            .expect("a valid metric"),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
                 "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
@@ -226,6 +232,7 @@ impl Metrics {
             Box::new(m.state_bytes.clone()),
             Box::new(m.state_evictions.clone()),
             Box::new(m.memory_budget.clone()),
+            Box::new(m.user_agent_cache.clone()),
             Box::new(m.info.clone()),
             Box::new(m.kafka_messages.clone()),
             Box::new(m.kafka_dead_letters.clone()),

@@ -62,11 +62,6 @@ pub struct StateStats {
     /// Users with fraud marks, and the bytes the marks hold.
     pub fraud_marked_users: usize,
     pub fraud_mark_bytes: usize,
-    /// User agents whose parse is cached.
-    pub user_agents: usize,
-    /// Entries let go since start, by structure: `profiles`, `rule_keys`,
-    /// `enforcements`, `fraud_marks`, `user_agents`.
-    pub evictions: Vec<(&'static str, Evictions)>,
 }
 
 impl std::fmt::Display for StateStats {
@@ -683,24 +678,32 @@ impl Engine {
             reported_blocks: self.reported.len(),
             fraud_marked_users: self.fraud.len(),
             fraud_mark_bytes: self.fraud.heap_bytes(),
-            user_agents: self.agents.cache_stats().0,
-            evictions: {
-                let mut rule_keys = Evictions::default();
-                for d in &self.detectors {
-                    rule_keys += d.evictions();
-                }
-                let agents = Evictions {
-                    cap: self.agents.cache_stats().1,
-                    age: 0,
-                };
-                vec![
-                    ("profiles", self.profiles.evictions()),
-                    ("rule_keys", rule_keys),
-                    ("enforcements", self.enforcements.evictions()),
-                    ("fraud_marks", self.fraud.evictions()),
-                    ("user_agents", agents),
-                ]
-            },
         }
+    }
+
+    /// Entries let go since this process started, by structure: `profiles`,
+    /// `rule_keys`, `enforcements`, `fraud_marks`, `user_agent_cache` (the parse
+    /// cache). Counters, not state: a restored engine starts them at 0.
+    pub fn evictions(&self) -> Vec<(&'static str, Evictions)> {
+        let mut rule_keys = Evictions::default();
+        for d in &self.detectors {
+            rule_keys += d.evictions();
+        }
+        let agents = Evictions {
+            cap: self.agents.cache_stats().1,
+            age: 0,
+        };
+        vec![
+            ("profiles", self.profiles.evictions()),
+            ("rule_keys", rule_keys),
+            ("enforcements", self.enforcements.evictions()),
+            ("fraud_marks", self.fraud.evictions()),
+            ("user_agent_cache", agents),
+        ]
+    }
+
+    /// User agents whose parse is cached (a cache, not state: not saved).
+    pub fn user_agents_cached(&self) -> usize {
+        self.agents.cache_stats().0
     }
 }

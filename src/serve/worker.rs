@@ -524,7 +524,13 @@ impl Worker {
         let s = self.engine.state_stats();
         let keys: usize = s.rule_keys.iter().map(|r| r.1).sum();
         let key_bytes: usize = s.rule_keys.iter().map(|r| r.2).sum();
-        let sizes: [(&str, usize, Option<usize>); 8] = [
+        // Every structure's entries, and bytes where the structure counts
+        // them. The user-agent parse cache is a cache, not state (a restart
+        // empties it), so it has a gauge of its own.
+        self.metrics
+            .user_agent_cache
+            .set(self.engine.user_agents_cached() as i64);
+        let sizes: [(&str, usize, Option<usize>); 7] = [
             ("profiles", s.profiles, Some(s.profile_bytes)),
             ("rule_keys", keys, Some(key_bytes)),
             (
@@ -548,7 +554,6 @@ impl Worker {
                 s.fraud_marked_users,
                 Some(s.fraud_mark_bytes),
             ),
-            ("user_agents", s.user_agents, None),
         ];
         for (structure, entries, bytes) in sizes {
             let entries_gauge = self.metrics.state_entries.with_label_values(&[structure]);
@@ -558,7 +563,7 @@ impl Worker {
                 bytes_gauge.set(b as i64);
             }
         }
-        let mut evictions = s.evictions;
+        let mut evictions = self.engine.evictions();
         let history = self.history.evicted_users();
         let recent = Evictions {
             cap: self.recent.evicted(),
