@@ -219,6 +219,28 @@ fn every_event_decided(broker: &str, t: &Topics, prefix: &str, total: u32) -> Ve
         .to_vec()
 }
 
+/// The ids of the events with a decision record, once checked that none
+/// was decided twice: an event has at most one record without the header
+/// `redelivered: true`, none after its first record, and every record of an
+/// event is the same decision.
+fn decided_once(records: &[Record]) -> HashSet<String> {
+    let mut first: HashMap<&str, &Record> = HashMap::new();
+    for r in records.iter().filter(|r| r.header("record") == "decision") {
+        let id = r.header("event_id");
+        match r.header("redelivered") {
+            "" => assert!(!first.contains_key(id), "{id} decided a second time: {r:?}"),
+            "true" => {}
+            other => panic!("redelivered: {other:?} in {r:?}"),
+        }
+        let earlier = first.entry(id).or_insert(r);
+        assert_eq!(
+            earlier.value, r.value,
+            "a redelivery carries the earlier decision: {r:?}"
+        );
+    }
+    first.into_keys().map(String::from).collect()
+}
+
 fn ids(records: &[Record], record: &str) -> Vec<String> {
     records
         .iter()
@@ -325,12 +347,27 @@ async fn the_same_events_published_twice_are_decided_once() {
     publish(&prod, &t.events, &messages).await;
     p.wait_metric("palisade_kafka_messages_total", "", 80.0);
     assert_eq!(p.metric("palisade_kafka_messages_total", "duplicate"), 40.0);
+    assert_eq!(p.metric("palisade_kafka_messages_total", "decided"), 40.0);
+    assert_eq!(
+        p.metric("palisade_state_entries", "recent_event_ids"),
+        40.0,
+        "each event applied once"
+    );
+    // Decision records are at least once: the second copy's is the first
+    // decision again, marked.
     let mut decisions = Reader::new(&broker, &t.decisions);
-    decisions.until("40 decisions", |r| r.len() >= 40);
+    decisions.until("80 decision records", |r| ids(r, "decision").len() >= 80);
     decisions.drain(Duration::from_millis(500));
-    let got = ids(&decisions.records, "decision");
-    assert_eq!(got.len(), 40, "one decision each, no second one");
-    assert_eq!(got.iter().collect::<HashSet<_>>().len(), 40);
+    let records = &decisions.records;
+    assert_eq!(ids(records, "decision").len(), 80);
+    assert_eq!(decided_once(records).len(), 40, "one decision each");
+    let again = records.iter().filter(|r| r.header("redelivered") == "true");
+    assert_eq!(again.count(), 40, "the second copies' decisions, marked");
+    assert_eq!(
+        ids(records, "enforcement").len() as f64,
+        p.metric("palisade_enforcements_total", ""),
+        "an enforcement is produced once, when issued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
