@@ -30,8 +30,9 @@ use tokio::sync::{broadcast, oneshot, Mutex};
 pub enum Job {
     Decide(Box<Event>, oneshot::Sender<Decision>),
     Ingest(Vec<Event>, oneshot::Sender<Ingested>),
-    /// Events from Kafka: each one's decision (`None` for a redelivery) and
-    /// the enforcements it issued, in order.
+    /// Events from Kafka: each one's decision (for a redelivery the earlier
+    /// one, while the history holds it) and the enforcements it issued, in
+    /// order.
     Consume(Vec<Event>, oneshot::Sender<Vec<Consumed>>),
     Feedback(
         String,
@@ -86,8 +87,14 @@ pub struct Ingested {
 /// What deciding one event from Kafka gave.
 #[derive(Debug)]
 pub struct Consumed {
-    /// `None`: the event id (with its outcome) was decided before.
+    /// The event's decision. For a redelivery, the one made the first time,
+    /// so a decision whose record was lost to a crash is produced after the
+    /// restart; `None` when the history has since forgotten it.
     pub decision: Option<Decision>,
+    /// The event id (with its outcome) was decided before: no state changed.
+    pub redelivered: bool,
+    /// Issued by this event now; always empty for a redelivery, whose
+    /// enforcements were issued the first time and are in force.
     pub enforcements: Vec<Enforcement>,
 }
 
@@ -389,16 +396,28 @@ impl Worker {
             Job::Consume(events, reply) => {
                 let out = events
                     .iter()
-                    .map(|e| {
-                        if self.is_redelivery(e) {
+                    .map(|e| match self.redelivery(e) {
+                        Some(d) => Consumed {
+                            decision: Some(d),
+                            redelivered: true,
+                            enforcements: Vec::new(),
+                        },
+                        // The history checked: what remains of
+                        // `is_redelivery` is the memory of recent ids.
+                        None if !e.event_id.is_empty()
+                            && self.recent.contains(&e.event_id, e.outcome) =>
+                        {
                             Consumed {
                                 decision: None,
+                                redelivered: true,
                                 enforcements: Vec::new(),
                             }
-                        } else {
+                        }
+                        None => {
                             let (d, enforcements) = self.decide(e);
                             Consumed {
                                 decision: Some(d),
+                                redelivered: false,
                                 enforcements,
                             }
                         }

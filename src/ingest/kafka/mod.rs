@@ -8,10 +8,14 @@
 //! batch's offsets for librdkafka's next commit. Nothing is read while a turn
 //! is in flight, so when the producer cannot deliver the consumer waits
 //! instead of buffering without bound (librdkafka's prefetch is bounded by
-//! `queued.max.messages.kbytes`). A crash between a delivery and its commit
-//! redelivers the batch; the engine's memory of recent event ids recognises
-//! each redelivered event, which then changes no state and yields no second
-//! decision.
+//! `queued.max.messages.kbytes`). A crash after the engine applied a batch
+//! (which the journal keeps) and before its offsets were committed
+//! redelivers the batch. State is updated exactly once: the engine's memory
+//! of recent event ids recognises each redelivered event, which changes no
+//! state. Decision records are produced at least once: a redelivered event's
+//! earlier decision is produced again, with the header `redelivered: true`,
+//! while the history still holds it, so a decision whose record the broker
+//! never acknowledged is not lost. Enforcements are not produced again.
 //!
 //! Rebalances come only from `poll`, which runs between turns, so when
 //! partitions are revoked every stored offset is of delivered records: they
@@ -463,16 +467,26 @@ impl Pipeline {
                 Ok(i) => {
                     let c = &consumed[i];
                     let e = &events[i];
+                    let result = if c.redelivered {
+                        "duplicate"
+                    } else {
+                        "decided"
+                    };
+                    m.kafka_messages.with_label_values(&[result]).inc();
+                    // A redelivery's decision is produced again while the
+                    // history holds it: its first record may not have been
+                    // acknowledged before a crash.
                     let Some(d) = &c.decision else {
-                        m.kafka_messages.with_label_values(&["duplicate"]).inc();
                         continue;
                     };
-                    m.kafka_messages.with_label_values(&["decided"]).inc();
                     let mut value = Vec::with_capacity(512);
                     d.write_json(&mut value);
                     let mut headers = self.headers("decision", &e.event_id, d);
                     if let Some(t) = &e.tenant {
                         headers.push(("tenant".into(), t.as_bytes().to_vec()));
+                    }
+                    if c.redelivered {
+                        headers.push(("redelivered".into(), b"true".to_vec()));
                     }
                     out.push(Outgoing {
                         topic: Topic::Decisions,
@@ -480,6 +494,11 @@ impl Pipeline {
                         value,
                         headers,
                     });
+                    // A redelivery has none: what the event issued the first
+                    // time is in force in the engine (a restart restores it)
+                    // and `/v1/decisions/stream` lists it to every reader
+                    // that connects, but an enforcement record lost to a
+                    // crash is not produced again.
                     for enf in &c.enforcements {
                         out.push(Outgoing {
                             topic: Topic::Decisions,
