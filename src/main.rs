@@ -91,6 +91,10 @@ enum Command {
         input: Option<PathBuf>,
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Count every decision in the metrics `serve` exports, and write them
+        /// (Prometheus text format) to this file at the end.
+        #[arg(long)]
+        metrics: Option<PathBuf>,
     },
     /// Validate configuration, rules and models; list every problem (exit 64 on any).
     Check,
@@ -187,7 +191,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(EXIT_CONFIG))
             }
         }
-        Command::Replay { input, output } => {
+        Command::Replay {
+            input,
+            output,
+            metrics,
+        } => {
             let config = match load_config(&cli.common) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -201,7 +209,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             eprintln!("palisade replay: {}", parts.describe());
             let mut engine = Engine::new(parts);
-            replay(&mut engine, input.as_deref(), output.as_deref())
+            replay(
+                &mut engine,
+                input.as_deref(),
+                output.as_deref(),
+                metrics.as_deref(),
+            )
         }
         Command::Serve {
             listen,
@@ -343,6 +356,7 @@ fn replay(
     engine: &mut Engine,
     input: Option<&Path>,
     output: Option<&Path>,
+    metrics_file: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin();
     // Replay reads in large chunks of its own; no buffering here.
@@ -377,9 +391,28 @@ fn replay(
         }
     };
     let rejects = io::stderr();
-    let summary =
-        palisade::ingest::replay::replay(engine, reader, writer, rejects.lock(), Some(&mut tick))
-            .context("replay failed")?;
+    // Created before the replay, so a bad path fails before an hour's work.
+    let metrics_out = match metrics_file {
+        None => None,
+        Some(p) => Some(File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+    };
+    let metrics = palisade::metrics::Metrics::new();
+    let mut counters = palisade::metrics::DecisionCounters::default();
+    let recording = metrics_out.is_some().then_some((&metrics, &mut counters));
+    let summary = palisade::ingest::replay::replay(
+        engine,
+        reader,
+        writer,
+        rejects.lock(),
+        Some(&mut tick),
+        recording,
+    )
+    .context("replay failed")?;
+    if let (Some(mut f), Some(p)) = (metrics_out, metrics_file) {
+        palisade::metrics::StateObserver::default().observe(&metrics, engine, None);
+        f.write_all(&metrics.render())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }

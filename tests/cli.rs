@@ -463,3 +463,49 @@ fn replay_survives_a_far_future_timestamp() {
     let answered = decisions(&out.stdout).len() + stderr.matches("line 1: ").count();
     assert_eq!(answered, 1, "{stderr}");
 }
+
+/// The sum of a metric's samples (Prometheus text) whose line contains `filter`.
+fn sample_sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn replay_with_metrics_counts_what_serve_would_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = simulate(tmp.path(), "3");
+    let metrics = tmp.path().join("replay.prom");
+    let out = run(
+        palisade(tmp.path())
+            .arg("replay")
+            .arg("--metrics")
+            .arg(&metrics),
+        &events,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decided = decisions(&out.stdout);
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let n = decided.len() as f64;
+    assert_eq!(sample_sum(&prom, "palisade_decisions_total{", ""), n);
+    assert_eq!(sample_sum(&prom, "palisade_events_total{", ""), n);
+    let blocks = decided.iter().filter(|d| d["action"] == "block").count() as f64;
+    assert_eq!(
+        sample_sum(&prom, "palisade_decisions_total{", "action=\"block\""),
+        blocks
+    );
+    assert_eq!(
+        sample_sum(&prom, "palisade_engine_evaluation_seconds_count", ""),
+        n
+    );
+    // The simulated attacks overflow rules, and the state is measured.
+    assert!(
+        sample_sum(&prom, "palisade_rule_overflows_total{", "") > 0.0,
+        "{prom}"
+    );
+    assert!(sample_sum(&prom, "palisade_state_entries{", "structure=\"profiles\"") > 0.0);
+    // Without the flag, no file and the same decisions.
+    let plain = replay_stdin(tmp.path(), &events);
+    assert_eq!(decisions(&plain.stdout).len(), decided.len());
+}

@@ -288,6 +288,7 @@ pub fn compile(
         blocks: Default::default(),
         max_keys,
         evicted: Default::default(),
+        overflows: 0,
     })
 }
 

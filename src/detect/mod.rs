@@ -127,6 +127,8 @@ pub struct Detector {
     max_keys: usize,
     /// Blocks let go (ended, or made way at the cap).
     evicted: Evictions,
+    /// Events that overflowed this rule's limit since start (not saved).
+    overflows: u64,
 }
 
 /// Why a detector spoke for an event.
@@ -208,6 +210,7 @@ impl Detector {
                 }
             }
         }?;
+        self.overflows += 1;
         let until = match self.action {
             OverflowAction::Signal => None,
             _ => {
@@ -293,6 +296,11 @@ impl Detector {
             } else {
                 0.0
             }
+    }
+
+    /// Events that overflowed this rule's limit since the process started.
+    pub fn overflows(&self) -> u64 {
+        self.overflows
     }
 
     /// Keys this rule let go: bucket or failure-count keys, and blocks.

@@ -41,6 +41,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Ip,
+        Scope::Network,
+        Scope::UserIp,
+        Scope::User,
+        Scope::Asn,
+        Scope::Device,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Ip => "ip",

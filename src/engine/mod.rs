@@ -702,6 +702,11 @@ impl Engine {
         ]
     }
 
+    /// Each rule's overflows since the process started.
+    pub fn rule_overflows(&self) -> impl Iterator<Item = (&std::sync::Arc<str>, u64)> {
+        self.detectors.iter().map(|d| (&d.id, d.overflows()))
+    }
+
     /// User agents whose parse is cached (a cache, not state: not saved).
     pub fn user_agents_cached(&self) -> usize {
         self.agents.cache_stats().0

@@ -4,6 +4,7 @@
 
 use crate::engine::Engine;
 use crate::event::{Action, Event, MAX_EVENT_BYTES};
+use crate::metrics::{DecisionCounters, Metrics};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -47,13 +48,15 @@ impl std::fmt::Display for Summary {
 pub type Progress<'a> = &'a mut dyn FnMut(u64);
 
 /// Replays `input` through `engine`, writing decisions to `output` and one line
-/// per rejected input line to `rejects`.
+/// per rejected input line to `rejects`. With `metrics`, every decision is
+/// counted as `serve` counts it (and the engine's time per event observed).
 pub fn replay(
     engine: &mut Engine,
     input: impl Read,
     mut output: impl Write,
     mut rejects: impl Write,
     mut progress: Option<Progress>,
+    mut metrics: Option<(&Metrics, &mut DecisionCounters)>,
 ) -> io::Result<Summary> {
     let started = Instant::now();
     let mut summary = Summary::default();
@@ -92,9 +95,18 @@ pub fn replay(
                 )?;
             }
             Ok(()) => {
+                let started = metrics.is_some().then(Instant::now);
                 let decision = engine.evaluate(&event);
                 // Nearly always empty: taking an empty list allocates nothing.
-                summary.enforcements += engine.take_enforcements().len() as u64;
+                let issued = engine.take_enforcements();
+                summary.enforcements += issued.len() as u64;
+                if let (Some((m, counters)), Some(t)) = (metrics.as_mut(), started) {
+                    m.evaluation.observe(t.elapsed().as_secs_f64());
+                    counters.count(m, &event, &decision);
+                    for e in &issued {
+                        m.enforcements.with_label_values(&[e.scope.as_str()]).inc();
+                    }
+                }
                 summary.events += 1;
                 summary.actions[match decision.action {
                     Action::Allow => 0,

@@ -11,16 +11,12 @@
 use crate::engine::enforce::Enforcement;
 use crate::engine::Engine;
 use crate::event::{Decision, Event, FeedbackVerdict};
-use crate::metrics::Metrics;
+use crate::metrics::{DecisionCounters, Metrics, StateObserver};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};
 use crate::state::recent_ids::RecentIds;
-use crate::state::Evictions;
 use axum::body::Bytes;
-use prometheus::IntCounter;
-use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,11 +193,11 @@ pub fn start(
         metrics: metrics.clone(),
         feed: feed.clone(),
         published: 0,
-        counters: Counters::default(),
+        counters: DecisionCounters::default(),
         journal: journal.clone(),
         checkpoints: durability.map(|d| d.checkpoints),
         scratch: Vec::new(),
-        evictions_counted: HashMap::new(),
+        observed: StateObserver::default(),
     };
     EngineHandle {
         worker: Arc::new(Mutex::new(Some(worker))),
@@ -237,67 +233,6 @@ pub fn apply(engine: &mut Engine, history: &mut History, recent: &mut RecentIds,
     let _ = engine.take_enforcements();
 }
 
-/// The labelled counters a decision bumps, looked up once per label set:
-/// prometheus hashes the label values and takes a lock on every
-/// `with_label_values`, several times per request.
-#[derive(Default)]
-struct Counters {
-    /// By kind and outcome.
-    events: Vec<Option<IntCounter>>,
-    /// By action, level and enforced.
-    decisions: Vec<Option<IntCounter>>,
-    reasons: FxHashMap<Box<str>, IntCounter>,
-    /// Compromised passwords by kind.
-    compromised: Vec<Option<IntCounter>>,
-}
-
-impl Counters {
-    fn count(&mut self, m: &Metrics, e: &Event, d: &Decision) {
-        let i = e.kind as usize * 3 + e.outcome as usize;
-        cached(&mut self.events, i, || {
-            m.events
-                .with_label_values(&[e.kind.as_str(), e.outcome.as_str()])
-        })
-        .inc();
-        let i = (d.action as usize * 3 + d.risk_level as usize) * 2 + usize::from(d.enforced);
-        cached(&mut self.decisions, i, || {
-            m.decisions.with_label_values(&[
-                d.action.as_str(),
-                d.risk_level.as_str(),
-                if d.enforced { "true" } else { "false" },
-            ])
-        })
-        .inc();
-        if d.compromised_password {
-            cached(&mut self.compromised, e.kind as usize, || {
-                m.compromised.with_label_values(&[e.kind.as_str()])
-            })
-            .inc();
-        }
-        for r in &d.reasons {
-            match self.reasons.get(&*r.code) {
-                Some(c) => c.inc(),
-                None => {
-                    let c = m.reasons.with_label_values(&[&*r.code]);
-                    c.inc();
-                    self.reasons.insert((*r.code).into(), c);
-                }
-            }
-        }
-    }
-}
-
-fn cached(
-    slots: &mut Vec<Option<IntCounter>>,
-    i: usize,
-    make: impl FnOnce() -> IntCounter,
-) -> &IntCounter {
-    if slots.len() <= i {
-        slots.resize(i + 1, None);
-    }
-    slots[i].get_or_insert_with(make)
-}
-
 struct Worker {
     engine: Engine,
     history: History,
@@ -308,12 +243,11 @@ struct Worker {
     feed: broadcast::Sender<Arc<Published>>,
     /// Sequence number of the last enforcement published.
     published: u64,
-    counters: Counters,
+    counters: DecisionCounters,
     journal: Option<Arc<Journal>>,
     checkpoints: Option<Checkpoints>,
     scratch: Vec<u8>,
-    /// Evictions already added to the counters, by (structure, cause).
-    evictions_counted: HashMap<(&'static str, &'static str), u64>,
+    observed: StateObserver,
 }
 
 impl Worker {
@@ -540,70 +474,11 @@ impl Worker {
     }
 
     fn refresh_gauges(&mut self) {
-        let s = self.engine.state_stats();
-        let keys: usize = s.rule_keys.iter().map(|r| r.1).sum();
-        let key_bytes: usize = s.rule_keys.iter().map(|r| r.2).sum();
-        // Every structure's entries, and bytes where the structure counts
-        // them. The user-agent parse cache is a cache, not state (a restart
-        // empties it), so it has a gauge of its own.
-        self.metrics
-            .user_agent_cache
-            .set(self.engine.user_agents_cached() as i64);
-        let sizes: [(&str, usize, Option<usize>); 7] = [
-            ("profiles", s.profiles, Some(s.profile_bytes)),
-            ("rule_keys", keys, Some(key_bytes)),
-            (
-                "history_events",
-                self.history.len(),
-                Some(self.history.heap_bytes()),
-            ),
-            (
-                "recent_event_ids",
-                self.recent.len(),
-                Some(self.recent.heap_bytes()),
-            ),
-            (
-                "enforcements",
-                self.engine.enforcements_in_force().len(),
-                None,
-            ),
-            ("reported_blocks", s.reported_blocks, None),
-            (
-                "fraud_marks",
-                s.fraud_marked_users,
-                Some(s.fraud_mark_bytes),
-            ),
-        ];
-        for (structure, entries, bytes) in sizes {
-            let entries_gauge = self.metrics.state_entries.with_label_values(&[structure]);
-            entries_gauge.set(entries as i64);
-            if let Some(b) = bytes {
-                let bytes_gauge = self.metrics.state_bytes.with_label_values(&[structure]);
-                bytes_gauge.set(b as i64);
-            }
-        }
-        let mut evictions = self.engine.evictions();
-        let history = self.history.evicted_users();
-        let recent = Evictions {
-            cap: self.recent.evicted(),
-            age: 0,
-        };
-        evictions.extend([("history_users", history), ("recent_event_ids", recent)]);
-        for (structure, e) in evictions {
-            for (cause, n) in [("cap", e.cap), ("age", e.age)] {
-                let seen = self
-                    .evictions_counted
-                    .entry((structure, cause))
-                    .or_default();
-                let counter = self
-                    .metrics
-                    .state_evictions
-                    .with_label_values(&[structure, cause]);
-                // A structure replaced (a checkpoint restored) starts from 0.
-                counter.inc_by(n.saturating_sub(*seen));
-                *seen = n;
-            }
-        }
+        self.observed.observe(
+            &self.metrics,
+            &self.engine,
+            Some((&self.history, &self.recent)),
+        );
         if let Some(j) = &self.journal {
             self.metrics.journal_bytes.set(j.disk_bytes() as i64);
         }

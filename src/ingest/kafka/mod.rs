@@ -84,6 +84,24 @@ struct Context {
 }
 
 impl ClientContext for Context {
+    /// librdkafka's statistics (every `statistics.interval.ms`, 5 s unless
+    /// set): the lag of each partition this member holds, as the broker's
+    /// high watermark less the group's committed offset.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag = &self.metrics.kafka_lag;
+        // Partitions this member no longer holds go from the metric.
+        lag.reset();
+        for (name, topic) in &statistics.topics {
+            for (&id, p) in &topic.partitions {
+                if id < 0 || !p.desired || p.consumer_lag < 0 {
+                    continue;
+                }
+                lag.with_label_values(&[name, &id.to_string()])
+                    .set(p.consumer_lag);
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let fatal = matches!(
             error.rdkafka_error_code(),
@@ -206,6 +224,7 @@ impl Kafka {
             .set_if_absent("auto.offset.reset", "earliest", &config)
             .set_if_absent("enable.partition.eof", "false", &config)
             .set_if_absent("auto.commit.interval.ms", "1000", &config)
+            .set_if_absent("statistics.interval.ms", "5000", &config)
             .create_with_context(context)
             .map_err(|e| format!("kafka consumer: {e}"))?;
         consumer

@@ -1,6 +1,11 @@
 //! Every metric Palisade exports, declared in one place. Label values come
 //! from bounded sets only: never a user, an address or a password.
 
+pub mod record;
+
+pub use record::{DecisionCounters, StateObserver};
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -28,6 +33,12 @@ pub struct Metrics {
     pub state_evictions: IntCounterVec,
     pub memory_budget: IntGauge,
     pub user_agent_cache: IntGauge,
+    pub rule_overflows: IntCounterVec,
+    pub enforcements_in_force: IntGaugeVec,
+    pub audit: IntCounterVec,
+    pub kafka_lag: IntGaugeVec,
+    /// The name of every metric family, for checking dashboards against.
+    names: Vec<String>,
     pub overloaded: IntCounter,
     pub info: IntGaugeVec,
     pub kafka_up: IntGauge,
@@ -142,6 +153,33 @@ impl Metrics {
                 "User agents whose parse is cached (limits.max_user_agents; a full cache starts over).",
             )
             .expect("a valid metric"),
+            rule_overflows: counter(
+                "palisade_rule_overflows_total",
+                "Events that overflowed a rule's limit (each starts or renews the rule's action), by rule id.",
+                &["rule"],
+            ),
+            enforcements_in_force: IntGaugeVec::new(
+                Opts::new(
+                    "palisade_enforcements_in_force",
+                    "Enforcements in force now, by scope.",
+                ),
+                &["scope"],
+            )
+            .expect("a valid metric"),
+            audit: counter(
+                "palisade_audit_decisions_total",
+                "Decisions audit mode kept from being applied (the event was allowed), by the action that would have been applied.",
+                &["action"],
+            ),
+            kafka_lag: IntGaugeVec::new(
+                Opts::new(
+                    "palisade_kafka_consumer_lag",
+                    "Messages in each assigned partition of the events topic not yet consumed (from librdkafka's statistics, every 5 s).",
+                ),
+                &["topic", "partition"],
+            )
+            .expect("a valid metric"),
+            names: Vec::new(),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
                 "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
@@ -233,6 +271,10 @@ impl Metrics {
             Box::new(m.state_evictions.clone()),
             Box::new(m.memory_budget.clone()),
             Box::new(m.user_agent_cache.clone()),
+            Box::new(m.rule_overflows.clone()),
+            Box::new(m.enforcements_in_force.clone()),
+            Box::new(m.audit.clone()),
+            Box::new(m.kafka_lag.clone()),
             Box::new(m.info.clone()),
             Box::new(m.kafka_messages.clone()),
             Box::new(m.kafka_dead_letters.clone()),
@@ -246,16 +288,30 @@ impl Metrics {
             Box::new(m.checkpoint_bytes.clone()),
             Box::new(m.checkpoint_time.clone()),
         ];
-        let r = &m.registry;
-        for c in collectors {
-            r.register(c).expect("unique metric names");
-        }
         #[cfg(target_os = "linux")]
-        r.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))
-        .expect("unique metric names");
+        let collectors = {
+            let mut c = collectors;
+            c.push(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+            c
+        };
+        let mut m = m;
+        for c in collectors {
+            m.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
+            m.registry.register(c).expect("unique metric names");
+        }
+        // Registered by the Kafka door when it starts, so absent without it.
+        m.names
+            .extend(m.kafka_up.desc().iter().map(|d| d.fq_name.clone()));
+        m.names.sort();
         m
+    }
+
+    /// Every metric family's name (as declared: a histogram's series add
+    /// `_bucket`, `_sum` and `_count`).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The Prometheus text exposition of every metric.
