@@ -533,7 +533,10 @@ fn provisioning_files_name_a_prometheus_and_a_file_provider() {
     let ds = yaml("provisioning/datasources/palisade.yml");
     assert_eq!(ds["apiVersion"].as_i64(), Some(1));
     assert_eq!(ds["datasources"][0]["type"].as_str(), Some("prometheus"));
-    assert_eq!(ds["datasources"][0]["url"].as_str(), Some("${PROMETHEUS_URL}"));
+    assert_eq!(
+        ds["datasources"][0]["url"].as_str(),
+        Some("${PROMETHEUS_URL}")
+    );
     let dash = yaml("provisioning/dashboards/palisade.yml");
     assert_eq!(dash["apiVersion"].as_i64(), Some(1));
     assert_eq!(dash["providers"][0]["type"].as_str(), Some("file"));
