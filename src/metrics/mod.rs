@@ -305,7 +305,62 @@ impl Metrics {
         m.names
             .extend(m.kafka_up.desc().iter().map(|d| d.fq_name.clone()));
         m.names.sort();
+        m.start_at_zero();
         m
+    }
+
+    /// Creates the label sets every run can have at 0, so a first event
+    /// shows as an increase (Prometheus's `increase()` and `rate()` cannot
+    /// see a series born at 1) and panels show 0 rather than nothing.
+    fn start_at_zero(&self) {
+        use crate::engine::enforce::Scope;
+        use crate::event::{Action, Kind, Outcome, RiskLevel};
+        let kinds = [
+            Kind::SignIn,
+            Kind::SignUp,
+            Kind::PasswordChange,
+            Kind::PasswordReset,
+        ];
+        let actions = [Action::Allow, Action::Challenge, Action::Block];
+        for k in kinds {
+            for o in [Outcome::Attempt, Outcome::Success, Outcome::Failure] {
+                self.events.with_label_values(&[k.as_str(), o.as_str()]);
+            }
+            self.compromised.with_label_values(&[k.as_str()]);
+        }
+        for a in actions {
+            for l in [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High] {
+                for enforced in ["true", "false"] {
+                    self.decisions
+                        .with_label_values(&[a.as_str(), l.as_str(), enforced]);
+                }
+            }
+            if a != Action::Allow {
+                self.audit.with_label_values(&[a.as_str()]);
+            }
+        }
+        for s in Scope::ALL {
+            self.enforcements.with_label_values(&[s.as_str()]);
+        }
+        for v in ["legitimate", "fraudulent"] {
+            self.feedback.with_label_values(&[v]);
+        }
+    }
+
+    /// The Kafka door's label sets at 0, once it starts.
+    pub fn start_kafka_at_zero(&self) {
+        for r in ["decided", "duplicate", "dead_lettered"] {
+            self.kafka_messages.with_label_values(&[r]);
+        }
+        for r in ["empty", "too_large", "malformed_json", "invalid_field"] {
+            self.kafka_dead_letters.with_label_values(&[r]);
+        }
+        for r in ["ok", "error"] {
+            self.kafka_commits.with_label_values(&[r]);
+        }
+        for t in ["decisions", "dead_letters"] {
+            self.kafka_produced.with_label_values(&[t]);
+        }
     }
 
     /// Every metric family's name (as declared: a histogram's series add
@@ -346,5 +401,17 @@ mod tests {
             "palisade_decisions_total{action=\"block\",enforced=\"true\",level=\"high\"} 1"
         ));
         assert!(text.contains("palisade_engine_evaluation_seconds_bucket{le=\"0.00005\"} 1"));
+        // Label sets every run can have start at 0, so a first event is an increase.
+        assert!(text.contains(
+            "palisade_decisions_total{action=\"challenge\",enforced=\"false\",level=\"medium\"} 0"
+        ));
+        assert!(text.contains("palisade_audit_decisions_total{action=\"block\"} 0"));
+        assert!(
+            !text.contains("palisade_kafka_messages_total"),
+            "Kafka's only once it starts"
+        );
+        m.start_kafka_at_zero();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("palisade_kafka_dead_letters_total{reason=\"malformed_json\"} 0"));
     }
 }

@@ -212,6 +212,7 @@ impl Kafka {
             .registry
             .register(Box::new(metrics.kafka_up.clone()));
         metrics.kafka_up.set(0);
+        metrics.start_kafka_at_zero();
         let context = Context {
             health: health.clone(),
             metrics: metrics.clone(),
