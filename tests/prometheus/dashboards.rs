@@ -234,6 +234,46 @@ pub fn substitute(expr: &str, values: &HashMap<String, String>) -> (String, Vec<
     (out, unknown)
 }
 
+/// The query before a trailing `or on() vector(0)` (or `or vector(0)`): a
+/// fallback that shows 0 where the query finds no series, and so returns
+/// data whatever the query does; `None` without one.
+pub fn without_fallback(expr: &str) -> Option<String> {
+    let mut depth = 0i32;
+    let mut quote = None;
+    let mut escaped = false;
+    let mut last_or = None;
+    let bytes = expr.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if let Some(q) = quote {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                _ if b == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' | b'`' => quote = Some(b),
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b'o' if depth == 0 && expr[i..].starts_with("or") => {
+                let word =
+                    |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+                if !word(i.checked_sub(1).and_then(|j| bytes.get(j))) && !word(bytes.get(i + 2)) {
+                    last_or = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    let at = last_or?;
+    let fallback: String = expr[at + 2..].split_whitespace().collect();
+    ["on()vector(0)", "vector(0)"]
+        .contains(&fallback.as_str())
+        .then(|| expr[..at].trim().to_string())
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -277,4 +317,20 @@ fn a_variable_takes_all_its_values_or_its_current_one() {
         label_values_query(" label_values(instance) "),
         Some((None, "instance".into()))
     );
+}
+
+#[test]
+fn a_trailing_zero_fallback_is_taken_off() {
+    assert_eq!(
+        without_fallback(r#"(sum(rate(a{x="or"}[1m])) / sum(rate(b[1m]))) or on() vector(0)"#),
+        Some(r#"(sum(rate(a{x="or"}[1m])) / sum(rate(b[1m])))"#.into())
+    );
+    assert_eq!(
+        without_fallback("sum by (k) (rate(errors[1m]))  or  vector(0)"),
+        Some("sum by (k) (rate(errors[1m]))".into())
+    );
+    assert_eq!(without_fallback("a or b"), None);
+    assert_eq!(without_fallback("sum(a or on() vector(0))"), None);
+    assert_eq!(without_fallback("sum(rate(errors[1m]))"), None);
+    assert_eq!(without_fallback("a or on() vector(1)"), None);
 }

@@ -78,9 +78,13 @@ fn every_dashboard_panel_returns_data_and_every_alert_rule_evaluates() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let (mut enforce, mut audit, feed, targets) = setup::palisades(dir.path(), kafka.as_deref());
-    enforce.wait_ready();
-    audit.wait_ready();
+    let setup::Servers {
+        mut enforce,
+        mut audit,
+        mut overload,
+        feed,
+        targets,
+    } = setup::Servers::start(dir.path(), kafka.as_deref());
 
     let mut prom = Prometheus::start(Path::new(&prometheus), &targets, alerts.as_slice());
     prom.wait_ready();
@@ -89,10 +93,11 @@ fn every_dashboard_panel_returns_data_and_every_alert_rule_evaluates() {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let (failures, skipped, checked, report) = std::thread::scope(|scope| {
-        let traffic = scope.spawn(|| traffic::run(&[&enforce, &audit], &events, feed, &stop));
+        let traffic =
+            scope.spawn(|| traffic::run(&[&enforce, &audit], &overload, &events, feed, &stop));
         // Any panic below must stop the traffic, or the scope never ends.
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for_scrapes(&prom, &traffic);
+            wait_for_scrapes(&prom, targets.len(), &traffic);
             // Rates over RATE_INTERVAL need two scrapes of each series.
             std::thread::sleep(Duration::from_secs(8).saturating_sub(started.elapsed()));
             check(&prom, &boards, alerts.is_some(), kafka.is_some())
@@ -106,9 +111,10 @@ fn every_dashboard_panel_returns_data_and_every_alert_rule_evaluates() {
     });
 
     eprintln!(
-        "prometheus test: {} rounds of traffic ({} simulated events to each server) in {:.1} s",
+        "prometheus test: {} rounds of traffic ({} simulated events to each server, {} requests of bursts refused as overload) in {:.1} s",
         report.rounds,
         report.events,
+        report.refused,
         started.elapsed().as_secs_f64()
     );
     if !skipped.is_empty() {
@@ -131,6 +137,7 @@ fn every_dashboard_panel_returns_data_and_every_alert_rule_evaluates() {
     drop(prom);
     assert_eq!(enforce.terminate(), Some(0), "{}", enforce.log());
     assert_eq!(audit.terminate(), Some(0), "{}", audit.log());
+    assert_eq!(overload.terminate(), Some(0), "{}", overload.log());
 }
 
 /// `promtool check rules`, whose messages say more than Prometheus's
@@ -157,18 +164,25 @@ fn check_rule_syntax(prometheus: &Path, rules: &Path) {
     );
 }
 
-/// Waits until Prometheus scrapes both servers successfully.
-fn wait_for_scrapes<T>(prom: &Prometheus, traffic: &std::thread::ScopedJoinHandle<T>) {
+/// Waits until Prometheus scrapes all `servers` successfully.
+fn wait_for_scrapes<T>(
+    prom: &Prometheus,
+    servers: usize,
+    traffic: &std::thread::ScopedJoinHandle<T>,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let up = prom.query(r#"count(up{job="palisade"} == 1)"#);
-        if up.as_ref().is_ok_and(|d| d["result"][0]["value"][1] == "2") {
+        if up
+            .as_ref()
+            .is_ok_and(|d| d["result"][0]["value"][1] == servers.to_string().as_str())
+        {
             return;
         }
         assert!(!traffic.is_finished(), "the traffic thread ended early");
         assert!(
             Instant::now() < deadline,
-            "prometheus does not scrape both servers after 30 s: {up:?}; targets: {:?}",
+            "prometheus does not scrape the {servers} servers after 30 s: {up:?}; targets: {:?}",
             prom.api("/api/v1/targets")
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -186,8 +200,8 @@ fn check(
 ) -> (Vec<String>, Vec<String>, usize) {
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
-    // (where, expr as written, expr as sent)
-    let mut pending: Vec<(String, String, String)> = Vec::new();
+    // (where, expr as written, expr as sent, what no data means)
+    let mut pending: Vec<(String, String, String, &str)> = Vec::new();
     // Every expr as written, for the note on metrics no panel uses.
     let mut written = Vec::new();
     for board in boards {
@@ -204,7 +218,13 @@ fn check(
             } else if !kafka && expr.contains("palisade_kafka_") {
                 skipped.push(format!("{at}: {expr}"));
             } else {
-                pending.push((at, expr, sent));
+                // What Grafana shows, and what the query finds without a
+                // fallback of 0, which would show data for any query.
+                if let Some(primary) = dashboards::without_fallback(&sent) {
+                    let why = "data only through its `or ... vector(0)` fallback: the query before it finds nothing";
+                    pending.push((at.clone(), expr.clone(), primary, why));
+                }
+                pending.push((at, expr, sent, "no data"));
             }
         }
     }
@@ -215,13 +235,13 @@ fn check(
         left.retain(|&i| match prom.query(&pending[i].2) {
             Ok(data) if server::has_data(&data) => false,
             Ok(data) => {
-                answers.insert(i, format!("no data: {data}"));
+                answers.insert(i, format!("{}: {data}", pending[i].3));
                 true
             }
             // An error (a query Prometheus cannot parse or evaluate) will
             // not go away by waiting.
             Err(e) => {
-                let (at, expr, sent) = &pending[i];
+                let (at, expr, sent, _) = &pending[i];
                 failures.push(format!(
                     "{at}\n  expr: {expr}\n  sent: {sent}\n  prometheus: {e}"
                 ));
@@ -234,14 +254,14 @@ fn check(
         std::thread::sleep(Duration::from_secs(2));
     }
     for i in left {
-        let (at, expr, sent) = &pending[i];
+        let (at, expr, sent, _) = &pending[i];
         failures.push(format!(
             "{at}\n  expr: {expr}\n  sent: {sent}\n  prometheus: {}",
             answers[&i]
         ));
     }
     eprintln!(
-        "prometheus test: {} panel queries in {} dashboards, {} of them sent to Prometheus",
+        "prometheus test: {} panel queries in {} dashboards; {} queries sent to Prometheus (those with a fallback of 0 also without it)",
         written.len(),
         boards.len(),
         pending.len()

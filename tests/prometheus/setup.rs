@@ -1,6 +1,7 @@
-//! The servers under test: `palisade serve` twice, one enforcing (with a
-//! breach-corpus index and, given a broker, Kafka on fresh topics) and one in
-//! audit mode, each serving its metrics without a key for Prometheus.
+//! The servers under test: `palisade serve` three times, one enforcing (with
+//! a breach-corpus index and, given a broker, Kafka on fresh topics), one in
+//! audit mode and one to overload, each serving its metrics without a key
+//! for Prometheus.
 
 use super::support::{self, child::Serve};
 use super::traffic::{self, KafkaFeed};
@@ -12,35 +13,62 @@ use rdkafka::config::ClientConfig;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The two servers: one enforcing, with the breach corpus and, with a
-/// broker, Kafka (and what to publish); one in audit mode. Both serve their
-/// metrics without a key at the addresses returned, for Prometheus.
-pub fn palisades(
-    dir: &Path,
-    kafka: Option<&str>,
-) -> (Serve, Serve, Option<KafkaFeed>, [String; 2]) {
-    let corpus = breach_corpus(dir);
-    let targets = [0, 1].map(|_| format!("127.0.0.1:{}", support::free_port()));
-    let pwned = format!(
-        "[pwned]\nindex = {}\n",
-        Value::from(corpus.to_str().unwrap())
-    );
-    let mut config = pwned.clone();
-    let mut args = vec!["--metrics-listen", &targets[0]];
-    let mut feed = None;
-    if let Some(broker) = kafka {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (kafka_config, f) = runtime.block_on(kafka_setup(broker));
-        config += &kafka_config;
-        feed = Some(f);
-        args.extend(["--kafka-brokers", broker]);
+/// The servers Prometheus scrapes.
+pub struct Servers {
+    /// Enforcing, with the breach corpus and, given a broker, Kafka.
+    pub enforce: Serve,
+    /// In audit mode, with small caps so the eviction panels have evictions
+    /// to show.
+    pub audit: Serve,
+    /// Enforcing, with room for one request in flight: the overload and
+    /// server-error panels need 503s, which the others must never give.
+    pub overload: Serve,
+    /// What to publish on the enforce server's events topic.
+    pub feed: Option<KafkaFeed>,
+    /// Where each serves its metrics without a key.
+    pub targets: Vec<String>,
+}
+
+impl Servers {
+    pub fn start(dir: &Path, kafka: Option<&str>) -> Servers {
+        let corpus = breach_corpus(dir);
+        let targets: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", support::free_port()))
+            .collect();
+        let pwned = format!(
+            "[pwned]\nindex = {}\n",
+            Value::from(corpus.to_str().unwrap())
+        );
+        let mut config = pwned.clone();
+        let mut args = vec!["--metrics-listen", &targets[0]];
+        let mut feed = None;
+        if let Some(broker) = kafka {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let (kafka_config, f) = runtime.block_on(kafka_setup(broker));
+            config += &kafka_config;
+            feed = Some(f);
+            args.extend(["--kafka-brokers", broker]);
+        }
+        let mut enforce = Serve::start(&config, &args);
+        let audit_config = format!(
+            "mode = \"audit\"\n{pwned}[limits]\nmax_profiles = 300\nrecent_event_ids = 3000\n"
+        );
+        let mut audit = Serve::start(&audit_config, &["--metrics-listen", &targets[1]]);
+        let mut overload = Serve::start(
+            "[server]\nqueue_capacity = 1\n",
+            &["--metrics-listen", &targets[2]],
+        );
+        enforce.wait_ready();
+        audit.wait_ready();
+        overload.wait_ready();
+        Servers {
+            enforce,
+            audit,
+            overload,
+            feed,
+            targets,
+        }
     }
-    let enforce = Serve::start(&config, &args);
-    // Small caps, so the eviction panels have evictions to show.
-    let audit_config =
-        format!("mode = \"audit\"\n{pwned}[limits]\nmax_profiles = 300\nrecent_event_ids = 3000\n");
-    let audit = Serve::start(&audit_config, &["--metrics-listen", &targets[1]]);
-    (enforce, audit, feed, targets)
 }
 
 /// A breach-corpus index of the passwords the traffic uses.

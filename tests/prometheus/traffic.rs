@@ -1,8 +1,9 @@
 //! Traffic for the dashboards to show: simulated sign-ins (legitimate users,
 //! brute force, credential stuffing, password spray) posted in batches, with
 //! sign-in attempts and sign-ups (some with breached passwords) to decide,
-//! feedback, a bad event now and then, checkpoints, and, with Kafka, events,
-//! malformed messages and redeliveries on the events topic.
+//! feedback, a bad event now and then, checkpoints, bursts that overload a
+//! server, and, with Kafka, events, malformed messages and redeliveries on
+//! the events topic.
 //!
 //! It runs on a thread of its own at a steady pace until told to stop, so
 //! every rate the panels take over the last `RATE_INTERVAL` has moved.
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 const PACE: Duration = Duration::from_millis(250);
 /// Simulated events per round and server.
 const BATCH: usize = 100;
+/// Requests at once in a burst at the overloaded server.
+const BURST: usize = 8;
 /// Messages on the events topic per round.
 const KAFKA_BATCH: usize = 20;
 
@@ -42,11 +45,15 @@ pub struct Report {
     pub rounds: usize,
     pub events: usize,
     pub problems: Vec<String>,
+    /// Requests of the bursts refused with 503.
+    pub refused: usize,
 }
 
-/// Runs rounds against `servers` (and `kafka`) until `stop` is set.
+/// Runs rounds against `servers` (and `kafka`) until `stop` is set, and
+/// every few rounds a burst of requests at once at `overload`.
 pub fn run(
     servers: &[&Serve],
+    overload: &Serve,
     events: &[String],
     mut kafka: Option<KafkaFeed>,
     stop: &AtomicBool,
@@ -121,6 +128,9 @@ pub fn run(
                 expect("a checkpoint", "POST", "/v1/checkpoint", "", &[200]);
             }
         }
+        if round % 3 == 0 {
+            burst(overload, &batch, round, &mut report);
+        }
         report.events += batch.len();
         if let Some(k) = kafka.as_mut() {
             if let Err(e) = publish(k, round, &mut published) {
@@ -131,6 +141,27 @@ pub fn run(
         std::thread::sleep(PACE.saturating_sub(started.elapsed()));
     }
     report
+}
+
+/// Requests at once at a server with room for one: some are refused
+/// (503, counted as overloaded), the rest accepted.
+fn burst(overload: &Serve, batch: &[String], round: usize, report: &mut Report) {
+    let body = format!("[{}]", batch.join(","));
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..BURST)
+            .map(|_| s.spawn(|| overload.call("POST", "/v1/events", &body)))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for answer in answers {
+        match answer {
+            Some((503, _)) => report.refused += 1,
+            Some((202, _)) => {}
+            other => report.problems.push(format!(
+                "round {round}, a burst at the overloaded server: {other:?}, want 202 or 503"
+            )),
+        }
+    }
 }
 
 /// The next messages of the feed, and every fifth round a message that is
