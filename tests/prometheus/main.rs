@@ -1,10 +1,11 @@
-//! The dashboards and alert rules against a real Prometheus: two
+//! The dashboards and alert rules against a real Prometheus: three
 //! `palisade serve` processes (one enforcing, with a breach corpus and, when
-//! there is a broker, Kafka; one in audit mode) take simulated traffic with
-//! attacks while a Prometheus of the test's own scrapes them every second;
-//! then every query of every panel in `dashboards/*.json` must return data
-//! through Prometheus's HTTP API, and every rule in `dashboards/alerts.yml`
-//! must evaluate without error.
+//! there is a broker, Kafka; one in audit mode; one overloaded by bursts)
+//! take simulated traffic with attacks while a Prometheus of the test's own
+//! scrapes them every second; then every query of every panel in
+//! `dashboards/*.json` must return data through Prometheus's HTTP API (a
+//! query with a fallback of 0 also without it), and every rule in
+//! `dashboards/alerts.yml` must evaluate without error.
 //!
 //! Needs Prometheus at `PALISADE_TEST_PROMETHEUS` (and, to check the rule
 //! file's syntax first, promtool at `PALISADE_TEST_PROMTOOL`);

@@ -23,7 +23,7 @@ const BURST: usize = 8;
 /// Messages on the events topic per round.
 const KAFKA_BATCH: usize = 20;
 
-/// Passwords in the breach corpus the enforce server checks against.
+/// Passwords in the breach corpus the enforce and audit servers check against.
 pub const BREACHED: &[&str] = &["password", "123456", "letmein", "qwerty", "dragon"];
 
 pub fn sha1_hex(password: &str) -> String {
