@@ -6,7 +6,7 @@
 
 use super::mapping::Mapping;
 use anyhow::{bail, Context};
-use palisade::event::{Event, Kind, Outcome, Timestamp, MAX_FIELD_BYTES};
+use palisade::event::{Event, FailureReason, Kind, Outcome, Timestamp, MAX_FIELD_BYTES};
 use polars::prelude::{
     ChunkFullNull, CsvReadOptions, DataFrame, DataType, Int64Chunked, JsonFormat, JsonReader,
     ParquetReader, Schema, SerReader, StringChunked, TimeUnit,
@@ -257,6 +257,13 @@ pub fn events_from_frame<W: Write>(
         .iter()
         .map(|f| Ok((text(frame, &f.column, false)?, f.label.clone())))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let failure_reason = match mapping.failure_reason.as_deref() {
+        None => None,
+        Some("unknown_user") => Some(FailureReason::UnknownUser),
+        Some("mfa_failed") => Some(FailureReason::MfaFailed),
+        Some("locked") => Some(FailureReason::Locked),
+        Some(_) => Some(FailureReason::BadPassword),
+    };
     let mut events = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
         fn get(c: &Option<StringChunked>, row: usize) -> Option<&str> {
@@ -334,6 +341,7 @@ pub fn events_from_frame<W: Write>(
                 user: user.to_string(),
                 ip,
                 outcome,
+                failure_reason: failure_reason.filter(|_| outcome == Outcome::Failure),
                 user_agent: field("user_agent", get(&agents, row))?,
                 device_id: field("device_id", get(&devices, row))?,
                 label,
@@ -509,6 +517,7 @@ mod tests {
         assert_eq!(e.user, "-4324475583306591935");
         assert_eq!(e.ip, "10.0.65.171".parse::<IpAddr>().unwrap());
         assert_eq!(e.outcome, Outcome::Failure);
+        assert_eq!(e.failure_reason, Some(FailureReason::BadPassword));
         assert_eq!(e.label.as_deref(), Some("legit"));
         assert!(e.user_agent.as_deref().unwrap().contains("  (iPhone;"));
         let e = &events[4];
@@ -518,6 +527,7 @@ mod tests {
         assert_eq!(e.event_id, "15");
         assert_eq!(e.timestamp, Some(Timestamp(1_580_733_870_475)));
         assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.failure_reason, None);
         assert_eq!(e.label.as_deref(), Some("legit"));
         let labels: Vec<_> = events.iter().filter_map(|e| e.label.as_deref()).collect();
         assert_eq!(labels.iter().filter(|l| **l == "attack_ip").count(), 2);
@@ -551,5 +561,44 @@ mod tests {
         assert!(said.contains("line 3: user is empty"), "{said}");
         assert!(said.contains("line 4: ip \"10.0.0.999\""), "{said}");
         assert!(said.contains("line 5: timestamp \"03/02/2020\""), "{said}");
+    }
+
+    #[test]
+    fn parquet_with_a_datetime_column_reads_through_the_contract_mapping() {
+        use polars::prelude::{Column, DataFrame, ParquetWriter};
+        let dir = std::env::temp_dir().join(format!("palisade-pq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.parquet");
+        let ms = [1_767_571_200_000i64, 1_767_571_260_500];
+        let mut frame = DataFrame::new_infer_height(vec![
+            Column::new("event_id".into(), ["a", "b"]),
+            Column::new("timestamp".into(), ms)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .unwrap(),
+            Column::new("user".into(), ["alice", "bob"]),
+            Column::new("ip".into(), ["192.0.2.1", "2001:db8::1"]),
+            Column::new("outcome".into(), ["success", "failure"]),
+            Column::new("label".into(), ["legit", "brute_force"]),
+        ])
+        .unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut frame)
+            .unwrap();
+        let read = read_frame(&path, Format::Parquet, &Mapping::contract());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut rejects = Rejects::new(Vec::new(), 10);
+        let events =
+            events_from_frame(&read.unwrap(), &Mapping::contract(), 1, &mut rejects).unwrap();
+        assert_eq!(rejects.count, 0);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].timestamp, Some(Timestamp(1_767_571_260_500)));
+        assert_eq!(events[1].ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(events[1].outcome, Outcome::Failure);
+        assert_eq!(events[1].kind, Kind::SignIn, "no kind column: sign_in");
+        assert_eq!(events[1].label.as_deref(), Some("brute_force"));
+        assert_eq!(
+            events[0].user_agent, None,
+            "optional columns may be missing"
+        );
     }
 }

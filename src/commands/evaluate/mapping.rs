@@ -34,6 +34,11 @@ pub struct Mapping {
     /// outcome; absent, the column holds the contract's own words.
     #[serde(default)]
     pub outcome_values: BTreeMap<String, String>,
+    /// The contract's failure reason given to every failure, for tables that
+    /// do not say why a sign-in failed: the brute-force, stuffing and spray
+    /// rules count failed passwords only, so without it they see nothing.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
     #[serde(default)]
@@ -82,6 +87,14 @@ impl Mapping {
                 bail!("mapping {source}: outcome_values.{value} must be success, failure or attempt, got {outcome:?}");
             }
         }
+        if let Some(r) = &m.failure_reason {
+            if !matches!(
+                r.as_str(),
+                "bad_password" | "unknown_user" | "mfa_failed" | "locked"
+            ) {
+                bail!("mapping {source}: failure_reason must be bad_password, unknown_user, mfa_failed or locked, got {r:?}");
+            }
+        }
         for (column, dtype) in &m.dtypes {
             if !matches!(dtype.as_str(), "string" | "int" | "float" | "bool") {
                 bail!("mapping {source}: dtypes.{column:?} must be string, int, float or bool, got {dtype:?}");
@@ -102,6 +115,7 @@ impl Mapping {
             kind: Some("kind".into()),
             outcome: "outcome".into(),
             outcome_values: BTreeMap::new(),
+            failure_reason: None,
             user_agent: Some("user_agent".into()),
             device_id: Some("device_id".into()),
             label: Some("label".into()),
@@ -113,7 +127,7 @@ impl Mapping {
 
     /// Whether a column is optional: a missing optional column reads as empty.
     pub fn is_optional(&self, column: &str) -> bool {
-        [&self.user_agent, &self.device_id, &self.label]
+        [&self.kind, &self.user_agent, &self.device_id, &self.label]
             .iter()
             .any(|c| c.as_deref() == Some(column))
     }
