@@ -1,6 +1,8 @@
 //! The command line: parses arguments, builds the configuration, and calls into
 //! the library. No logic of its own.
 
+mod commands;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use palisade::config::{Config, Mode};
@@ -128,6 +130,9 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Replay labelled history and report per label: detection, friction on
+    /// legitimate users, ROC AUC, TPR at fixed FPR, risk score relation.
+    Evaluate(commands::evaluate::EvaluateArgs),
     /// The breach-corpus index (compromised passwords).
     Pwned {
         #[command(subcommand)]
@@ -269,6 +274,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate(args) => {
+            let config = match load_config(&cli.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            match commands::evaluate::run(&args, &config)? {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    Ok(ExitCode::from(EXIT_CONFIG))
+                }
+            }
         }
         Command::Pwned {
             command:

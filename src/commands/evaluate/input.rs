@@ -1,0 +1,604 @@
+//! Labelled sign-in history in: the contract's JSONL, or a CSV, Parquet or
+//! JSONL table read with polars and turned into events through a [`Mapping`].
+//!
+//! A row that cannot become an event (no user, a bad address, a bad time) is
+//! reported by line and reason and counted, never dropped silently.
+
+use super::mapping::Mapping;
+use anyhow::{bail, Context};
+use palisade::event::{Event, FailureReason, Kind, Outcome, Timestamp, MAX_FIELD_BYTES};
+use polars::prelude::{
+    ChunkFullNull, CsvReadOptions, DataFrame, DataType, Int64Chunked, JsonFormat, JsonReader,
+    ParquetReader, Schema, SerReader, StringChunked, TimeUnit,
+};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How the input file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    /// From the file's extension.
+    pub fn of(path: &Path) -> anyhow::Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Ok(match ext.as_str() {
+            "jsonl" | "ndjson" | "json" => Format::Jsonl,
+            "csv" => Format::Csv,
+            "parquet" | "pq" => Format::Parquet,
+            _ => bail!(
+                "{}: cannot tell the format from the extension; give --format jsonl, csv or parquet",
+                path.display()
+            ),
+        })
+    }
+}
+
+/// Rows that could not become events: every one counted, the first few
+/// described on the writer (stderr on the command line).
+pub struct Rejects<W: Write> {
+    out: W,
+    shown: u64,
+    /// How many are described before only counting.
+    pub limit: u64,
+    pub count: u64,
+}
+
+impl<W: Write> Rejects<W> {
+    pub fn new(out: W, limit: u64) -> Rejects<W> {
+        Rejects {
+            out,
+            shown: 0,
+            limit,
+            count: 0,
+        }
+    }
+
+    /// Counts a bad row; `place` is e.g. `line 12`.
+    pub fn reject(&mut self, place: &str, reason: &str) {
+        self.count += 1;
+        if self.shown < self.limit {
+            self.shown += 1;
+            // A failed write to stderr must not stop the evaluation.
+            let _ = writeln!(self.out, "{place}: {reason}");
+        } else if self.shown == self.limit {
+            self.shown += 1;
+            let _ = writeln!(
+                self.out,
+                "(more bad rows are counted but not shown; the summary has the total)"
+            );
+        }
+    }
+}
+
+/// Events from the contract's JSONL, decoded by the engine's own strict
+/// decoder, line by line. Not polars: its JSON reader fails a whole file on
+/// one bad line, and the contract wants each one reported and counted.
+pub fn read_contract_jsonl<W: Write>(
+    path: &Path,
+    rejects: &mut Rejects<W>,
+) -> anyhow::Result<Vec<Event>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut events = Vec::new();
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        match Event::from_json(text) {
+            Ok(e) => events.push(e),
+            Err(e) => rejects.reject(&format!("line {line_no}"), &e.to_string()),
+        }
+    }
+    Ok(events)
+}
+
+/// The whole table, every column kept, typed by the mapping's `dtypes` where
+/// it gives them.
+pub fn read_frame(path: &Path, format: Format, mapping: &Mapping) -> anyhow::Result<DataFrame> {
+    let what = || format!("cannot read {}", path.display());
+    let frame = match format {
+        Format::Csv => {
+            let mut schema = Schema::default();
+            for (column, dtype) in &mapping.dtypes {
+                schema.with_column(column.as_str().into(), dtype_of(dtype));
+            }
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_schema_overwrite(Some(Arc::new(schema)))
+                .with_infer_schema_length(Some(10_000))
+                .try_into_reader_with_file_path(Some(path.into()))
+                .with_context(what)?
+                .finish()
+                .with_context(what)?
+        }
+        Format::Jsonl => {
+            let file = File::open(path).with_context(what)?;
+            JsonReader::new(file)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish()
+                .with_context(what)?
+        }
+        Format::Parquet => {
+            let file = File::open(path).with_context(what)?;
+            ParquetReader::new(file).finish().with_context(what)?
+        }
+    };
+    Ok(frame)
+}
+
+fn dtype_of(name: &str) -> DataType {
+    match name {
+        "int" => DataType::Int64,
+        "float" => DataType::Float64,
+        "bool" => DataType::Boolean,
+        _ => DataType::String,
+    }
+}
+
+/// A column as text, or all-null when an optional column is missing.
+fn text(frame: &DataFrame, column: &str, optional: bool) -> anyhow::Result<StringChunked> {
+    match frame.column(column) {
+        Ok(c) => {
+            let s = c
+                .as_materialized_series()
+                .cast(&DataType::String)
+                .with_context(|| format!("column {column:?} cannot be read as text"))?;
+            Ok(s.str()?.rechunk().into_owned())
+        }
+        Err(_) if optional => Ok(StringChunked::full_null(column.into(), frame.height())),
+        Err(_) => bail!(
+            "the input has no column {column:?} (columns: {})",
+            frame
+                .get_column_names()
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Times in milliseconds since the epoch, from a datetime column, or text
+/// parsed by the mapping's format (UTC) or as RFC 3339.
+enum Times {
+    Millis(Int64Chunked),
+    Text(StringChunked, Option<String>),
+}
+
+impl Times {
+    fn of(frame: &DataFrame, mapping: &Mapping) -> anyhow::Result<Times> {
+        let column = frame
+            .column(&mapping.timestamp)
+            .with_context(|| format!("the input has no column {:?}", mapping.timestamp))?;
+        if let DataType::Datetime(_, _) = column.dtype() {
+            let ms = column
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
+                .cast(&DataType::Int64)?;
+            return Ok(Times::Millis(ms.i64()?.rechunk().into_owned()));
+        }
+        Ok(Times::Text(
+            text(frame, &mapping.timestamp, false)?,
+            mapping.timestamp_format.clone(),
+        ))
+    }
+
+    fn get(&self, row: usize) -> Result<Timestamp, String> {
+        let ms = match self {
+            Times::Millis(c) => c.get(row).ok_or("timestamp is empty")?,
+            Times::Text(c, format) => {
+                let s = c.get(row).ok_or("timestamp is empty")?;
+                match format {
+                    None => {
+                        return Timestamp::parse_rfc3339(s)
+                            .map_err(|e| format!("timestamp {s:?} {e}"))
+                    }
+                    Some(f) => chrono::NaiveDateTime::parse_from_str(s, f)
+                        .map_err(|e| format!("timestamp {s:?} does not match {f:?}: {e}"))?
+                        .and_utc()
+                        .timestamp_millis(),
+                }
+            }
+        };
+        let ms = u64::try_from(ms).map_err(|_| "timestamp is before 1970".to_string())?;
+        // Through the contract's parser for its range check.
+        Timestamp::parse_rfc3339(&Timestamp(ms).to_rfc3339()).map_err(|e| format!("timestamp {e}"))
+    }
+}
+
+/// Turns each row of the frame into an event. `first_line` is the line of
+/// the first row (2 for a CSV with a header), so a bad row is reported where
+/// an editor shows it (for rows with no field spanning lines).
+pub fn events_from_frame<W: Write>(
+    frame: &DataFrame,
+    mapping: &Mapping,
+    first_line: u64,
+    rejects: &mut Rejects<W>,
+) -> anyhow::Result<Vec<Event>> {
+    let opt = |c: &Option<String>| -> anyhow::Result<Option<StringChunked>> {
+        match c {
+            None => Ok(None),
+            Some(c) => text(frame, c, mapping.is_optional(c)).map(Some),
+        }
+    };
+    let ids = opt(&mapping.event_id)?;
+    let times = Times::of(frame, mapping)?;
+    let users = text(frame, &mapping.user, false)?;
+    let ips = text(frame, &mapping.ip, false)?;
+    let kinds = opt(&mapping.kind)?;
+    let outcomes = text(frame, &mapping.outcome, false)?;
+    let agents = opt(&mapping.user_agent)?;
+    let devices = opt(&mapping.device_id)?;
+    let labels = opt(&mapping.label)?;
+    let flags = mapping
+        .labels
+        .iter()
+        .map(|f| Ok((text(frame, &f.column, false)?, f.label.clone())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let failure_reason = match mapping.failure_reason.as_deref() {
+        None => None,
+        Some("unknown_user") => Some(FailureReason::UnknownUser),
+        Some("mfa_failed") => Some(FailureReason::MfaFailed),
+        Some("locked") => Some(FailureReason::Locked),
+        Some(_) => Some(FailureReason::BadPassword),
+    };
+    let mut events = Vec::with_capacity(frame.height());
+    for row in 0..frame.height() {
+        fn get(c: &Option<StringChunked>, row: usize) -> Option<&str> {
+            c.as_ref().and_then(|c| c.get(row))
+        }
+        let event = (|| -> Result<Event, String> {
+            let timestamp = times.get(row)?;
+            let user = users.get(row).unwrap_or_default();
+            if user.is_empty() {
+                return Err("user is empty".into());
+            }
+            let ip_text = ips.get(row).ok_or("ip is empty")?;
+            let ip: IpAddr = ip_text
+                .trim()
+                .parse()
+                .map_err(|_| format!("ip {ip_text:?} is not an IPv4 or IPv6 address"))?;
+            let kind = match get(&kinds, row) {
+                None | Some("sign_in") => Kind::SignIn,
+                Some("sign_up") => Kind::SignUp,
+                Some("password_change") => Kind::PasswordChange,
+                Some("password_reset") => Kind::PasswordReset,
+                Some(k) => return Err(format!("kind {k:?} is not a contract kind")),
+            };
+            let raw = outcomes.get(row).ok_or("outcome is empty")?;
+            let word = if mapping.outcome_values.is_empty() {
+                raw.to_string()
+            } else {
+                mapping
+                    .outcome_values
+                    .get(&raw.to_ascii_lowercase())
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!("outcome {raw:?} is not in the mapping's outcome_values")
+                    })?
+            };
+            let outcome = match word.as_str() {
+                "success" => Outcome::Success,
+                "failure" => Outcome::Failure,
+                "attempt" => Outcome::Attempt,
+                _ => {
+                    return Err(format!(
+                        "outcome {raw:?} is not success, failure or attempt"
+                    ))
+                }
+            };
+            let field = |name: &str, v: Option<&str>| -> Result<Option<String>, String> {
+                match v {
+                    Some(v) if v.len() > MAX_FIELD_BYTES => Err(format!(
+                        "{name} is {} bytes, the limit is {MAX_FIELD_BYTES}",
+                        v.len()
+                    )),
+                    Some(v) if !v.is_empty() => Ok(Some(v.to_string())),
+                    _ => Ok(None),
+                }
+            };
+            if user.len() > MAX_FIELD_BYTES {
+                return Err(format!(
+                    "user is {} bytes, the limit is {MAX_FIELD_BYTES}",
+                    user.len()
+                ));
+            }
+            let flagged = flags.iter().find(|(c, _)| {
+                c.get(row)
+                    .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
+            });
+            let label = match (get(&labels, row), flagged) {
+                (Some(l), _) if !l.is_empty() => Some(l.to_string()),
+                (_, Some((_, l))) => Some(l.clone()),
+                _ => mapping.default_label.clone(),
+            };
+            Ok(Event {
+                event_id: get(&ids, row).map_or_else(|| row.to_string(), str::to_string),
+                timestamp: Some(timestamp),
+                kind,
+                user: user.to_string(),
+                ip,
+                outcome,
+                failure_reason: failure_reason.filter(|_| outcome == Outcome::Failure),
+                user_agent: field("user_agent", get(&agents, row))?,
+                device_id: field("device_id", get(&devices, row))?,
+                label,
+                ..Event::default()
+            })
+        })();
+        match event {
+            Ok(e) => events.push(e),
+            Err(reason) => rejects.reject(&format!("line {}", first_line + row as u64), &reason),
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first 19 real rows of the RBA dataset, beside the repository; `None`
+    /// (after a SKIP line) when the shared data is absent.
+    fn rba_head() -> Option<std::path::PathBuf> {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/rba/rba-dataset.head18.csv");
+        if path.is_file() {
+            Some(path)
+        } else {
+            eprintln!("SKIP: the RBA mapping test: {} not found", path.display());
+            None
+        }
+    }
+
+    fn str_at(frame: &DataFrame, column: &str, row: usize) -> Option<String> {
+        let c = frame.column(column).unwrap();
+        assert_eq!(c.dtype(), &DataType::String, "{column}");
+        c.str().unwrap().get(row).map(str::to_string)
+    }
+
+    fn i64_at(frame: &DataFrame, column: &str, row: usize) -> Option<i64> {
+        let c = frame.column(column).unwrap();
+        assert_eq!(c.dtype(), &DataType::Int64, "{column}");
+        c.i64().unwrap().get(row)
+    }
+
+    fn f64_at(frame: &DataFrame, column: &str, row: usize) -> Option<f64> {
+        let c = frame.column(column).unwrap();
+        assert_eq!(c.dtype(), &DataType::Float64, "{column}");
+        c.f64().unwrap().get(row)
+    }
+
+    fn bool_at(frame: &DataFrame, column: &str, row: usize) -> Option<bool> {
+        let c = frame.column(column).unwrap();
+        assert_eq!(c.dtype(), &DataType::Boolean, "{column}");
+        c.bool().unwrap().get(row)
+    }
+
+    /// Every column of one row, in the file's order.
+    #[allow(clippy::too_many_arguments)]
+    fn assert_row(
+        f: &DataFrame,
+        row: usize,
+        time: &str,
+        user: &str,
+        rtt: Option<f64>,
+        ip: &str,
+        place: [&str; 3],
+        asn: i64,
+        ua: &str,
+        browser: &str,
+        os: &str,
+        device: &str,
+        flags: [bool; 3],
+    ) {
+        let s = |c: &str| str_at(f, c, row);
+        assert_eq!(i64_at(f, "index", row), Some(row as i64));
+        assert_eq!(s("Login Timestamp").as_deref(), Some(time));
+        assert_eq!(s("User ID").as_deref(), Some(user));
+        assert_eq!(f64_at(f, "Round-Trip Time [ms]", row), rtt);
+        assert_eq!(s("IP Address").as_deref(), Some(ip));
+        assert_eq!(s("Country").as_deref(), Some(place[0]));
+        assert_eq!(s("Region").as_deref(), Some(place[1]));
+        assert_eq!(s("City").as_deref(), Some(place[2]));
+        assert_eq!(i64_at(f, "ASN", row), Some(asn));
+        assert_eq!(s("User Agent String").as_deref(), Some(ua));
+        assert_eq!(s("Browser Name and Version").as_deref(), Some(browser));
+        assert_eq!(s("OS Name and Version").as_deref(), Some(os));
+        assert_eq!(s("Device Type").as_deref(), Some(device));
+        assert_eq!(bool_at(f, "Login Successful", row), Some(flags[0]));
+        assert_eq!(bool_at(f, "Is Attack IP", row), Some(flags[1]));
+        assert_eq!(bool_at(f, "Is Account Takeover", row), Some(flags[2]));
+    }
+
+    #[test]
+    fn the_rba_mapping_reads_every_column_of_the_real_rows() {
+        let Some(path) = rba_head() else { return };
+        let mapping = Mapping::load("rba").unwrap();
+        let frame = read_frame(&path, Format::Csv, &mapping).unwrap();
+        // Indexes 0 to 18: the file's name counts from 0. The last line has
+        // no newline and must still be read.
+        assert_eq!(frame.height(), 19);
+        assert_eq!(frame.width(), 16, "every column is kept");
+        assert_row(
+            &frame,
+            0,
+            "2020-02-03 12:43:30.772",
+            "-4324475583306591935",
+            None,
+            "10.0.65.171",
+            ["NO", "-", "-"],
+            29695,
+            "Mozilla/5.0  (iPhone; CPU iPhone OS 13_4 like Mac OS X) Gecko/20150101 Firefox/20.0.0.1618 (Chrome variation/248113",
+            "Firefox 20.0.0.1618",
+            "iOS 13.4",
+            "mobile",
+            [false, false, false],
+        );
+        // Quoted, with commas inside.
+        assert_row(
+            &frame,
+            1,
+            "2020-02-03 12:43:43.549",
+            "-4324475583306591935",
+            None,
+            "194.87.207.6",
+            ["AU", "-", "-"],
+            60117,
+            "Mozilla/5.0  (Linux; Android 4.1; Galaxy Nexus Build/JRN84D) AppleWebKit/537.36 (KHTML, like Gecko Chrome/46.0.2490.76 Mobile Safari/537.36 Browser",
+            "Chrome Mobile 46.0.2490",
+            "Android 4.1",
+            "mobile",
+            [false, false, false],
+        );
+        assert_row(
+            &frame,
+            4,
+            "2020-02-03 12:43:59.396",
+            "-4618854071942621186",
+            None,
+            "10.0.0.47",
+            ["US", "Virginia", "Ashburn"],
+            398986,
+            "Mozilla/5.0  (Linux; U; Android 2.2) Build/NMA26.42-169; wv AppleWebKit/537.36 (KHTML, like Gecko Version/4.0 Chrome/85.0.4183.120 Mobile Safari/537.36",
+            "Chrome Mobile WebView 85.0.4183",
+            "Android 2.2",
+            "mobile",
+            [false, true, false],
+        );
+        assert_row(
+            &frame,
+            15,
+            "2020-02-03 12:44:30.475",
+            "-8296667206273764769",
+            Some(1123.0),
+            "82.147.58.93",
+            ["NO", "Oslo County", "Oslo"],
+            29492,
+            "Mozilla/5.0  (iPad; CPU OS 7_1 like Mac OS X) AppleWebKit/533.1 (KHTML, like Gecko Version/4.0 Mobile Safari/533.1 variation/277457",
+            "Android 2.3.3.2672",
+            "iOS 7.1",
+            "mobile",
+            [true, false, false],
+        );
+
+        let mut out = Vec::new();
+        let mut rejects = Rejects::new(&mut out, 10);
+        let events = events_from_frame(&frame, &mapping, 2, &mut rejects).unwrap();
+        assert_eq!(rejects.count, 0);
+        assert_eq!(events.len(), 19);
+        assert_eq!(events[18].ip, "46.183.175.255".parse::<IpAddr>().unwrap());
+        let e = &events[0];
+        assert_eq!(e.event_id, "0");
+        assert_eq!(e.timestamp, Some(Timestamp(1_580_733_810_772)));
+        assert_eq!(e.kind, Kind::SignIn);
+        assert_eq!(e.user, "-4324475583306591935");
+        assert_eq!(e.ip, "10.0.65.171".parse::<IpAddr>().unwrap());
+        assert_eq!(e.outcome, Outcome::Failure);
+        assert_eq!(e.failure_reason, Some(FailureReason::BadPassword));
+        assert_eq!(e.label.as_deref(), Some("legit"));
+        assert!(e.user_agent.as_deref().unwrap().contains("  (iPhone;"));
+        let e = &events[4];
+        assert_eq!(e.timestamp, Some(Timestamp(1_580_733_839_396)));
+        assert_eq!(e.label.as_deref(), Some("attack_ip"));
+        let e = &events[15];
+        assert_eq!(e.event_id, "15");
+        assert_eq!(e.timestamp, Some(Timestamp(1_580_733_870_475)));
+        assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.failure_reason, None);
+        assert_eq!(e.label.as_deref(), Some("legit"));
+        let labels: Vec<_> = events.iter().filter_map(|e| e.label.as_deref()).collect();
+        assert_eq!(labels.iter().filter(|l| **l == "attack_ip").count(), 2);
+    }
+
+    #[test]
+    fn a_takeover_flag_wins_over_an_attack_ip_flag_and_bad_rows_are_counted() {
+        let dir = std::env::temp_dir().join(format!("palisade-rba-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rows.csv");
+        std::fs::write(
+            &path,
+            "index,Login Timestamp,User ID,Round-Trip Time [ms],IP Address,Country,Region,City,ASN,User Agent String,Browser Name and Version,OS Name and Version,Device Type,Login Successful,Is Attack IP,Is Account Takeover\n\
+             0,2020-02-03 12:43:30.772,7,,10.0.0.1,NO,-,-,1,ua,b,o,mobile,True,True,True\n\
+             1,2020-02-03 12:43:31.000,,,10.0.0.1,NO,-,-,1,ua,b,o,mobile,True,False,False\n\
+             2,2020-02-03 12:43:32.000,8,,10.0.0.999,NO,-,-,1,ua,b,o,mobile,False,False,False\n\
+             3,03/02/2020,9,,10.0.0.2,NO,-,-,1,ua,b,o,mobile,False,False,False\n",
+        )
+        .unwrap();
+        let mapping = Mapping::load("rba").unwrap();
+        let frame = read_frame(&path, Format::Csv, &mapping).unwrap();
+        let mut out = Vec::new();
+        let mut rejects = Rejects::new(&mut out, 10);
+        let events = events_from_frame(&frame, &mapping, 2, &mut rejects).unwrap();
+        let count = rejects.count;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].label.as_deref(), Some("account_takeover"));
+        assert_eq!(count, 3);
+        let said = String::from_utf8(out).unwrap();
+        assert!(said.contains("line 3: user is empty"), "{said}");
+        assert!(said.contains("line 4: ip \"10.0.0.999\""), "{said}");
+        assert!(said.contains("line 5: timestamp \"03/02/2020\""), "{said}");
+    }
+
+    #[test]
+    fn parquet_with_a_datetime_column_reads_through_the_contract_mapping() {
+        use polars::prelude::{Column, DataFrame, ParquetWriter};
+        let dir = std::env::temp_dir().join(format!("palisade-pq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.parquet");
+        let ms = [1_767_571_200_000i64, 1_767_571_260_500];
+        let mut frame = DataFrame::new_infer_height(vec![
+            Column::new("event_id".into(), ["a", "b"]),
+            Column::new("timestamp".into(), ms)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .unwrap(),
+            Column::new("user".into(), ["alice", "bob"]),
+            Column::new("ip".into(), ["192.0.2.1", "2001:db8::1"]),
+            Column::new("outcome".into(), ["success", "failure"]),
+            Column::new("label".into(), ["legit", "brute_force"]),
+        ])
+        .unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut frame)
+            .unwrap();
+        let read = read_frame(&path, Format::Parquet, &Mapping::contract());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut rejects = Rejects::new(Vec::new(), 10);
+        let events =
+            events_from_frame(&read.unwrap(), &Mapping::contract(), 1, &mut rejects).unwrap();
+        assert_eq!(rejects.count, 0);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].timestamp, Some(Timestamp(1_767_571_260_500)));
+        assert_eq!(events[1].ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(events[1].outcome, Outcome::Failure);
+        assert_eq!(events[1].kind, Kind::SignIn, "no kind column: sign_in");
+        assert_eq!(events[1].label.as_deref(), Some("brute_force"));
+        assert_eq!(
+            events[0].user_agent, None,
+            "optional columns may be missing"
+        );
+    }
+}
