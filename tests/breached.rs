@@ -22,19 +22,7 @@ fn sha1_hex(password: &str) -> String {
 
 /// An index built from `lines` (a passwords list, or HASH:COUNT lines).
 fn index(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
-    let input = dir.join(format!("{name}.txt"));
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let output = dir.join(format!("{name}.idx"));
-    build(&BuildOptions {
-        input,
-        output: output.clone(),
-        range: true,
-        max_malformed: 0,
-        format: InputFormat::Auto,
-        progress: false,
-    })
-    .unwrap_or_else(|e| panic!("build {name}: {e}"));
-    output
+    support::corpus::index(dir, name, &(lines.join("\n") + "\n"))
 }
 
 fn engine_with(config: &str, index: &Path) -> Engine {

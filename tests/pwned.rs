@@ -3,7 +3,9 @@
 //! `../shared/data` (SKIPs loudly without it), read back through the library;
 //! and every broken input we know of, each a clear error and never a panic.
 
-use palisade::enrich::pwned::{build, BuildOptions, InputFormat, PwnedError, PwnedIndex};
+mod support;
+
+use palisade::enrich::pwned::{PwnedError, PwnedIndex};
 use rand::{Rng, SeedableRng};
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
@@ -170,21 +172,10 @@ fn the_hibp_range_example_round_trips_through_write_range() {
 
 /// A small valid index, its bytes, and where it lives.
 fn small_index(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let input = dir.join("hashes.txt");
     let lines: String = (0..1000)
         .map(|i: u32| format!("{}:{}\n", hex::encode(sha1(&i.to_le_bytes())), i + 1))
         .collect();
-    std::fs::write(&input, lines).unwrap();
-    let output = dir.join("good.idx");
-    build(&BuildOptions {
-        input,
-        output: output.clone(),
-        range: true,
-        max_malformed: 0,
-        format: InputFormat::Auto,
-        progress: false,
-    })
-    .unwrap();
+    let output = support::corpus::index(dir, "good", &lines);
     let bytes = std::fs::read(&output).unwrap();
     (output, bytes)
 }

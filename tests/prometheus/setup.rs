@@ -6,7 +6,6 @@
 use super::support::{self, child::Serve};
 use super::traffic::{self, KafkaFeed};
 use palisade::analytics::simulate::{simulate, SimulateOptions};
-use palisade::enrich::pwned::{build, BuildOptions, InputFormat};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -73,19 +72,7 @@ impl Servers {
 
 /// A breach-corpus index of the passwords the traffic uses.
 fn breach_corpus(dir: &Path) -> PathBuf {
-    let input = dir.join("corpus.txt");
-    std::fs::write(&input, traffic::BREACHED.join("\n") + "\n").unwrap();
-    let output = dir.join("corpus.idx");
-    build(&BuildOptions {
-        input,
-        output: output.clone(),
-        range: true,
-        max_malformed: 0,
-        format: InputFormat::Auto,
-        progress: false,
-    })
-    .unwrap();
-    output
+    support::corpus::index(dir, "corpus", &(traffic::BREACHED.join("\n") + "\n"))
 }
 
 /// Fresh topics, the `[kafka]` config for them, and simulated events to
