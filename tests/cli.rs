@@ -7,25 +7,12 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn repo(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(sub)
-}
+mod support;
 
-/// The binary, run in `cwd` (so no `./rules` or `./models` is picked up by
-/// accident) with none of the environment's `PALISADE_*` settings.
-fn palisade(cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    c.current_dir(cwd);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("PALISADE_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use support::cli::{palisade, repo};
 
 /// Runs with `input` on stdin.
 fn run(c: &mut Command, input: &[u8]) -> Output {

@@ -5,22 +5,11 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn repo(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(sub)
-}
+mod support;
 
-fn palisade(cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    c.current_dir(cwd);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("PALISADE_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use support::cli::{palisade, repo};
 
 fn ok(out: Output) -> (String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -11,6 +11,7 @@ use palisade::serve::{auth::ApiKeys, Server, ServerConfig};
 use tower::ServiceExt;
 
 pub mod child;
+pub mod cli;
 pub mod corpus;
 pub mod simulated;
 

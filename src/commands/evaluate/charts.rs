@@ -93,16 +93,7 @@ fn draw_roc(path: &Path, by_label: &BTreeMap<String, Vec<Scored>>) -> anyhow::Re
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing)?;
-    root.present().map_err(drawing)?;
-    Ok(())
+    finish(&mut chart, &root, SeriesLabelPosition::LowerRight)
 }
 
 /// Share of the values in each of [`BINS`] bins over [0, 1].
@@ -161,9 +152,24 @@ fn draw_scores(path: &Path, by_label: &BTreeMap<String, Vec<Scored>>) -> anyhow:
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(width)));
     }
+    finish(&mut chart, &root, SeriesLabelPosition::UpperMiddle)
+}
+
+type Chart<'a> = ChartContext<
+    'a,
+    BitMapBackend<'a>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws the legend at `position` and writes the image.
+fn finish(
+    chart: &mut Chart<'_>,
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperMiddle)
+        .position(position)
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
