@@ -334,6 +334,18 @@ impl Config {
 }
 
 /// The four 64-bit seeds of the keyed hash, from at least 32 hex digits.
+/// The data folder when none is configured.
+pub const DEFAULT_DATA_DIR: &str = "palisade-data";
+
+impl Config {
+    /// The data folder: the configured one, else `palisade-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+}
+
 pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
     let bytes =
         hex::decode(hex_key.trim()).map_err(|_| "hash_key must be hex digits".to_string())?;

@@ -133,6 +133,9 @@ enum Command {
     /// Replay labelled history and report per label: detection, friction on
     /// legitimate users, ROC AUC, TPR at fixed FPR, risk score relation.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Learn user profiles and global frequencies from history and write them
+    /// as a checkpoint the engine starts from.
+    Baseline(commands::baseline::BaselineArgs),
     /// The breach-corpus index (compromised passwords).
     Pwned {
         #[command(subcommand)]
@@ -276,17 +279,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate(args) => {
-            let config = match load_config(&cli.common) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            match commands::evaluate::run(&args, &config)? {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(problems) => {
-                    eprintln!("{problems}");
-                    Ok(ExitCode::from(EXIT_CONFIG))
-                }
-            }
+            analytics(&cli.common, |config| commands::evaluate::run(&args, config))
+        }
+        Command::Baseline(args) => {
+            analytics(&cli.common, |config| commands::baseline::run(&args, config))
         }
         Command::Pwned {
             command:
@@ -333,6 +329,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The config file (if any) with flags and environment variables applied.
 /// Problems are printed and become exit code 64.
+/// Runs an analytics command on the loaded configuration; a configuration
+/// the engine refuses exits 64 with its problems.
+fn analytics(
+    common: &Common,
+    command: impl FnOnce(&Config) -> anyhow::Result<Result<(), String>>,
+) -> anyhow::Result<ExitCode> {
+    let config = match load_config(common) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    match command(&config)? {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(problems) => {
+            eprintln!("{problems}");
+            Ok(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
 fn load_config(c: &Common) -> Result<Config, ExitCode> {
     let mut config = match &c.config {
         None => Config::default(),
@@ -440,7 +455,6 @@ fn replay(
 }
 
 /// Where state is kept when neither the config nor a flag says.
-const DEFAULT_DATA_DIR: &str = "palisade-data";
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     use palisade::serve::{auth, bind, shutdown_signal, Server};
@@ -451,10 +465,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let data_dir = config
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = config.data_dir();
     let s = config.server.clone();
     let (keys, key_source) = match auth::load(&s.api_keys, s.api_keys_file.as_deref(), &data_dir) {
         Ok(k) => k,

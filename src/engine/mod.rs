@@ -589,6 +589,25 @@ impl Engine {
         }
     }
 
+    /// Teaches the profiles and global frequencies one successful sign-in
+    /// from history, as a success the engine let through would (`palisade
+    /// baseline`): no rule runs, nothing is scored. Events must come in time
+    /// order. Whether it taught anything: only `sign_in` successes do.
+    pub fn learn_history(&mut self, e: &Event) -> bool {
+        if e.kind != crate::event::Kind::SignIn || e.outcome != Outcome::Success {
+            return false;
+        }
+        let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
+        self.last_ms = now_ms;
+        self.clock.set_millis(now_ms);
+        self.expire_profiles((now_ms / 86_400_000) as u32);
+        let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
+        let families = self.families(e);
+        let keys = self.hasher.keys(e, geo.asn);
+        self.learn_profile(e, &geo, families, &keys, now_ms);
+        true
+    }
+
     /// Teaches the user's profile the event, and resets the user's buckets.
     /// Bit i of the result: detector i lifted a block or challenge.
     fn learn(
@@ -605,6 +624,19 @@ impl Engine {
                 lifted |= 1 << i;
             }
         }
+        self.learn_profile(e, geo, fam, keys, now_ms);
+        lifted
+    }
+
+    /// The profile and global frequencies' part of learning a success.
+    fn learn_profile(
+        &mut self,
+        e: &Event,
+        geo: &GeoInfo,
+        fam: Families,
+        keys: &crate::detect::Keys,
+        now_ms: u64,
+    ) {
         let day = (now_ms / 86_400_000) as u16;
         let a = &self.ageing;
         let p = self.profiles.get_or_insert(keys.user);
@@ -641,7 +673,6 @@ impl Engine {
         p.last.longitude = longitude;
         p.last.accuracy_km = accuracy_km;
         p.last.country = geo.country.map_or([0; 2], |c| c.as_bytes());
-        lifted
     }
 
     /// Once a day of event time, profiles idle past the model's forget horizon go.
@@ -659,6 +690,17 @@ impl Engine {
             self.reported.expire(self.last_ms);
         }
         self.next_expiry_day = day + 1;
+    }
+
+    /// Distinct values counted per global-frequency feature.
+    pub fn frequency_sizes(&self) -> [(&'static str, usize); 4] {
+        let g = &self.globals;
+        [
+            ("countries", g.country.len()),
+            ("ASNs", g.asn.len()),
+            ("browsers", g.browser.len()),
+            ("operating systems", g.os.len()),
+        ]
     }
 
     pub fn state_stats(&self) -> StateStats {

@@ -42,6 +42,15 @@ impl Frequencies {
         )
     }
 
+    /// Distinct values counted.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.counts.capacity() * 9
     }

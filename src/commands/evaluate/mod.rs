@@ -10,41 +10,26 @@
 //! seen the password's verdict, and datasets such as RBA hold outcomes only.
 //! In audit mode the action that would have been taken is the one counted.
 
-mod charts;
-mod figures;
-mod input;
-mod mapping;
+pub(crate) mod charts;
+pub(crate) mod figures;
 mod report;
 
+use super::history::{self, Flow, HistoryArgs};
 use anyhow::Context;
 use clap::Args;
 use figures::Scored;
-use input::{Format, Rejects};
-use mapping::Mapping;
 use palisade::config::Config;
 use palisade::engine::{Engine, EngineParts};
 use palisade::event::{Action, Event, Kind, Outcome};
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-
-/// Bad rows described on stderr before only counting them.
-const REJECTS_SHOWN: u64 = 20;
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// Labelled history: the contract's events as JSONL (`palisade simulate`),
-    /// or a CSV or Parquet table with `--mapping`.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// The input's layout [default: from the extension].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Column mapping for a foreign schema: `rba` (the das-group
-    /// risk-based-authentication dataset) or a mapping TOML file [default:
-    /// the contract's field names].
-    #[arg(long)]
-    pub mapping: Option<String>,
+    /// Labelled history (the label column, or `--mapping` flags, name each
+    /// event's label).
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -83,41 +68,26 @@ pub struct Counts {
 /// Runs the command; an `Err` from the engine's configuration is the
 /// caller's to turn into exit code 64.
 pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), String>> {
-    let base = match EngineParts::from_config(config) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    let changed = match &args.compare_rules {
-        None => None,
-        Some(dir) => {
-            let mut c = config.clone();
-            c.rules = Some(dir.clone());
-            match EngineParts::from_config(&c) {
-                Ok(p) => Some(p),
-                Err(e) => return Ok(Err(e.to_string())),
+    let build = || -> Result<Parts, String> {
+        let base = EngineParts::from_config(config).map_err(|e| e.to_string())?;
+        let changed = match &args.compare_rules {
+            None => None,
+            Some(dir) => {
+                let mut c = config.clone();
+                c.rules = Some(dir.clone());
+                Some(EngineParts::from_config(&c).map_err(|e| e.to_string())?)
             }
-        }
+        };
+        Ok((base, changed))
     };
-    eprintln!("palisade evaluate: {}", base.describe());
-    let mut counts = Counts::default();
-    let mut events = load(args, &mut counts)?;
-    if !events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp) {
-        // The engine runs on event time; out-of-order input would look like
-        // bursts and gaps that never happened.
-        events.sort_by_key(|e| e.timestamp);
-        counts.sorted = true;
-        eprintln!("palisade evaluate: the input was not in time order; sorted it");
-    }
-    counts.events = events.len() as u64;
-    for e in &events {
-        match (scored(e), &e.label) {
-            (false, _) => counts.not_scored += 1,
-            (true, None) => counts.unlabelled += 1,
-            (true, Some(_)) => counts.scored += 1,
-        }
-    }
-    let shipped = replay(base, &events, "shipped rules");
-    let changed = changed.map(|p| replay(p, &events, "changed rules"));
+    let parts = match build() {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    eprintln!("palisade evaluate: {}", parts.0.describe());
+    let (counts, shipped, changed) = evaluate(&args.history, parts, &|| {
+        build().map_err(|e| anyhow::anyhow!(e))
+    })?;
     let report = report::Report::new(args, counts, &shipped, changed.as_ref());
     print!("{}", report.table());
     if let Some(path) = &args.json {
@@ -136,82 +106,116 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
 }
 
 /// Whether an event's decision counts in the figures.
-fn scored(e: &Event) -> bool {
+pub fn scored(e: &Event) -> bool {
     e.kind == Kind::SignIn && e.outcome != Outcome::Attempt
 }
 
-fn load(args: &EvaluateArgs, counts: &mut Counts) -> anyhow::Result<Vec<Event>> {
-    let format = match args.format {
-        Some(f) => f,
-        None => Format::of(&args.input)?,
-    };
-    let mut rejects = Rejects::new(io::stderr().lock(), REJECTS_SHOWN);
-    let events = match (format, &args.mapping) {
-        (Format::Jsonl, None) => input::read_contract_jsonl(&args.input, &mut rejects)?,
-        (format, mapping) => {
-            let mapping = match mapping {
-                Some(m) => Mapping::load(m)?,
-                None => Mapping::contract(),
-            };
-            let frame = input::read_frame(&args.input, format, &mapping)?;
-            // The line a CSV row is on, after the header; JSONL rows are
-            // lines; Parquet has rows, counted from 1.
-            let first_line = if format == Format::Csv { 2 } else { 1 };
-            input::events_from_frame(&frame, &mapping, first_line, &mut rejects)?
+/// Replays the history through one engine per rule set, side by side, so
+/// the history is read once. Streams when the input is in time order; an
+/// event earlier than the one before it stops the stream, and the history is
+/// read again whole and sorted (the engine runs on event time: out-of-order
+/// input would look like bursts and gaps that never happened).
+pub fn evaluate(
+    input: &HistoryArgs,
+    (base, changed): Parts,
+    again: &dyn Fn() -> anyhow::Result<Parts>,
+) -> anyhow::Result<(Counts, Pass, Option<Pass>)> {
+    let mut passes = Passes::new(base, changed);
+    let mut last = None;
+    let read = input.stream("evaluating", &mut |e| {
+        if e.timestamp < last {
+            return Flow::Stop;
         }
-    };
-    counts.rejected = rejects.count;
-    if rejects.count > 0 {
-        eprintln!(
-            "palisade evaluate: {} row{} could not become events (see above); the rest are evaluated",
-            rejects.count,
-            if rejects.count == 1 { "" } else { "s" }
-        );
-    }
-    Ok(events)
-}
-
-/// One pass of the history through a fresh engine.
-fn replay(parts: EngineParts, events: &[Event], what: &str) -> Pass {
-    let mut engine = Engine::new(parts);
-    let bar = io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(events.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{what}: {{bar:40}} {{human_pos}}/{{human_len}} events {{per_sec}} eta {{eta}}"
-            ))
-            .expect("a valid template"),
-        );
-        bar
-    });
-    let mut by_label: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let d = engine.evaluate(e);
-        if let (true, Some(label)) = (scored(e), &e.label) {
-            let action = d.audit_action.unwrap_or(d.action);
-            let s = Scored {
-                score: d.risk_score,
-                flagged: action != Action::Allow,
-            };
-            match by_label.get_mut(label) {
-                Some(v) => v.push(s),
-                None => {
-                    by_label.insert(label.clone(), vec![s]);
+        last = e.timestamp;
+        passes.take(&e);
+        Flow::Go
+    })?;
+    let (passes, read, sorted) = if read.stopped {
+        eprintln!("palisade evaluate: the input is not in time order; reading it whole to sort it");
+        let (events, read, _) = history::load_sorted(input, "reading")?;
+        let (base, changed) = again()?;
+        let mut passes = Passes::new(base, changed);
+        let bar = history::progress("evaluating", Some(events.len() as u64), "events");
+        for (i, e) in events.iter().enumerate() {
+            passes.take(e);
+            if i % 4096 == 0 {
+                if let Some(b) = &bar {
+                    b.set_position(i as u64);
                 }
             }
         }
-        if i % 4096 == 0 {
-            if let Some(b) = &bar {
-                b.set_position(i as u64);
-            }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        (passes, read, true)
+    } else {
+        (passes, read, false)
+    };
+    history::report_rejected("evaluate", &read);
+    let mut counts = passes.counts;
+    counts.rejected = read.rejected;
+    counts.events = read.events;
+    counts.sorted = sorted;
+    let [shipped, changed] = passes.engines.map(|p| {
+        p.map(|(engine, by_label)| Pass {
+            rules_version: engine.rules_version().to_string(),
+            model_version: engine.model_version().to_string(),
+            by_label,
+        })
+    });
+    Ok((counts, shipped.expect("the shipped rules' pass"), changed))
+}
+
+/// The shipped rules' engine, and the changed rules' one for a backtest.
+pub type Parts = (EngineParts, Option<EngineParts>);
+
+/// The engines of one evaluation and what each scored, per label.
+struct Passes {
+    engines: [Option<(Engine, BTreeMap<String, Vec<Scored>>)>; 2],
+    counts: Counts,
+}
+
+impl Passes {
+    fn new(base: EngineParts, changed: Option<EngineParts>) -> Passes {
+        Passes {
+            engines: [
+                Some((Engine::new(base), BTreeMap::new())),
+                changed.map(|p| (Engine::new(p), BTreeMap::new())),
+            ],
+            counts: Counts::default(),
         }
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Pass {
-        rules_version: engine.rules_version().to_string(),
-        model_version: engine.model_version().to_string(),
-        by_label,
+
+    fn take(&mut self, e: &Event) {
+        let label = match (scored(e), &e.label) {
+            (false, _) => {
+                self.counts.not_scored += 1;
+                None
+            }
+            (true, None) => {
+                self.counts.unlabelled += 1;
+                None
+            }
+            (true, Some(l)) => {
+                self.counts.scored += 1;
+                Some(l)
+            }
+        };
+        for (engine, by_label) in self.engines.iter_mut().flatten() {
+            let d = engine.evaluate(e);
+            if let Some(label) = label {
+                let action = d.audit_action.unwrap_or(d.action);
+                let s = Scored {
+                    score: d.risk_score,
+                    flagged: action != Action::Allow,
+                };
+                match by_label.get_mut(label) {
+                    Some(v) => v.push(s),
+                    None => {
+                        by_label.insert(label.clone(), vec![s]);
+                    }
+                }
+            }
+        }
     }
 }

@@ -66,7 +66,7 @@ impl Report {
             }
         });
         Report {
-            input: args.input.display().to_string(),
+            input: args.history.input.display().to_string(),
             counts,
             rules_version: shipped.rules_version.clone(),
             model_version: shipped.model_version.clone(),

@@ -6,15 +6,18 @@
 
 use super::mapping::Mapping;
 use anyhow::{bail, Context};
-use palisade::event::{Event, FailureReason, Kind, Outcome, Timestamp, MAX_FIELD_BYTES};
-use polars::prelude::{
-    ChunkFullNull, CsvReadOptions, DataFrame, DataType, Int64Chunked, JsonFormat, JsonReader,
-    ParquetReader, Schema, SerReader, StringChunked, TimeUnit,
+use palisade::event::{
+    Event, FailureReason, Kind, Mfa, Outcome, PasswordSha1, Timestamp, MAX_FIELD_BYTES,
 };
+use polars::prelude::{ChunkFullNull, DataFrame, DataType, Int64Chunked, StringChunked, TimeUnit};
+#[cfg(test)]
+use polars::prelude::{CsvReadOptions, JsonFormat, JsonReader, ParquetReader, Schema, SerReader};
+#[cfg(test)]
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
+#[cfg(test)]
 use std::sync::Arc;
 
 /// How the input file is laid out.
@@ -82,39 +85,7 @@ impl<W: Write> Rejects<W> {
     }
 }
 
-/// Events from the contract's JSONL, decoded by the engine's own strict
-/// decoder, line by line. Not polars: its JSON reader fails a whole file on
-/// one bad line, and the contract wants each one reported and counted.
-pub fn read_contract_jsonl<W: Write>(
-    path: &Path,
-    rejects: &mut Rejects<W>,
-) -> anyhow::Result<Vec<Event>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut events = Vec::new();
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        match Event::from_json(text) {
-            Ok(e) => events.push(e),
-            Err(e) => rejects.reject(&format!("line {line_no}"), &e.to_string()),
-        }
-    }
-    Ok(events)
-}
-
+#[cfg(test)]
 /// The whole table, every column kept, typed by the mapping's `dtypes` where
 /// it gives them.
 pub fn read_frame(path: &Path, format: Format, mapping: &Mapping) -> anyhow::Result<DataFrame> {
@@ -149,7 +120,7 @@ pub fn read_frame(path: &Path, format: Format, mapping: &Mapping) -> anyhow::Res
     Ok(frame)
 }
 
-fn dtype_of(name: &str) -> DataType {
+pub(super) fn dtype_of(name: &str) -> DataType {
     match name {
         "int" => DataType::Int64,
         "float" => DataType::Float64,
@@ -228,13 +199,67 @@ impl Times {
     }
 }
 
-/// Turns each row of the frame into an event. `first_line` is the line of
-/// the first row (2 for a CSV with a header), so a bad row is reported where
-/// an editor shows it (for rows with no field spanning lines).
+fn reason_word(word: &str) -> Option<FailureReason> {
+    match word {
+        "bad_password" => Some(FailureReason::BadPassword),
+        "unknown_user" => Some(FailureReason::UnknownUser),
+        "mfa_failed" => Some(FailureReason::MfaFailed),
+        "locked" => Some(FailureReason::Locked),
+        _ => None,
+    }
+}
+
+/// At most 60 characters of a value, for a message.
+fn clip(v: &str) -> &str {
+    match v.char_indices().nth(60) {
+        Some((i, _)) => &v[..i],
+        None => v,
+    }
+}
+
+/// Where a frame's first row is in the file, for ids and rejections.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    /// The line of the first row (2 for a CSV with a header), so a bad row is
+    /// reported where an editor shows it (for rows with no field spanning
+    /// lines); for Parquet, the row counted from 1.
+    pub first_line: u64,
+    /// The first row's index in the file, from 0: the event id of a row when
+    /// the mapping has no id column.
+    pub first_row: u64,
+    /// `line` or `row`.
+    pub word: &'static str,
+}
+
+impl Place {
+    /// A whole file read as one frame.
+    #[cfg(test)]
+    pub fn whole(format: Format) -> Place {
+        match format {
+            Format::Csv => Place {
+                first_line: 2,
+                first_row: 0,
+                word: "line",
+            },
+            Format::Jsonl => Place {
+                first_line: 1,
+                first_row: 0,
+                word: "line",
+            },
+            Format::Parquet => Place {
+                first_line: 1,
+                first_row: 0,
+                word: "row",
+            },
+        }
+    }
+}
+
+/// Turns each row of the frame into an event.
 pub fn events_from_frame<W: Write>(
     frame: &DataFrame,
     mapping: &Mapping,
-    first_line: u64,
+    place: Place,
     rejects: &mut Rejects<W>,
 ) -> anyhow::Result<Vec<Event>> {
     let opt = |c: &Option<String>| -> anyhow::Result<Option<StringChunked>> {
@@ -252,18 +277,17 @@ pub fn events_from_frame<W: Write>(
     let agents = opt(&mapping.user_agent)?;
     let devices = opt(&mapping.device_id)?;
     let labels = opt(&mapping.label)?;
+    let reasons = opt(&mapping.failure_reason_column)?;
+    let hashes = opt(&mapping.password_sha1)?;
+    let exists = opt(&mapping.user_exists)?;
+    let mfas = opt(&mapping.mfa)?;
+    let tenants = opt(&mapping.tenant)?;
     let flags = mapping
         .labels
         .iter()
         .map(|f| Ok((text(frame, &f.column, false)?, f.label.clone())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let failure_reason = match mapping.failure_reason.as_deref() {
-        None => None,
-        Some("unknown_user") => Some(FailureReason::UnknownUser),
-        Some("mfa_failed") => Some(FailureReason::MfaFailed),
-        Some("locked") => Some(FailureReason::Locked),
-        Some(_) => Some(FailureReason::BadPassword),
-    };
+    let failure_reason = mapping.failure_reason.as_deref().and_then(reason_word);
     let mut events = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
         fn get(c: &Option<StringChunked>, row: usize) -> Option<&str> {
@@ -334,8 +358,40 @@ pub fn events_from_frame<W: Write>(
                 (_, Some((_, l))) => Some(l.clone()),
                 _ => mapping.default_label.clone(),
             };
+            let failure_reason = match get(&reasons, row) {
+                Some(r) if !r.is_empty() => Some(reason_word(r).ok_or_else(|| {
+                    format!("failure_reason {r:?} is not bad_password, unknown_user, mfa_failed or locked")
+                })?),
+                _ => failure_reason,
+            };
+            let password_sha1 = match get(&hashes, row) {
+                Some(h) if !h.is_empty() => {
+                    let mut bytes = [0u8; 20];
+                    hex::decode_to_slice(h.trim(), &mut bytes).map_err(|_| {
+                        format!("password_sha1 {:?} is not 40 hex characters", clip(h))
+                    })?;
+                    Some(PasswordSha1(bytes))
+                }
+                _ => None,
+            };
+            let user_exists = match get(&exists, row).map(str::to_ascii_lowercase).as_deref() {
+                None | Some("") => None,
+                Some("true" | "1") => Some(true),
+                Some("false" | "0") => Some(false),
+                Some(v) => return Err(format!("user_exists {v:?} is not true or false")),
+            };
+            let mfa = match get(&mfas, row) {
+                None | Some("") => None,
+                Some("none") => Some(Mfa::None),
+                Some("passed") => Some(Mfa::Passed),
+                Some("failed") => Some(Mfa::Failed),
+                Some(v) => return Err(format!("mfa {:?} is not none, passed or failed", clip(v))),
+            };
             Ok(Event {
-                event_id: get(&ids, row).map_or_else(|| row.to_string(), str::to_string),
+                event_id: get(&ids, row).map_or_else(
+                    || (place.first_row + row as u64).to_string(),
+                    str::to_string,
+                ),
                 timestamp: Some(timestamp),
                 kind,
                 user: user.to_string(),
@@ -344,13 +400,20 @@ pub fn events_from_frame<W: Write>(
                 failure_reason: failure_reason.filter(|_| outcome == Outcome::Failure),
                 user_agent: field("user_agent", get(&agents, row))?,
                 device_id: field("device_id", get(&devices, row))?,
+                password_sha1,
+                user_exists,
+                mfa,
+                tenant: field("tenant", get(&tenants, row))?,
                 label,
                 ..Event::default()
             })
         })();
         match event {
             Ok(e) => events.push(e),
-            Err(reason) => rejects.reject(&format!("line {}", first_line + row as u64), &reason),
+            Err(reason) => rejects.reject(
+                &format!("{} {}", place.word, place.first_line + row as u64),
+                &reason,
+            ),
         }
     }
     Ok(events)
@@ -506,7 +569,8 @@ mod tests {
 
         let mut out = Vec::new();
         let mut rejects = Rejects::new(&mut out, 10);
-        let events = events_from_frame(&frame, &mapping, 2, &mut rejects).unwrap();
+        let events =
+            events_from_frame(&frame, &mapping, Place::whole(Format::Csv), &mut rejects).unwrap();
         assert_eq!(rejects.count, 0);
         assert_eq!(events.len(), 19);
         assert_eq!(events[18].ip, "46.183.175.255".parse::<IpAddr>().unwrap());
@@ -551,7 +615,8 @@ mod tests {
         let frame = read_frame(&path, Format::Csv, &mapping).unwrap();
         let mut out = Vec::new();
         let mut rejects = Rejects::new(&mut out, 10);
-        let events = events_from_frame(&frame, &mapping, 2, &mut rejects).unwrap();
+        let events =
+            events_from_frame(&frame, &mapping, Place::whole(Format::Csv), &mut rejects).unwrap();
         let count = rejects.count;
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(events.len(), 1);
@@ -587,8 +652,13 @@ mod tests {
         let read = read_frame(&path, Format::Parquet, &Mapping::contract());
         std::fs::remove_dir_all(&dir).unwrap();
         let mut rejects = Rejects::new(Vec::new(), 10);
-        let events =
-            events_from_frame(&read.unwrap(), &Mapping::contract(), 1, &mut rejects).unwrap();
+        let events = events_from_frame(
+            &read.unwrap(),
+            &Mapping::contract(),
+            Place::whole(Format::Parquet),
+            &mut rejects,
+        )
+        .unwrap();
         assert_eq!(rejects.count, 0);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].timestamp, Some(Timestamp(1_767_571_260_500)));

@@ -37,8 +37,25 @@ pub struct Mapping {
     /// The contract's failure reason given to every failure, for tables that
     /// do not say why a sign-in failed: the brute-force, stuffing and spray
     /// rules count failed passwords only, so without it they see nothing.
+    /// A `failure_reason_column` value, where a row has one, wins.
     #[serde(default)]
     pub failure_reason: Option<String>,
+    /// Column holding the contract's failure reason words.
+    #[serde(default)]
+    pub failure_reason_column: Option<String>,
+    /// Column holding the SHA-1 of the password, 40 hex characters (the
+    /// breach check and spray detection need it).
+    #[serde(default)]
+    pub password_sha1: Option<String>,
+    /// Column holding whether the account exists (`true`/`false`).
+    #[serde(default)]
+    pub user_exists: Option<String>,
+    /// Column holding the contract's MFA words (`none`, `passed`, `failed`).
+    #[serde(default)]
+    pub mfa: Option<String>,
+    /// Column holding the tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
     #[serde(default)]
@@ -116,6 +133,11 @@ impl Mapping {
             outcome: "outcome".into(),
             outcome_values: BTreeMap::new(),
             failure_reason: None,
+            failure_reason_column: Some("failure_reason".into()),
+            password_sha1: Some("password_sha1".into()),
+            user_exists: Some("user_exists".into()),
+            mfa: Some("mfa".into()),
+            tenant: Some("tenant".into()),
             user_agent: Some("user_agent".into()),
             device_id: Some("device_id".into()),
             label: Some("label".into()),
@@ -125,11 +147,38 @@ impl Mapping {
         }
     }
 
+    /// The columns that are optional: a missing optional column reads as empty.
+    fn optional(&self) -> [&Option<String>; 9] {
+        [
+            &self.kind,
+            &self.user_agent,
+            &self.device_id,
+            &self.label,
+            &self.failure_reason_column,
+            &self.password_sha1,
+            &self.user_exists,
+            &self.mfa,
+            &self.tenant,
+        ]
+    }
+
     /// Whether a column is optional: a missing optional column reads as empty.
     pub fn is_optional(&self, column: &str) -> bool {
-        [&self.kind, &self.user_agent, &self.device_id, &self.label]
-            .iter()
-            .any(|c| c.as_deref() == Some(column))
+        self.optional().iter().any(|c| c.as_deref() == Some(column))
+    }
+
+    /// Every column the mapping reads (a column named twice, twice).
+    pub fn columns(&self) -> Vec<&str> {
+        let mut out = vec![
+            self.timestamp.as_str(),
+            self.user.as_str(),
+            self.ip.as_str(),
+            self.outcome.as_str(),
+        ];
+        out.extend(self.event_id.as_deref());
+        out.extend(self.optional().iter().filter_map(|c| c.as_deref()));
+        out.extend(self.labels.iter().map(|f| f.column.as_str()));
+        out
     }
 }
 
