@@ -108,7 +108,15 @@ impl HistoryArgs {
                     Some(m) => Mapping::load(m)?,
                     None => Mapping::contract(),
                 };
-                stream_table(&self.input, format, &mapping, what, rejects, each)?
+                stream_table(
+                    &self.input,
+                    format,
+                    &mapping,
+                    BATCH_ROWS,
+                    what,
+                    rejects,
+                    each,
+                )?
             }
         };
         read.rejected = rejects.count - before;
@@ -294,6 +302,7 @@ fn stream_table<W: Write>(
     path: &Path,
     format: Format,
     mapping: &Mapping,
+    batch_rows: usize,
     what: &str,
     rejects: &mut Rejects<W>,
     each: &mut dyn FnMut(Event) -> Flow,
@@ -316,7 +325,7 @@ fn stream_table<W: Write>(
             // A closed channel (the reader stopped) ends the query.
             PlanCallback::new(move |df| Ok(send.send(df).is_err())),
             true,
-            NonZeroUsize::new(BATCH_ROWS),
+            NonZeroUsize::new(batch_rows),
         )
         .with_context(|| format!("cannot read {}", path.display()))?;
     let runner = std::thread::Builder::new()
@@ -368,4 +377,107 @@ fn stream_table<W: Write>(
         b.finish_and_clear();
     }
     Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CSV of `rows` sign-ins with no id column (ids are row numbers), the
+    /// row at `bad` with no user.
+    fn csv(dir: &Path, rows: usize, bad: usize) -> PathBuf {
+        let mut text = String::from("when,who,addr,ok\n");
+        for i in 0..rows {
+            let who = if i == bad {
+                String::new()
+            } else {
+                format!("u{i}")
+            };
+            text += &format!(
+                "2026-01-01T00:00:{:02}Z,{who},192.0.2.{},true\n",
+                i % 60,
+                i % 250
+            );
+        }
+        let path = dir.join("rows.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn batches_keep_row_numbers_and_lines_across_their_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv(dir.path(), 45, 27);
+        let mapping: Mapping = toml::from_str(
+            "timestamp = \"when\"\nuser = \"who\"\nip = \"addr\"\noutcome = \"ok\"\noutcome_values = { true = \"success\" }\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut rejects = Rejects::new(&mut out, 10);
+        let mut ids = Vec::new();
+        let read = stream_table(
+            &path,
+            Format::Csv,
+            &mapping,
+            10,
+            "test",
+            &mut rejects,
+            &mut |e| {
+                ids.push(e.event_id);
+                Flow::Go
+            },
+        )
+        .unwrap();
+        assert_eq!(read.events, 44);
+        assert_eq!(rejects.count, 1);
+        let want: Vec<String> = (0..45)
+            .filter(|&i| i != 27)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ids, want, "row numbers run on across batches");
+        // Row 27 from 0 is line 29: the header is line 1.
+        let said = String::from_utf8(out).unwrap();
+        assert!(said.starts_with("line 29: user is empty"), "{said}");
+    }
+
+    #[test]
+    fn a_stop_ends_the_read_and_a_missing_column_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv(dir.path(), 45, 99);
+        let mapping: Mapping = toml::from_str(
+            "timestamp = \"when\"\nuser = \"who\"\nip = \"addr\"\noutcome = \"ok\"\noutcome_values = { true = \"success\" }\n",
+        )
+        .unwrap();
+        let mut rejects = Rejects::new(Vec::new(), 10);
+        let mut n = 0;
+        let read = stream_table(
+            &path,
+            Format::Csv,
+            &mapping,
+            10,
+            "test",
+            &mut rejects,
+            &mut |_| {
+                n += 1;
+                if n == 15 {
+                    Flow::Stop
+                } else {
+                    Flow::Go
+                }
+            },
+        )
+        .unwrap();
+        assert!(read.stopped);
+        assert_eq!(read.events, 15);
+
+        let wrong: Mapping = toml::from_str(
+            "timestamp = \"when\"\nuser = \"login\"\nip = \"addr\"\noutcome = \"ok\"\n",
+        )
+        .unwrap();
+        let err = scan(&path, Format::Csv, &wrong).err().unwrap().to_string();
+        assert!(
+            err.contains("no column \"login\"") && err.contains("\"who\""),
+            "{err}"
+        );
+    }
 }
