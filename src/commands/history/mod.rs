@@ -192,9 +192,21 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// Lines decoded per batch handed from the decoding thread to the caller's.
+const LINES_PER_BATCH: usize = 4096;
+
+/// One batch of decoded lines: each event, or the line number and why it was
+/// rejected; and how far into the file the batch ends, in bytes.
+struct Decoded {
+    lines: Vec<Result<Event, (u64, String)>>,
+    bytes: u64,
+}
+
 /// The contract's JSONL, decoded by the engine's own strict decoder line by
 /// line. Not polars: its JSON reader fails a whole file on one bad line, and
-/// the contract wants each one reported and counted.
+/// the contract wants each one reported and counted. A second thread reads
+/// and decodes while the caller's thread runs `each`, so decoding costs no
+/// wall time when `each` is the slower (a whole engine per event).
 fn stream_contract_jsonl<W: Write>(
     path: &Path,
     what: &str,
@@ -203,6 +215,45 @@ fn stream_contract_jsonl<W: Write>(
 ) -> anyhow::Result<Tally> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).ok();
+    let (send, batches) = mpsc::sync_channel::<io::Result<Decoded>>(4);
+    let bar = progress(what, len, "bytes");
+    let mut read = Tally::default();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        std::thread::Builder::new()
+            .name("jsonl-decode".into())
+            .spawn_scoped(scope, move || decode_lines(file, &send))
+            .context("cannot start the decoding thread")?;
+        'batches: for batch in batches.iter() {
+            let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
+            for line in batch.lines {
+                match line {
+                    Ok(e) => {
+                        read.events += 1;
+                        if each(e) == Flow::Stop {
+                            read.stopped = true;
+                            break 'batches;
+                        }
+                    }
+                    Err((line_no, why)) => rejects.reject(&format!("line {line_no}"), &why),
+                }
+            }
+            if let Some(b) = &bar {
+                b.set_position(batch.bytes);
+            }
+        }
+        // Dropping the receiver ends the decoding thread at its next send.
+        drop(batches);
+        Ok(())
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(read)
+}
+
+/// The decoding thread: reads `file` line by line and sends batches of
+/// decoded lines until the end, a read error, or a closed channel.
+fn decode_lines(file: File, send: &mpsc::SyncSender<io::Result<Decoded>>) {
     let mut reader = BufReader::with_capacity(
         1 << 20,
         Counted {
@@ -210,43 +261,38 @@ fn stream_contract_jsonl<W: Write>(
             bytes: 0,
         },
     );
-    let bar = progress(what, len, "bytes");
-    let mut read = Tally::default();
     let mut line = Vec::new();
     let mut line_no = 0u64;
+    let mut lines = Vec::with_capacity(LINES_PER_BATCH);
     loop {
         line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let n = match reader.read_until(b'\n', &mut line) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = send.send(Err(e));
+                return;
+            }
+        };
+        if n > 0 {
+            line_no += 1;
+            let text = line.trim_ascii();
+            if !text.is_empty() {
+                lines.push(Event::from_json(text).map_err(|e| (line_no, e.to_string())));
+            }
+        }
+        if lines.len() == LINES_PER_BATCH || (n == 0 && !lines.is_empty()) {
+            let batch = Decoded {
+                lines: std::mem::replace(&mut lines, Vec::with_capacity(LINES_PER_BATCH)),
+                bytes: reader.get_ref().bytes,
+            };
+            if send.send(Ok(batch)).is_err() {
+                return;
+            }
+        }
         if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        match Event::from_json(text) {
-            Ok(e) => {
-                read.events += 1;
-                if each(e) == Flow::Stop {
-                    read.stopped = true;
-                    break;
-                }
-            }
-            Err(e) => rejects.reject(&format!("line {line_no}"), &e.to_string()),
-        }
-        if line_no % 8192 == 0 {
-            if let Some(b) = &bar {
-                b.set_position(reader.get_ref().bytes);
-            }
+            return;
         }
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(read)
 }
 
 /// A lazy scan of the table, typed by the mapping's `dtypes` where it gives
