@@ -169,9 +169,12 @@ pub fn evaluate(
 /// The shipped rules' engine, and the changed rules' one for a backtest.
 pub type Parts = (EngineParts, Option<EngineParts>);
 
+/// What one engine scored, per label.
+type ByLabel = BTreeMap<String, Vec<Scored>>;
+
 /// The engines of one evaluation and what each scored, per label.
 struct Passes {
-    engines: [Option<(Engine, BTreeMap<String, Vec<Scored>>)>; 2],
+    engines: [Option<(Engine, ByLabel)>; 2],
     counts: Counts,
 }
 
