@@ -579,4 +579,66 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn parquet_is_read_row_group_by_row_group_in_order() {
+        use polars::prelude::{Column, DataType, ParquetWriter, TimeUnit};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.parquet");
+        let n = 25;
+        let ms: Vec<i64> = (0..n).map(|i| 1_767_571_200_000 + i * 1000).collect();
+        let users: Vec<String> = (0..n)
+            .map(|i| {
+                if i == 13 {
+                    String::new()
+                } else {
+                    format!("u{i}")
+                }
+            })
+            .collect();
+        let mut frame = DataFrame::new_infer_height(vec![
+            Column::new(
+                "event_id".into(),
+                (0..n).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+            ),
+            Column::new("timestamp".into(), ms)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .unwrap(),
+            Column::new("user".into(), users),
+            Column::new("ip".into(), vec!["192.0.2.1"; n as usize]),
+            Column::new("outcome".into(), vec!["success"; n as usize]),
+        ])
+        .unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .with_row_group_size(Some(10))
+            .finish(&mut frame)
+            .unwrap();
+        let groups = row_groups(&path).unwrap();
+        assert!(groups.len() > 1, "{groups:?}");
+        assert_eq!(groups.iter().sum::<u64>(), 25);
+        let mut out = Vec::new();
+        let mut rejects = Rejects::new(&mut out, 10);
+        let mut ids = Vec::new();
+        let read = stream_table(
+            &path,
+            Format::Parquet,
+            &Mapping::contract(),
+            4,
+            "test",
+            &mut rejects,
+            &mut |e| {
+                ids.push(e.event_id);
+                Flow::Go
+            },
+        )
+        .unwrap();
+        assert_eq!(read.events, 24);
+        let want: Vec<String> = (0..n)
+            .filter(|&i| i != 13)
+            .map(|i| format!("e{i}"))
+            .collect();
+        assert_eq!(ids, want);
+        let said = String::from_utf8(out).unwrap();
+        assert!(said.starts_with("row 14: user is empty"), "{said}");
+    }
 }
