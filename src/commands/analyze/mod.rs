@@ -65,7 +65,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_parser = parse_bucket)]
     pub bucket: Option<Duration>,
     /// A success after at least this many failures of the account in the 24
-    /// hours before it is a possible takeover.
+    /// hours before it (and since its previous success) is a possible takeover.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub takeover_failures: u32,
 }

@@ -109,7 +109,7 @@ pub fn views<'a>(s: &Summary, t: &'a Tables) -> Vec<View<'a>> {
     out.push(View {
         name: "takeovers".into(),
         title: format!(
-            "Possible takeovers: a success after at least {} failures of the account in the {} h before it",
+            "Possible takeovers: a success after at least {} failures of the account in the {} h before it (and since its previous success), most failures first",
             s.takeover_failures,
             TAKEOVER_WINDOW_MS / 3_600_000
         ),

@@ -8,7 +8,7 @@ use super::columns::Columns;
 use anyhow::Context;
 use polars::prelude::{
     col, len, lit, Column, DataFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, LazyFrame,
-    SortMultipleOptions, TimeUnit, UnionArgs,
+    PolarsResult, SortMultipleOptions, TimeUnit, UnionArgs,
 };
 use std::path::Path;
 
@@ -123,7 +123,7 @@ pub fn compute(
             .collect()
             .context("cannot compute the accounts")?,
         takeovers: takeovers(events.clone(), takeover_failures)
-            .collect()
+            .and_then(LazyFrame::collect)
             .context("cannot look for takeovers")?,
         campaigns: campaigns
             .lazy()
@@ -277,13 +277,16 @@ pub fn accounts(events: LazyFrame) -> LazyFrame {
 
 /// Possible takeovers: each success of an account that failed at least
 /// `min_failures` times in the [`TAKEOVER_WINDOW_MS`] before it (up to the
-/// same millisecond), with the failures' count and addresses and what the
-/// engine did on the success.
+/// same millisecond) and since its previous success, with the failures'
+/// count and addresses and what the engine did on the success; most
+/// failures first. A success answers the failures before it: the next
+/// success of the account needs failures of its own, so one burst of
+/// mistyping is not listed once per later sign-in.
 ///
 /// Pairs each success with its account's failures of the same and the
 /// previous UTC day only (the window is one day), so an account failing all
 /// year does not pair every success with every failure.
-pub fn takeovers(events: LazyFrame, min_failures: u32) -> LazyFrame {
+pub fn takeovers(events: LazyFrame, min_failures: u32) -> PolarsResult<LazyFrame> {
     let day = |t: &str| col(t) - col(t) % lit(DAY_MS);
     // Only accounts that ever failed often enough and ever succeeded.
     let candidates = events
@@ -308,7 +311,17 @@ pub fn takeovers(events: LazyFrame, min_failures: u32) -> LazyFrame {
             col("action"),
             day("t").alias("day"),
             (day("t") - lit(DAY_MS)).alias("day_before"),
-        ]);
+        ])
+        .sort(
+            ["user", "success_at", "row"],
+            SortMultipleOptions::default(),
+        )
+        .with_column(
+            col("success_at")
+                .shift(lit(1))
+                .over([col("user")])?
+                .alias("previous_success"),
+        );
     let failures = events
         .filter(col("failure"))
         .inner_join(candidates, col("user"), col("user"))
@@ -328,11 +341,16 @@ pub fn takeovers(events: LazyFrame, min_failures: u32) -> LazyFrame {
     };
     let pairs = polars::prelude::concat([on("day"), on("day_before")], UnionArgs::default())
         .expect("both sides have the same columns");
-    pairs
+    Ok(pairs
         .filter(
             col("failed_at")
                 .lt_eq(col("success_at"))
-                .and(col("failed_at").gt_eq(col("success_at") - lit(TAKEOVER_WINDOW_MS))),
+                .and(col("failed_at").gt_eq(col("success_at") - lit(TAKEOVER_WINDOW_MS)))
+                .and(
+                    col("previous_success")
+                        .is_null()
+                        .or(col("failed_at").gt(col("previous_success"))),
+                ),
         )
         .group_by([col("row")])
         .agg([
@@ -348,7 +366,10 @@ pub fn takeovers(events: LazyFrame, min_failures: u32) -> LazyFrame {
                 .alias("failures_from_success_ip"),
         ])
         .filter(col("failures_before").gt_eq(lit(min_failures)))
-        .sort(["success_at", "row"], SortMultipleOptions::default())
+        .sort_by_exprs(
+            [col("failures_before"), col("success_at"), col("row")],
+            SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+        )
         .select([
             col("user"),
             datetime("success_at"),
@@ -357,7 +378,7 @@ pub fn takeovers(events: LazyFrame, min_failures: u32) -> LazyFrame {
             col("failure_ips"),
             col("failures_from_success_ip"),
             col("action"),
-        ])
+        ]))
 }
 
 /// Replaces a column of numbers by their text (`None` stays null).
@@ -601,12 +622,20 @@ pub(super) mod tests {
             rows.push(Row::failure(23 * 60 + 50 + k, 4, 40));
         }
         rows.push(Row::success(24 * 60 + 20, 4, 41));
-        let df = takeovers(frame(&rows), 5).collect().unwrap();
-        assert_eq!(u32s(&df, "user"), [1, 4], "{df}");
-        assert_eq!(u32s(&df, "failures_before"), [6, 5]);
-        assert_eq!(u32s(&df, "failure_ips"), [2, 1]);
-        assert_eq!(u32s(&df, "failures_from_success_ip"), [3, 0]);
-        assert_eq!(u32s(&df, "action"), [2, 0]);
+        // User 5: seven failures, a success, another success: the second
+        // has no failures of its own since the first.
+        for k in 0..7 {
+            rows.push(Row::failure(100 + k, 5, 50));
+        }
+        rows.push(Row::success(110, 5, 50));
+        rows.push(Row::success(120, 5, 50));
+        let df = takeovers(frame(&rows), 5).unwrap().collect().unwrap();
+        // Most failures first.
+        assert_eq!(u32s(&df, "user"), [5, 1, 4], "{df}");
+        assert_eq!(u32s(&df, "failures_before"), [7, 6, 5]);
+        assert_eq!(u32s(&df, "failure_ips"), [1, 2, 1]);
+        assert_eq!(u32s(&df, "failures_from_success_ip"), [7, 3, 0]);
+        assert_eq!(u32s(&df, "action"), [0, 2, 0]);
     }
 
     #[test]
