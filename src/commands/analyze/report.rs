@@ -29,7 +29,7 @@ pub fn views<'a>(s: &Summary, t: &'a Tables) -> Vec<View<'a>> {
     let mut out = vec![View {
         name: "classes".into(),
         title: format!(
-            "Attack classes (per source address with at least {} failures)",
+            "Attack classes, per source address with at least {} failures",
             classify::MIN_FAILURES
         ),
         df: &t.classes,
