@@ -133,6 +133,10 @@ enum Command {
     /// Replay labelled history and report per label: detection, friction on
     /// legitimate users, ROC AUC, TPR at fixed FPR, risk score relation.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// An attack-campaign report over sign-in history: timeline, top sources,
+    /// accounts targeted, possible takeovers, attack classes; as text, table
+    /// files and an HTML page.
+    Analyze(commands::analyze::AnalyzeArgs),
     /// Learn user profiles and global frequencies from history and write them
     /// as a checkpoint the engine starts from.
     Baseline(commands::baseline::BaselineArgs),
@@ -280,6 +284,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Evaluate(args) => {
             analytics(&cli.common, |config| commands::evaluate::run(&args, config))
+        }
+        Command::Analyze(args) => {
+            analytics(&cli.common, |config| commands::analyze::run(&args, config))
         }
         Command::Baseline(args) => {
             analytics(&cli.common, |config| commands::baseline::run(&args, config))

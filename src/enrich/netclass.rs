@@ -160,6 +160,23 @@ pub fn network64_key(ip: IpAddr) -> u64 {
     }
 }
 
+/// The network [`network_key`] groups `ip` into, as CIDR text for people:
+/// `a.b.c.0/24` for IPv4 (an IPv4-mapped IPv6 address as its IPv4 address),
+/// `x:y:z::/48` for IPv6. Two addresses have the same key exactly when they
+/// have the same text.
+pub fn network_cidr(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => ipnet::Ipv4Net::new(v4, 24)
+            .expect("24 is a valid IPv4 prefix length")
+            .trunc()
+            .to_string(),
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 48)
+            .expect("48 is a valid IPv6 prefix length")
+            .trunc()
+            .to_string(),
+    }
+}
+
 fn v4_key(ip: Ipv4Addr) -> u64 {
     V4_KEY_TAG | u64::from(u32::from(ip) & 0xffff_ff00)
 }
@@ -241,6 +258,29 @@ mod tests {
         ];
         for (addr, want) in cases {
             assert_eq!(classify(ip(addr)), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn network_cidr_names_the_network_the_key_groups_by() {
+        let cases = [
+            ("81.2.69.160", "81.2.69.0/24"),
+            ("::ffff:81.2.69.7", "81.2.69.0/24"),
+            ("2a00:1450:4001:81c::200e", "2a00:1450:4001::/48"),
+            ("2a00:1450:4001:ffff::1", "2a00:1450:4001::/48"),
+            ("2a00:1450:4002::1", "2a00:1450:4002::/48"),
+        ];
+        for (addr, want) in cases {
+            assert_eq!(network_cidr(ip(addr)), want, "{addr}");
+        }
+        for (a, _) in cases {
+            for (b, _) in cases {
+                assert_eq!(
+                    network_key(ip(a)) == network_key(ip(b)),
+                    network_cidr(ip(a)) == network_cidr(ip(b)),
+                    "{a} and {b}"
+                );
+            }
         }
     }
 

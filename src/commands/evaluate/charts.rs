@@ -16,7 +16,7 @@ const SIZE: (u32, u32) = (1000, 700);
 /// Bins of the score distribution over [0, 1].
 const BINS: usize = 50;
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
@@ -24,7 +24,7 @@ fn register_font() {
     });
 }
 
-fn color(i: usize) -> RGBColor {
+pub(crate) fn color(i: usize) -> RGBColor {
     const PALETTE: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),

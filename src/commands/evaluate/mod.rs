@@ -14,7 +14,7 @@ pub(crate) mod charts;
 pub(crate) mod figures;
 mod report;
 
-use super::history::{self, Flow, HistoryArgs};
+use super::history::{self, HistoryArgs};
 use anyhow::Context;
 use clap::Args;
 use figures::Scored;
@@ -111,46 +111,28 @@ pub fn scored(e: &Event) -> bool {
 }
 
 /// Replays the history through one engine per rule set, side by side, so
-/// the history is read once. Streams when the input is in time order; an
-/// event earlier than the one before it stops the stream, and the history is
-/// read again whole and sorted (the engine runs on event time: out-of-order
-/// input would look like bursts and gaps that never happened).
+/// the history is read once, in time order ([`history::in_time_order`]:
+/// `again` builds the engines afresh if the input has to be sorted first).
 pub fn evaluate(
     input: &HistoryArgs,
-    (base, changed): Parts,
+    parts: Parts,
     again: &dyn Fn() -> anyhow::Result<Parts>,
 ) -> anyhow::Result<(Counts, Pass, Option<Pass>)> {
-    let mut passes = Passes::new(base, changed);
-    let mut last = None;
-    let read = input.stream("evaluating", &mut |e| {
-        if e.timestamp < last {
-            return Flow::Stop;
-        }
-        last = e.timestamp;
-        passes.take(&e);
-        Flow::Go
-    })?;
-    let (passes, read, sorted) = if read.stopped {
-        eprintln!("palisade evaluate: the input is not in time order; reading it whole to sort it");
-        let (events, read, _) = history::load_sorted(input, "reading")?;
-        let (base, changed) = again()?;
-        let mut passes = Passes::new(base, changed);
-        let bar = history::progress("evaluating", Some(events.len() as u64), "events");
-        for (i, e) in events.iter().enumerate() {
-            passes.take(e);
-            if i % 4096 == 0 {
-                if let Some(b) = &bar {
-                    b.set_position(i as u64);
-                }
-            }
-        }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        (passes, read, true)
-    } else {
-        (passes, read, false)
-    };
+    let mut first = Some(parts);
+    let ordered = history::in_time_order(
+        input,
+        "evaluate",
+        "evaluating",
+        &mut || {
+            let (base, changed) = match first.take() {
+                Some(p) => p,
+                None => again()?,
+            };
+            Ok(Passes::new(base, changed))
+        },
+        &mut |passes, e| passes.take(e),
+    )?;
+    let (passes, read, sorted) = (ordered.state, ordered.read, ordered.sorted);
     history::report_rejected("evaluate", &read);
     let mut counts = passes.counts;
     counts.rejected = read.rejected;

@@ -1,0 +1,70 @@
+//! History in time order, for the commands that run it through the engine.
+//!
+//! The engine runs on event time: out-of-order input would look like bursts
+//! and gaps that never happened. So the history is streamed while it is in
+//! order; an event earlier than the one before it stops the stream, and the
+//! history is read again whole and sorted ([`load_sorted`]) into a state
+//! built afresh, so no event is seen twice.
+
+use super::{load_sorted, progress, Flow, HistoryArgs, Tally};
+use palisade::event::Event;
+
+/// What an in-order pass gave.
+pub struct Ordered<S> {
+    /// The state every event was given to, once each, in time order.
+    pub state: S,
+    pub read: Tally,
+    /// Whether the input had to be read whole and sorted.
+    pub sorted: bool,
+}
+
+/// Gives every event of the history to `take`, in time order, with a state
+/// from `fresh`; `fresh` is called again (and the first state dropped) when
+/// the input turns out not to be in order. `command` names the command in
+/// the message saying so; `what` labels the progress bar.
+pub fn in_time_order<S>(
+    input: &HistoryArgs,
+    command: &str,
+    what: &str,
+    fresh: &mut dyn FnMut() -> anyhow::Result<S>,
+    take: &mut dyn FnMut(&mut S, &Event),
+) -> anyhow::Result<Ordered<S>> {
+    let mut state = fresh()?;
+    let mut last = None;
+    let read = input.stream(what, &mut |e| {
+        if e.timestamp < last {
+            return Flow::Stop;
+        }
+        last = e.timestamp;
+        take(&mut state, &e);
+        Flow::Go
+    })?;
+    if !read.stopped {
+        return Ok(Ordered {
+            state,
+            read,
+            sorted: false,
+        });
+    }
+    eprintln!("palisade {command}: the input is not in time order; reading it whole to sort it");
+    drop(state);
+    let (events, read, _) = load_sorted(input, "reading")?;
+    let mut state = fresh()?;
+    let bar = progress(what, Some(events.len() as u64), "events");
+    for (i, e) in events.iter().enumerate() {
+        take(&mut state, e);
+        if i % 4096 == 0 {
+            if let Some(b) = &bar {
+                b.set_position(i as u64);
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(Ordered {
+        state,
+        read,
+        sorted: true,
+    })
+}
