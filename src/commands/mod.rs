@@ -4,3 +4,4 @@
 pub mod baseline;
 pub mod evaluate;
 pub mod history;
+pub mod train;

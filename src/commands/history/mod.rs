@@ -132,6 +132,52 @@ pub fn load_sorted(args: &HistoryArgs, what: &str) -> anyhow::Result<(Vec<Event>
     Ok((events, read, sorted))
 }
 
+/// Replays the history in time order into state made by `start`: streams
+/// it while it is in order; an event earlier than the one before it stops
+/// the stream, and the history is read again whole, sorted, into fresh state
+/// (the engine runs on event time: out-of-order input would look like bursts
+/// and gaps that never happened). Returns the state, the read's tally and
+/// whether it had to be sorted.
+pub fn replay_in_order<S>(
+    args: &HistoryArgs,
+    what: &str,
+    start: &dyn Fn() -> anyhow::Result<S>,
+    each: &mut dyn FnMut(&mut S, &Event),
+) -> anyhow::Result<(S, Tally, bool)> {
+    let mut state = start()?;
+    let mut last = None;
+    let read = args.stream(what, &mut |e| {
+        if e.timestamp < last {
+            return Flow::Stop;
+        }
+        last = e.timestamp;
+        each(&mut state, &e);
+        Flow::Go
+    })?;
+    if !read.stopped {
+        return Ok((state, read, false));
+    }
+    eprintln!(
+        "palisade: {} is not in time order; reading it whole to sort it",
+        args.input.display()
+    );
+    let (events, read, _) = load_sorted(args, "reading")?;
+    let mut state = start()?;
+    let bar = progress(what, Some(events.len() as u64), "events");
+    for (i, e) in events.iter().enumerate() {
+        each(&mut state, e);
+        if i % 4096 == 0 {
+            if let Some(b) = &bar {
+                b.set_position(i as u64);
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok((state, read, true))
+}
+
 /// Says on stderr how many rows were bad, if any.
 pub fn report_rejected(command: &str, read: &Tally) {
     if read.rejected > 0 {
