@@ -461,8 +461,6 @@ fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where state is kept when neither the config nor a flag says.
-
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     use palisade::serve::{auth, bind, shutdown_signal, Server};
     let parts = match EngineParts::from_config(&config) {

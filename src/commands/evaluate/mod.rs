@@ -169,9 +169,12 @@ pub fn evaluate(
 /// The shipped rules' engine, and the changed rules' one for a backtest.
 pub type Parts = (EngineParts, Option<EngineParts>);
 
+/// One engine and what it scored, per label.
+type Scoring = (Engine, BTreeMap<String, Vec<Scored>>);
+
 /// The engines of one evaluation and what each scored, per label.
 struct Passes {
-    engines: [Option<(Engine, BTreeMap<String, Vec<Scored>>)>; 2],
+    engines: [Option<Scoring>; 2],
     counts: Counts,
 }
 

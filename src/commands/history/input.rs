@@ -405,7 +405,6 @@ pub fn events_from_frame<W: Write>(
                 mfa,
                 tenant: field("tenant", get(&tenants, row))?,
                 label,
-                ..Event::default()
             })
         })();
         match event {
