@@ -524,3 +524,28 @@ fn runs_now(path: &Path, config: &Config) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_holds_out_the_share_asked_for_and_is_stable() {
+        let users: Vec<String> = (0..20_000)
+            .map(|i| format!("user{i}@example.com"))
+            .collect();
+        let held = users.iter().filter(|u| held_out(u, 0.2)).count() as f64;
+        assert!((held / 20_000.0 - 0.2).abs() < 0.01, "{held}");
+        // A user held out at 10% is held out at 20%: the split nests.
+        assert!(users
+            .iter()
+            .filter(|u| held_out(u, 0.1))
+            .all(|u| held_out(u, 0.2)));
+        // Pinned: the same users are held out on every machine and version.
+        let first: Vec<usize> = (0..200)
+            .filter(|&i| held_out(&users[i], 0.2))
+            .take(5)
+            .collect();
+        assert_eq!(first, [2, 10, 18, 27, 28]);
+    }
+}
