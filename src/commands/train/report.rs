@@ -172,8 +172,7 @@ impl Comparison {
             "\nheld-out users ({:.0}%): {total} labelled sign-ins, replayed with each model",
             self.options.holdout * 100.0
         );
-        let _ = writeln!(
-            out,
+        let header = format!(
             "{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "label", "events", "flagged", "", "ROC AUC", "", "TPR@1%", "", "TPR@0.1%", ""
         );
