@@ -176,6 +176,7 @@ impl Comparison {
             "{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "label", "events", "flagged", "", "ROC AUC", "", "TPR@1%", "", "TPR@0.1%", ""
         );
+        let _ = writeln!(out, "{}", header.trim_end());
         let short = |v: &str| v.rsplit('-').next().unwrap_or(v).to_string();
         let (so, sn) = (short(o), short(n));
         let _ = writeln!(
