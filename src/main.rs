@@ -140,6 +140,10 @@ enum Command {
     /// Learn user profiles and global frequencies from history and write them
     /// as a checkpoint the engine starts from.
     Baseline(commands::baseline::BaselineArgs),
+    /// Fit the risk model's weights, scores, bias and thresholds to labelled
+    /// history; write them as the next model version with held-out figures
+    /// of the old and new model side by side.
+    Train(commands::train::TrainArgs),
     /// The breach-corpus index (compromised passwords).
     Pwned {
         #[command(subcommand)]
@@ -290,6 +294,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Baseline(args) => {
             analytics(&cli.common, |config| commands::baseline::run(&args, config))
+        }
+        Command::Train(args) => {
+            analytics(&cli.common, |config| commands::train::run(&args, config))
         }
         Command::Pwned {
             command:

@@ -5,3 +5,4 @@ pub mod analyze;
 pub mod baseline;
 pub mod evaluate;
 pub mod history;
+pub mod train;

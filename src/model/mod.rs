@@ -2,6 +2,8 @@
 //! plus the detectors' and signals' scores, summed in log-odds into a risk score
 //! in [0, 1], a level and an action. Parameters live in `models/*.toml`.
 
+pub mod fit;
+pub mod parameters;
 mod params;
 
 pub use params::{FeatureSpec, LevelAction, ModelSpec};
@@ -17,6 +19,8 @@ pub const EMBEDDED_MODEL: (&str, &str) =
 pub struct Model {
     pub spec: ModelSpec,
     pub origin: String,
+    /// The file it was read from; `None` for the built-in model.
+    pub source: Option<PathBuf>,
 }
 
 /// What one feature value says, when it says anything.
@@ -83,8 +87,16 @@ impl Model {
     }
 }
 
-/// Loads the model: from `dir` (the one `*.toml` there, or the one whose
-/// `version` is `select`), or the embedded model when `dir` is `None`.
+/// Loads the model: from `dir` (the one `*.toml` there, the one whose
+/// `version` is `select`, or else the highest of numbered versions), or the
+/// embedded model when `dir` is `None`. Every file in `dir` must be valid,
+/// chosen or not, so a bad file is found before anyone selects it.
+///
+/// Several versions and no `select`: when every version is one name with a
+/// number after it (`risk-v1`, `risk-v2`, ...) the highest number runs, so
+/// `palisade train` writing `risk-v2.toml` beside `risk-v1.toml` is a
+/// well-defined upgrade that `model = "risk-v1"` in the config can pin back;
+/// any other mix is ambiguous and an error.
 pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec<Problem>> {
     let files: Vec<(PathBuf, String)> = match dir {
         None => vec![(
@@ -131,20 +143,30 @@ pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec
         return Err(problems);
     }
     let where_ = dir.unwrap_or(Path::new("models"));
+    let found = models.len();
+    let mut highest = false;
     let chosen = match select {
         Some(v) => models.into_iter().find(|(_, s)| s.version == v),
         None if models.len() == 1 => models.pop(),
         None => {
-            let versions: Vec<String> = models.iter().map(|(_, s)| s.version.clone()).collect();
-            return Err(vec![Problem::new(
-                where_,
-                None,
-                format!(
-                    "{} models found ({}); choose one with `model = \"VERSION\"` in the config",
-                    versions.len(),
-                    versions.join(", ")
-                ),
-            )]);
+            let versions: Vec<&str> = models.iter().map(|(_, s)| s.version.as_str()).collect();
+            match highest_version(&versions) {
+                Some(i) => {
+                    highest = true;
+                    Some(models.swap_remove(i))
+                }
+                None => {
+                    return Err(vec![Problem::new(
+                        where_,
+                        None,
+                        format!(
+                            "{} models found ({}) and their versions are not one name numbered (such as risk-v1, risk-v2); choose one with `model = \"VERSION\"` in the config",
+                            versions.len(),
+                            versions.join(", ")
+                        ),
+                    )]);
+                }
+            }
         }
     };
     let Some((path, spec)) = chosen else {
@@ -158,11 +180,52 @@ pub fn load_model(dir: Option<&Path>, select: Option<&str>) -> Result<Model, Vec
         )]);
     };
     let origin = if dir.is_some() {
-        format!("model {} from {}", spec.version, path.display())
+        let why = if highest {
+            format!(
+                " (the highest of {found} versions; `model = \"VERSION\"` in the config pins one)"
+            )
+        } else {
+            String::new()
+        };
+        format!("model {} from {}{why}", spec.version, path.display())
     } else {
         format!("built-in model {}", spec.version)
     };
-    Ok(Model { spec, origin })
+    Ok(Model {
+        spec,
+        origin,
+        source: dir.is_some().then_some(path),
+    })
+}
+
+/// A version as its name and number: `risk-v12` is (`risk-v`, 12); `None`
+/// when it does not end in digits.
+pub fn numbered(version: &str) -> Option<(&str, u64)> {
+    let digits = version.len() - version.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (name, number) = version.split_at(version.len() - digits);
+    number.parse().ok().map(|n| (name, n))
+}
+
+/// The index of the highest version, when all are one name with distinct numbers.
+fn highest_version(versions: &[&str]) -> Option<usize> {
+    let numbered: Vec<(&str, u64)> = versions
+        .iter()
+        .map(|v| numbered(v))
+        .collect::<Option<_>>()?;
+    let name = numbered.first()?.0;
+    if numbered.iter().any(|(n, _)| *n != name) {
+        return None;
+    }
+    let mut numbers: Vec<u64> = numbered.iter().map(|(_, n)| *n).collect();
+    numbers.sort_unstable();
+    if numbers.windows(2).any(|w| w[0] == w[1]) {
+        return None;
+    }
+    numbered
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, (_, n))| *n)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -209,6 +272,46 @@ mod tests {
         let (s, level, _) = m.assess(0.0);
         assert!(s < m.spec.thresholds.medium && level == RiskLevel::Low);
         assert_eq!(m.assess(20.0).1, RiskLevel::High);
+    }
+
+    #[test]
+    fn several_numbered_versions_run_the_highest_unless_one_is_chosen() {
+        let dir = std::env::temp_dir().join(format!("palisade-models-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v1 = EMBEDDED_MODEL.1;
+        std::fs::write(dir.join("risk-v1.toml"), v1).unwrap();
+        std::fs::write(
+            dir.join("risk-v10.toml"),
+            v1.replace("version = \"risk-v1\"", "version = \"risk-v10\""),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("risk-v2.toml"),
+            v1.replace("version = \"risk-v1\"", "version = \"risk-v2\""),
+        )
+        .unwrap();
+        let m = load_model(Some(&dir), None).unwrap();
+        assert_eq!(m.spec.version, "risk-v10");
+        assert!(m.origin.contains("highest of 3"), "{}", m.origin);
+        assert_eq!(m.source, Some(dir.join("risk-v10.toml")));
+        assert_eq!(
+            load_model(Some(&dir), Some("risk-v1"))
+                .unwrap()
+                .spec
+                .version,
+            "risk-v1"
+        );
+        std::fs::write(
+            dir.join("custom.toml"),
+            v1.replace("version = \"risk-v1\"", "version = \"custom\""),
+        )
+        .unwrap();
+        let e = load_model(Some(&dir), None).err().unwrap();
+        assert!(e[0].to_string().contains("4 models found"), "{}", e[0]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(numbered("risk-v12"), Some(("risk-v", 12)));
+        assert_eq!(numbered("risk"), None);
+        assert_eq!(highest_version(&["a1", "a1"]), None);
     }
 
     #[test]
