@@ -381,3 +381,41 @@ fn an_empty_history_says_so_and_bad_flags_say_what_is_wrong() {
     ));
     assert!(e.contains("--html: cannot create"), "{e}");
 }
+
+/// `analyze ... | head`: the reader closes the pipe before the report is
+/// printed; the command still exits cleanly and writes its page and tables.
+#[test]
+fn a_closed_stdout_still_gets_the_files_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim.jsonl");
+    ok(palisade(tmp.path())
+        .args(["simulate", "--users", "200", "--days", "2", "--output"])
+        .arg(&sim)
+        .output()
+        .unwrap());
+    let mut child = palisade(tmp.path())
+        .args([
+            "analyze",
+            "--html",
+            "report.html",
+            "--tables",
+            "tables",
+            "--input",
+        ])
+        .arg(&sim)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    assert!(page.contains("<svg"), "{}", page.len());
+    assert!(tmp.path().join("tables/timeline.csv").is_file());
+}

@@ -131,30 +131,26 @@ pub fn run(args: &BaselineArgs, config: &Config) -> anyhow::Result<Result<(), St
     let (path, bytes) = checkpoints
         .write(&engine, &History::new(0, 0), &RecentIds::new(0), 0)
         .with_context(|| format!("cannot write the baseline into {}", dir.display()))?;
-    println!(
-        "{} events read in {seconds:.1} s ({:.0} a second); {} rejected",
+    let frequencies = engine
+        .frequency_sizes()
+        .iter()
+        .map(|(feature, n)| format!("{n} {feature}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    super::print_report(&format!(
+        "{} events read in {seconds:.1} s ({:.0} a second); {} rejected\n\
+         {} successful sign-ins learned, {} skipped by label, {} other events (failures, attempts, other kinds) teach nothing\n\
+         {} user profiles; global frequencies: {frequencies}\n\
+         checkpoint {} ({}): `palisade serve` with this data folder and hash key starts from it\n",
         read.events,
         read.events as f64 / seconds.max(1e-9),
-        read.rejected
-    );
-    println!(
-        "{} successful sign-ins learned, {} skipped by label, {} other events (failures, attempts, other kinds) teach nothing",
-        learned.successes, learned.skipped, learned.other
-    );
-    println!(
-        "{} user profiles; global frequencies: {}",
+        read.rejected,
+        learned.successes,
+        learned.skipped,
+        learned.other,
         stats.profiles,
-        engine
-            .frequency_sizes()
-            .iter()
-            .map(|(feature, n)| format!("{n} {feature}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "checkpoint {} ({}): `palisade serve` with this data folder and hash key starts from it",
         path.display(),
         bytesize::ByteSize::b(bytes)
-    );
+    ))?;
     Ok(Ok(()))
 }

@@ -219,7 +219,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
     );
     let frame = columns.take_frame()?;
     let tables = tables::compute(frame, &columns, span, bucket_ms, args.takeover_failures)?;
-    print!("{}", report::terminal(&summary, &tables));
+    super::print_report(&report::terminal(&summary, &tables))?;
     if let Some(dir) = &args.tables {
         let written = tables::write(&tables, dir, args.table_format == TableFormat::Parquet)?;
         eprintln!(

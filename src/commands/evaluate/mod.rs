@@ -89,7 +89,7 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
         build().map_err(|e| anyhow::anyhow!(e))
     })?;
     let report = report::Report::new(args, counts, &shipped, changed.as_ref());
-    print!("{}", report.table());
+    super::print_report(&report.table())?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text + "\n")

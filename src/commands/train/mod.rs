@@ -371,13 +371,17 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
     .state;
     let comparison =
         report::Comparison::new(&trained, &path, &old_by, &new_by, fitted.log_likelihood);
-    print!("{}", comparison.table());
+    super::print_report(&comparison.table())?;
     let json_path = write::evaluation_path(&path);
     let text = serde_json::to_string_pretty(&comparison)?;
     std::fs::write(&json_path, text + "\n")
         .with_context(|| format!("cannot write {}", json_path.display()))?;
-    println!("\nwrote {} and {}", path.display(), json_path.display());
-    println!("{}", runs_now(&path, config));
+    super::print_report(&format!(
+        "\nwrote {} and {}\n{}\n",
+        path.display(),
+        json_path.display(),
+        runs_now(&path, config)
+    ))?;
     Ok(Ok(()))
 }
 
