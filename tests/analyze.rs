@@ -12,27 +12,7 @@ use std::process::Output;
 
 mod support;
 
-use support::cli::{palisade, repo};
-
-fn ok(out: Output) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
-
-fn failed(out: Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "expected a failure; stderr:\n{stderr}"
-    );
-    stderr
-}
+use support::cli::{failed, ok, palisade, repo, simulate};
 
 /// A CSV table as its header and rows of cells (no cell in these tests
 /// holds a comma or a quote).
@@ -109,12 +89,7 @@ fn majority_labels(sim: &Path) -> (HashMap<String, String>, u64) {
 #[test]
 fn simulated_attacks_are_classed_as_their_labels_say() {
     let tmp = tempfile::tempdir().unwrap();
-    let sim = tmp.path().join("sim.jsonl");
-    ok(palisade(tmp.path())
-        .args(["simulate", "--users", "1000", "--days", "3", "--output"])
-        .arg(&sim)
-        .output()
-        .unwrap());
+    let sim = simulate(tmp.path(), "1000", "3");
     let (stdout, stderr) = ok(analyze(
         tmp.path(),
         &sim,
@@ -387,12 +362,7 @@ fn an_empty_history_says_so_and_bad_flags_say_what_is_wrong() {
 #[test]
 fn a_closed_stdout_still_gets_the_files_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let sim = tmp.path().join("sim.jsonl");
-    ok(palisade(tmp.path())
-        .args(["simulate", "--users", "200", "--days", "2", "--output"])
-        .arg(&sim)
-        .output()
-        .unwrap());
+    let sim = simulate(tmp.path(), "200", "2");
     let mut child = palisade(tmp.path())
         .args([
             "analyze",

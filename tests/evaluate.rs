@@ -4,43 +4,10 @@
 //! Each test runs in its own temporary folder with no `PALISADE_*` variables.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod support;
 
-use support::cli::{palisade, repo};
-
-fn ok(out: Output) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
-
-/// `palisade simulate` into `sim.jsonl` in `dir`.
-fn simulate(dir: &Path, users: &str, days: &str) -> PathBuf {
-    let path = dir.join("sim.jsonl");
-    ok(palisade(dir)
-        .args(["simulate", "--users", users, "--days", days, "--output"])
-        .arg(&path)
-        .output()
-        .unwrap());
-    path
-}
-
-fn label<'a>(labels: &'a Value, name: &str) -> &'a Value {
-    labels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["label"] == name)
-        .unwrap_or_else(|| panic!("no label {name} in {labels}"))
-}
+use support::cli::{label, ok, palisade, repo, simulate};
 
 #[test]
 fn simulate_then_evaluate_prints_the_table_and_writes_json_and_charts() {

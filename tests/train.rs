@@ -9,7 +9,7 @@ use std::process::Output;
 
 mod support;
 
-use support::cli::{palisade, repo};
+use support::cli::{label, ok, palisade, repo, simulate};
 
 fn text(out: &Output) -> (String, String) {
     (
@@ -18,41 +18,12 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-fn ok(out: Output) -> (String, String) {
-    let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
-
-fn simulate(dir: &Path, users: &str, days: &str) -> PathBuf {
-    let path = dir.join(format!("sim-{users}-{days}.jsonl"));
-    ok(palisade(dir)
-        .args(["simulate", "--users", users, "--days", days, "--output"])
-        .arg(&path)
-        .output()
-        .unwrap());
-    path
-}
-
 /// A models folder holding a copy of the shipped model.
 fn models(dir: &Path) -> PathBuf {
     let m = dir.join("models");
     std::fs::create_dir_all(&m).unwrap();
     std::fs::copy(repo("models/risk-v1.toml"), m.join("risk-v1.toml")).unwrap();
     m
-}
-
-fn label<'a>(labels: &'a Value, name: &str) -> &'a Value {
-    labels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["label"] == name)
-        .unwrap_or_else(|| panic!("no label {name} in {labels}"))
 }
 
 #[test]

@@ -238,15 +238,7 @@ impl Engine {
 
     /// Decides on one event and, when it is an outcome, learns from it.
     pub fn evaluate(&mut self, e: &Event) -> Decision {
-        let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
-        self.last_ms = now_ms;
-        self.clock.set_millis(now_ms);
-        let day = (now_ms / 86_400_000) as u32;
-        self.expire_profiles(day);
-
-        let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
-        let families = self.families(e);
-        let keys = self.hasher.keys(e, geo.asn);
+        let (now_ms, geo, families, keys) = self.arrive(e);
         let mut v = Verdict::default();
         let mut compromised = false;
 
@@ -597,6 +589,16 @@ impl Engine {
         if e.kind != crate::event::Kind::SignIn || e.outcome != Outcome::Success {
             return false;
         }
+        let (now_ms, geo, families, keys) = self.arrive(e);
+        self.learn_profile(e, &geo, families, &keys, now_ms);
+        true
+    }
+
+    /// Moves event time to the event's (expiring what aged out once a day)
+    /// and looks up what every path needs: its place, its browser and OS
+    /// families, its keys.
+    #[inline]
+    fn arrive(&mut self, e: &Event) -> (u64, GeoInfo, Families, crate::detect::Keys) {
         let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
         self.last_ms = now_ms;
         self.clock.set_millis(now_ms);
@@ -604,8 +606,7 @@ impl Engine {
         let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
         let families = self.families(e);
         let keys = self.hasher.keys(e, geo.asn);
-        self.learn_profile(e, &geo, families, &keys, now_ms);
-        true
+        (now_ms, geo, families, keys)
     }
 
     /// Teaches the user's profile the event, and resets the user's buckets.

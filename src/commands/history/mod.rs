@@ -505,14 +505,19 @@ mod tests {
         path
     }
 
+    /// The mapping of [`csv`]'s columns.
+    fn when_who_addr_ok() -> Mapping {
+        toml::from_str(
+            "timestamp = \"when\"\nuser = \"who\"\nip = \"addr\"\noutcome = \"ok\"\noutcome_values = { true = \"success\" }\n",
+        )
+        .unwrap()
+    }
+
     #[test]
     fn batches_keep_row_numbers_and_lines_across_their_edges() {
         let dir = tempfile::tempdir().unwrap();
         let path = csv(dir.path(), 45, 27);
-        let mapping: Mapping = toml::from_str(
-            "timestamp = \"when\"\nuser = \"who\"\nip = \"addr\"\noutcome = \"ok\"\noutcome_values = { true = \"success\" }\n",
-        )
-        .unwrap();
+        let mapping = when_who_addr_ok();
         let mut out = Vec::new();
         let mut rejects = Rejects::new(&mut out, 10);
         let mut ids = Vec::new();
@@ -545,10 +550,7 @@ mod tests {
     fn a_stop_ends_the_read_and_a_missing_column_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = csv(dir.path(), 45, 99);
-        let mapping: Mapping = toml::from_str(
-            "timestamp = \"when\"\nuser = \"who\"\nip = \"addr\"\noutcome = \"ok\"\noutcome_values = { true = \"success\" }\n",
-        )
-        .unwrap();
+        let mapping = when_who_addr_ok();
         let mut rejects = Rejects::new(Vec::new(), 10);
         let mut n = 0;
         let read = stream_table(
