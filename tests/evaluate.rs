@@ -148,3 +148,287 @@ not json
     assert!(stderr.contains("line 2:"), "{stderr}");
     assert!(stdout.contains("1 bad rows rejected"), "{stdout}");
 }
+
+/// A rules folder the test controls: three bad passwords from one address
+/// challenge it for an hour, five block it for an hour; and the shipped model
+/// with its bias so low that the model alone never challenges or blocks. So
+/// every source's first stop is known in advance.
+fn controlled_setup(dir: &std::path::Path) {
+    let rules = dir.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for (id, capacity, action) in [("ip_challenge", 3, "challenge"), ("ip_block", 5, "block")] {
+        std::fs::write(
+            rules.join(format!("{id}.toml")),
+            format!(
+                "id = \"{id}\"\ncategory = \"brute_force\"\ndescription = \"test: {capacity} bad passwords from one IP\"\n\
+                 [match]\nkinds = [\"sign_in\"]\noutcomes = [\"failure\"]\nfailure_reasons = [\"bad_password\"]\n\
+                 [bucket]\nkey = \"ip\"\ncapacity = {capacity}\nleak_interval = \"1h\"\n\
+                 [overflow]\naction = \"{action}\"\nduration = \"1h\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let models = dir.join("models");
+    std::fs::create_dir(&models).unwrap();
+    let shipped = std::fs::read_to_string(repo("models/risk-v1.toml")).unwrap();
+    let quiet: String = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("bias =") {
+                "bias = -40.0"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        quiet.contains("bias = -40.0"),
+        "no bias line in the shipped model"
+    );
+    std::fs::write(models.join("risk-v1.toml"), quiet).unwrap();
+}
+
+/// One labelled sign-in outcome as contract JSON.
+fn sign_in(
+    at: &str,
+    user: &str,
+    tenant: &str,
+    ip: &str,
+    failure: Option<&str>,
+    label: &str,
+) -> String {
+    let outcome = match failure {
+        None => r#""outcome":"success""#.to_string(),
+        Some(reason) => format!(r#""outcome":"failure","failure_reason":"{reason}""#),
+    };
+    let tenant = if tenant.is_empty() {
+        String::new()
+    } else {
+        format!(r#","tenant":"{tenant}""#)
+    };
+    format!(
+        r#"{{"event_id":"{label}-{ip}-{at}-{user}","timestamp":"{at}","kind":"sign_in","user":"{user}"{tenant},"ip":"{ip}",{outcome},"label":"{label}"}}"#
+    )
+}
+
+/// `2026-01-05T` + `HH:MM:SS.mmm` + `Z`, from seconds after midnight.
+fn jan5(secs_ms: u64) -> String {
+    let (s, ms) = (secs_ms / 1000, secs_ms % 1000);
+    format!(
+        "2026-01-05T{:02}:{:02}:{:02}.{ms:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+#[test]
+fn per_source_per_user_and_per_day_figures_of_a_known_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    controlled_setup(tmp.path());
+    let bf = Some("bad_password");
+    let (h, min) = (3_600_000, 60_000);
+    let mut lines = Vec::new();
+    // A: 12 bad passwords a minute apart: challenged at the 3rd, blocked at the 5th.
+    for i in 0..12 {
+        lines.push(sign_in(
+            &jan5(10 * h + i * min),
+            "root",
+            "",
+            "45.0.0.1",
+            bf,
+            "brute_force",
+        ));
+    }
+    // B: 5 spanning exactly 10 minutes (qualifies); C: 10 minutes and 1 ms (does not).
+    for (ip, start, last) in [("45.0.0.2", 11 * h, 600_000), ("45.0.0.3", 12 * h, 600_001)] {
+        for t in [0, 150_000, 300_000, 450_000, last] {
+            lines.push(sign_in(&jan5(start + t), "root", "", ip, bf, "brute_force"));
+        }
+    }
+    // D: 6 unknown users, which no rule counts: qualifies, never stopped.
+    for i in 0..6 {
+        let user = format!("guess{i}");
+        lines.push(sign_in(
+            &jan5(13 * h + i * 10_000),
+            &user,
+            "",
+            "45.0.0.4",
+            Some("unknown_user"),
+            "brute_force",
+        ));
+    }
+    // E: a second label, with too few failures to qualify.
+    for i in 0..2 {
+        lines.push(sign_in(
+            &jan5(14 * h + i * min),
+            "admin",
+            "",
+            "45.0.0.5",
+            bf,
+            "password_spray",
+        ));
+    }
+    // Legitimate users: five on the office address (the same name in two
+    // tenants is two users), four on another; then acme/u1 mistypes five
+    // times at the office, which blocks the address for an hour.
+    for (i, (user, tenant)) in [
+        ("u1", "acme"),
+        ("u2", "acme"),
+        ("u3", "acme"),
+        ("u4", "acme"),
+        ("u1", "other"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        lines.push(sign_in(
+            &jan5(23 * h + i as u64 * min),
+            user,
+            tenant,
+            "45.0.1.1",
+            None,
+            "legit",
+        ));
+    }
+    for (i, user) in ["u6", "u7", "u8", "u9"].iter().enumerate() {
+        lines.push(sign_in(
+            &jan5(23 * h + (10 + i as u64) * min),
+            user,
+            "acme",
+            "45.0.2.1",
+            None,
+            "legit",
+        ));
+    }
+    for i in 0..5 {
+        lines.push(sign_in(
+            &jan5(23 * h + 58 * min + i * 1000),
+            "u1",
+            "acme",
+            "45.0.1.1",
+            bf,
+            "legit",
+        ));
+    }
+    // The last millisecond of the 5th, and the first of the 6th (still blocked).
+    lines.push(sign_in(
+        &jan5(24 * h - 1),
+        "u9",
+        "acme",
+        "45.0.2.1",
+        None,
+        "legit",
+    ));
+    lines.push(sign_in(
+        "2026-01-06T00:00:00Z",
+        "u2",
+        "acme",
+        "45.0.1.1",
+        None,
+        "legit",
+    ));
+    std::fs::write(tmp.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    let (stdout, _) = ok(palisade(tmp.path())
+        .args([
+            "--rules",
+            "rules",
+            "--models",
+            "models",
+            "evaluate",
+            "--input",
+            "events.jsonl",
+        ])
+        .args([
+            "--json",
+            "out.json",
+            "--sources",
+            "sources.csv",
+            "--per-day",
+        ])
+        .output()
+        .unwrap());
+    let csv = std::fs::read_to_string(tmp.path().join("sources.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "label,ip,attempts,failures,let_through,first_stopped,first_blocked,max_failures_in_10m,qualifies\n\
+         brute_force,45.0.0.1,12,12,2,3,5,11,true\n\
+         brute_force,45.0.0.2,5,5,2,3,5,5,true\n\
+         brute_force,45.0.0.3,5,5,2,3,5,4,false\n\
+         brute_force,45.0.0.4,6,6,6,,,6,true\n\
+         password_spray,45.0.0.5,2,2,2,,,2,false\n",
+        "{stdout}"
+    );
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out.json")).unwrap()).unwrap();
+    let brute = label(&json["sources"], "brute_force");
+    assert_eq!(brute["sources"], 4, "{brute}");
+    assert_eq!(brute["qualifying"], 3, "{brute}");
+    assert_eq!(brute["stopped_by_6th_rate"].as_f64().unwrap(), 2.0 / 3.0);
+    assert_eq!(brute["blocked_by_10th_rate"].as_f64().unwrap(), 2.0 / 3.0);
+    // Stopped at 3, 3 and never; blocked at 5, 5 and never.
+    assert_eq!(brute["median_first_stopped"], 3.0);
+    assert_eq!(brute["median_first_blocked"], 5.0);
+    assert_eq!(
+        (&brute["never_stopped"], &brute["never_blocked"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(
+        (&brute["attempts"], &brute["let_through"]),
+        (&28.into(), &12.into())
+    );
+    let spray = label(&json["sources"], "password_spray");
+    assert_eq!(spray["qualifying"], 0, "{spray}");
+    assert!(spray["median_first_stopped"].is_null(), "{spray}");
+    assert_eq!(label(&json["sources"], "all_attacks")["sources"], 5);
+
+    let users = &json["legit_users"];
+    assert_eq!(users["users"], 9, "{users}");
+    assert_eq!(
+        (&users["blocked"], &users["flagged"]),
+        (&2.into(), &2.into()),
+        "{users}"
+    );
+    assert_eq!(users["shared_addresses"], 1, "{users}");
+    assert_eq!(users["users_on_shared"], 5, "{users}");
+    assert_eq!(users["blocked_on_shared"], 2, "{users}");
+
+    let days = json["per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 2, "{days:?}");
+    let (d5, d6) = (&days[0], &days[1]);
+    assert_eq!(
+        (d5["day"].as_str(), d6["day"].as_str()),
+        (Some("2026-01-05"), Some("2026-01-06"))
+    );
+    // 5 + 4 + 5 mistypes + 1 at 23:59:59.999; 2 challenged, 1 blocked.
+    assert_eq!(d5["legit"], 15, "{d5}");
+    assert_eq!(d5["challenged_rate"].as_f64().unwrap(), 2.0 / 15.0);
+    assert_eq!(d5["blocked_rate"].as_f64().unwrap(), 1.0 / 15.0);
+    assert_eq!(d5["flagged_rate"].as_f64().unwrap(), 3.0 / 15.0);
+    // A: 10 flagged, B and C: 3 each, D and E: none, of 30.
+    assert_eq!(d5["attacks"], 30, "{d5}");
+    assert_eq!(d5["attacks_flagged_rate"].as_f64().unwrap(), 16.0 / 30.0);
+    assert_eq!(
+        (&d6["legit"], &d6["blocked_rate"]),
+        (&1.into(), &1.0.into()),
+        "{d6}"
+    );
+    assert!(d6.get("attacks_flagged_rate").is_none(), "{d6}");
+    assert_eq!(json["worst_day"]["blocked"]["day"], "2026-01-06");
+
+    for text in [
+        "per source (an event's ip)",
+        "stop@6",
+        "block@10",
+        "legit users: 9 with a scored sign-in; 2 (22.22%) blocked at least once",
+        "shared addresses (legit sign-ins of 5+ distinct users): 1; 5 legit users signed in from one, 2 of them blocked on one",
+        "worst day for legit users: 2026-01-06 100.00% flagged (of 1 sign-ins)",
+    ] {
+        assert!(stdout.contains(text), "no {text:?} in:\n{stdout}");
+    }
+    let day_row = format!("{:<12} {:>9}", "2026-01-05", 15);
+    assert!(stdout.contains(&day_row), "no per-day row in:\n{stdout}");
+}
+
