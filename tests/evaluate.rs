@@ -432,3 +432,249 @@ fn per_source_per_user_and_per_day_figures_of_a_known_history() {
     assert!(stdout.contains(&day_row), "no per-day row in:\n{stdout}");
 }
 
+// scripts/real-attacks: the loghub SSH log as events, beside a fail2ban jail.
+
+/// python3, or `None` after a loud SKIP line when there is none.
+fn python3() -> Option<std::process::Command> {
+    match std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(std::process::Command::new("python3")),
+        _ => {
+            println!("SKIP: python3 not found; scripts/real-attacks is not tested");
+            None
+        }
+    }
+}
+
+/// A synthetic syslog snippet: unknown users paired with their connection's
+/// check by PID (not by the line above), host names with an address in them
+/// and one without (hashed), two failures in one second, a check too old to
+/// pair, and lines that are not sshd failures.
+const SNIPPET: &str = "\
+Jun 14 15:16:01 combo sshd(pam_unix)[100]: check pass; user unknown
+Jun 14 15:16:01 combo sshd(pam_unix)[101]: check pass; user unknown
+Jun 14 15:16:01 combo sshd(pam_unix)[101]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net 
+Jun 14 15:16:01 combo sshd(pam_unix)[100]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=061092085098.ctinets.com 
+Jun 14 15:16:02 combo sshd(pam_unix)[102]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=zummit.com  user=root
+Jun 14 15:16:02 combo su(pam_unix)[103]: session opened for user news by (uid=0)
+Jun 14 15:16:03 combo sshd(pam_unix)[104]: check pass; user unknown
+Jun 14 15:20:00 combo sshd(pam_unix)[104]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=n219076184117.netvigator.com 
+Jul  1 09:00:00 combo sshd(pam_unix)[105]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=adsl-70-242-75-179.dsl.ksc2mo.swbell.net  user=guest
+Jul  1 09:00:00 combo gdm(pam_unix)[2803]: authentication failure; logname= uid=0 euid=0 tty=:0 ruser= rhost= 
+";
+
+/// The converter's events and its summary (JSON) for the snippet.
+fn convert_snippet(dir: &std::path::Path, extra: &[&str]) -> Option<(Vec<Value>, Value)> {
+    let mut cmd = python3()?;
+    std::fs::write(dir.join("snippet.log"), SNIPPET).unwrap();
+    let out = cmd
+        .arg(repo("scripts/real-attacks"))
+        .args(["--convert-only", "--json", "--log"])
+        .arg(dir.join("snippet.log"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = ok(out);
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Some((events, serde_json::from_str(&stderr).unwrap()))
+}
+
+/// An event's id, time, user, address, failure reason and `user_exists`.
+type Brief<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<bool>,
+);
+
+#[test]
+fn real_attacks_converts_sshd_failures_into_sign_in_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((events, summary)) = convert_snippet(tmp.path(), &[]) else {
+        return;
+    };
+    let brief: Vec<Brief> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(
+                (&e["kind"], &e["outcome"], &e["label"]),
+                (&"sign_in".into(), &"failure".into(), &"brute_force".into()),
+                "{e}"
+            );
+            (
+                e["event_id"].as_str().unwrap(),
+                e["timestamp"].as_str().unwrap(),
+                e["user"].as_str().unwrap(),
+                e["ip"].as_str().unwrap(),
+                e.get("failure_reason").and_then(Value::as_str),
+                e.get("user_exists").and_then(Value::as_bool),
+            )
+        })
+        .collect();
+    let hashed = summary["hosts"]["zummit.com"]["ip"].as_str().unwrap();
+    assert_eq!(summary["hosts"]["zummit.com"]["how"], "hashed");
+    let t = "2005-06-14T15:16:01Z";
+    assert_eq!(
+        brief,
+        [
+            // One second, two connections: file order, the same timestamp.
+            (
+                "loghub-3",
+                t,
+                "unknown-101",
+                "220.135.151.1",
+                Some("unknown_user"),
+                Some(false)
+            ),
+            (
+                "loghub-4",
+                t,
+                "unknown-100",
+                "61.92.85.98",
+                Some("unknown_user"),
+                Some(false)
+            ),
+            (
+                "loghub-5",
+                "2005-06-14T15:16:02Z",
+                "root",
+                hashed,
+                Some("bad_password"),
+                Some(true)
+            ),
+            // Its check was 4 minutes earlier: not this failure's, so no reason.
+            (
+                "loghub-8",
+                "2005-06-14T15:20:00Z",
+                "unknown-104",
+                "219.76.184.117",
+                None,
+                None
+            ),
+            (
+                "loghub-9",
+                "2005-07-01T09:00:00Z",
+                "guest",
+                "70.242.75.179",
+                Some("bad_password"),
+                Some(true)
+            ),
+        ]
+    );
+    // The hashed address is one Palisade treats as public.
+    let ip: std::net::IpAddr = hashed.parse().unwrap();
+    assert_eq!(
+        palisade::enrich::netclass::classify(ip),
+        palisade::enrich::netclass::NetClass::Public
+    );
+    // Every event is one the engine's own decoder takes.
+    for e in &events {
+        palisade::event::Event::from_json(e.to_string().as_bytes()).unwrap();
+    }
+
+    let (bare, _) = convert_snippet(tmp.path(), &["--without-reasons"]).unwrap();
+    assert_eq!(bare.len(), events.len());
+    for e in &bare {
+        assert!(
+            e.get("failure_reason").is_none() && e.get("user_exists").is_none(),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn real_attacks_hashes_names_to_public_addresses_only() {
+    let Some(mut cmd) = python3() else { return };
+    // Many names, so the hash lands in special ranges now and then and has
+    // to move on: every address must still be public to Palisade.
+    let tmp = tempfile::tempdir().unwrap();
+    let log: String = (0..400)
+        .map(|i| format!("Jun 14 15:16:01 combo sshd(pam_unix)[{i}]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=host{i}.example.org  user=root\n"))
+        .collect();
+    std::fs::write(tmp.path().join("names.log"), log).unwrap();
+    let (stdout, _) = ok(cmd
+        .arg(repo("scripts/real-attacks"))
+        .args(["--convert-only", "--log"])
+        .arg(tmp.path().join("names.log"))
+        .output()
+        .unwrap());
+    let mut seen = std::collections::HashSet::new();
+    for line in stdout.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let ip: std::net::IpAddr = e["ip"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            palisade::enrich::netclass::classify(ip),
+            palisade::enrich::netclass::NetClass::Public,
+            "{e}"
+        );
+        seen.insert(ip);
+    }
+    assert_eq!(seen.len(), 400, "two names share an address");
+}
+
+#[test]
+fn real_attacks_unit_tests_pass() {
+    let Some(mut cmd) = python3() else { return };
+    ok(cmd
+        .arg(repo("scripts/real-attacks"))
+        .arg("--self-test")
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn real_attacks_on_the_real_log_beside_the_jail() {
+    let Some(mut cmd) = python3() else { return };
+    let (stdout, _) = ok(cmd
+        .arg(repo("scripts/real-attacks"))
+        .args([
+            "--skip-if-missing",
+            "--json",
+            "--palisade",
+            env!("CARGO_BIN_EXE_palisade"),
+        ])
+        .output()
+        .unwrap());
+    if stdout.starts_with("SKIP:") {
+        println!("{stdout}");
+        return;
+    }
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["conversion"]["events"], 489, "{}", json["conversion"]);
+    let sources = json["sources"].as_array().unwrap();
+    assert!(
+        sources.len() >= 30,
+        "{} sources with 5 failures",
+        sources.len()
+    );
+    // The jail depends on the log alone: 40 sources with 5 failures, all but
+    // 210.76.59.29 (7 failures over more than 10 minutes) banned at their 5th
+    // (218.188.2.4 at its 7th), 189 of the 489 attempts let through.
+    let jail = &json["totals"]["fail2ban"];
+    assert_eq!(
+        (
+            &jail["sources"],
+            &jail["stopped"],
+            &jail["median_first_stopped"]
+        ),
+        (&40.into(), &39.into(), &5.0.into()),
+        "{jail}"
+    );
+    assert_eq!(
+        (&jail["attempts"], &jail["let_through"]),
+        (&489.into(), &189.into()),
+        "{jail}"
+    );
+    for s in sources {
+        let (ours, theirs) = (&s["palisade"], &s["fail2ban"]);
+        assert_eq!(ours["attempts"], theirs["attempts"], "{s}");
+        assert!(ours["failures"].as_u64().unwrap() >= 5, "{s}");
+    }
+}
