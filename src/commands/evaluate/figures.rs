@@ -85,7 +85,8 @@ fn one(label: &str, scored: &[Scored], legit: Option<&[f64]>, legit_median: f64)
     }
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+/// `a / b`; 0 when `b` is 0.
+pub fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
     } else {

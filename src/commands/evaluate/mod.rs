@@ -9,10 +9,19 @@
 //! would count one sign-in twice; the outcome's decision is the one that has
 //! seen the password's verdict, and datasets such as RBA hold outcomes only.
 //! In audit mode the action that would have been taken is the one counted.
+//!
+//! Beside the per-label figures, the shipped rules' pass also tallies each
+//! attacking source ([`sources`]), each legitimate user ([`users`]) and each
+//! UTC day ([`days`]); each module says what its memory grows with. The
+//! per-label figures keep every scored sign-in's score (16 bytes each) for the
+//! ROC curves; the rest grows with sources, users and addresses, not sign-ins.
 
 pub(crate) mod charts;
+mod days;
 pub(crate) mod figures;
 mod report;
+mod sources;
+mod users;
 
 use super::history::{self, HistoryArgs};
 use anyhow::Context;
@@ -40,6 +49,13 @@ pub struct EvaluateArgs {
     /// per label (a backtest of a rule change).
     #[arg(long)]
     pub compare_rules: Option<PathBuf>,
+    /// Write one CSV row per attack label and source address: attempts,
+    /// failures, let through, first stopped and first blocked attempt.
+    #[arg(long, value_name = "FILE.csv")]
+    pub sources: Option<PathBuf>,
+    /// Also print the figures per UTC day (always in `--json`).
+    #[arg(long)]
+    pub per_day: bool,
 }
 
 /// What one pass over the history gave.
@@ -47,6 +63,32 @@ pub struct Pass {
     pub rules_version: String,
     pub model_version: String,
     pub by_label: BTreeMap<String, Vec<Scored>>,
+    /// Per source, legitimate user and day: the shipped rules' pass only.
+    pub detail: Option<Detail>,
+}
+
+/// What the shipped rules' decisions did per attacking source, legitimate
+/// user and UTC day.
+#[derive(Default)]
+pub struct Detail {
+    pub sources: sources::Sources,
+    pub users: users::LegitUsers,
+    pub days: days::Days,
+}
+
+impl Detail {
+    /// Counts one scored sign-in of `label` and the action it met.
+    fn add(&mut self, e: &Event, label: &str, action: Action) {
+        let legit = label == figures::LEGIT;
+        self.days.add(e.timestamp, legit, action);
+        if legit {
+            self.users.add(e.tenant.as_deref(), &e.user, e.ip, action);
+        } else {
+            let time = e.timestamp.map_or(0, |t| t.millis());
+            let failed = e.outcome == Outcome::Failure;
+            self.sources.add(label, e.ip, time, failed, action);
+        }
+    }
 }
 
 /// Counts of what was read and what was scored.
@@ -95,6 +137,21 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.sources {
+        let detail = shipped
+            .detail
+            .as_ref()
+            .expect("the shipped pass has its detail");
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        detail
+            .sources
+            .write_csv(&mut file)
+            .and_then(|()| std::io::Write::flush(&mut file))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(dir) = &args.charts {
         charts::write(dir, &shipped.by_label)?;
         eprintln!(
@@ -139,10 +196,11 @@ pub fn evaluate(
     counts.events = read.events;
     counts.sorted = sorted;
     let [shipped, changed] = passes.engines.map(|p| {
-        p.map(|(engine, by_label)| Pass {
+        p.map(|(engine, tally)| Pass {
             rules_version: engine.rules_version().to_string(),
             model_version: engine.model_version().to_string(),
-            by_label,
+            by_label: tally.by_label,
+            detail: tally.detail,
         })
     });
     Ok((counts, shipped.expect("the shipped rules' pass"), changed))
@@ -151,21 +209,28 @@ pub fn evaluate(
 /// The shipped rules' engine, and the changed rules' one for a backtest.
 pub type Parts = (EngineParts, Option<EngineParts>);
 
-/// What one engine scored, per label.
-type ByLabel = BTreeMap<String, Vec<Scored>>;
+/// What one engine scored, per label, and for the shipped rules the detail.
+struct Tally {
+    by_label: BTreeMap<String, Vec<Scored>>,
+    detail: Option<Detail>,
+}
 
-/// The engines of one evaluation and what each scored, per label.
+/// The engines of one evaluation and what each scored.
 struct Passes {
-    engines: [Option<(Engine, ByLabel)>; 2],
+    engines: [Option<(Engine, Tally)>; 2],
     counts: Counts,
 }
 
 impl Passes {
     fn new(base: EngineParts, changed: Option<EngineParts>) -> Passes {
+        let tally = |detail: bool| Tally {
+            by_label: BTreeMap::new(),
+            detail: detail.then(Detail::default),
+        };
         Passes {
             engines: [
-                Some((Engine::new(base), BTreeMap::new())),
-                changed.map(|p| (Engine::new(p), BTreeMap::new())),
+                Some((Engine::new(base), tally(true))),
+                changed.map(|p| (Engine::new(p), tally(false))),
             ],
             counts: Counts::default(),
         }
@@ -186,7 +251,7 @@ impl Passes {
                 Some(l)
             }
         };
-        for (engine, by_label) in self.engines.iter_mut().flatten() {
+        for (engine, tally) in self.engines.iter_mut().flatten() {
             let d = engine.evaluate(e);
             if let Some(label) = label {
                 let action = d.audit_action.unwrap_or(d.action);
@@ -194,11 +259,14 @@ impl Passes {
                     score: d.risk_score,
                     flagged: action != Action::Allow,
                 };
-                match by_label.get_mut(label) {
+                match tally.by_label.get_mut(label) {
                     Some(v) => v.push(s),
                     None => {
-                        by_label.insert(label.clone(), vec![s]);
+                        tally.by_label.insert(label.clone(), vec![s]);
                     }
+                }
+                if let Some(detail) = &mut tally.detail {
+                    detail.add(e, label, action);
                 }
             }
         }

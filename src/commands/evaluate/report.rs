@@ -1,7 +1,12 @@
-//! The evaluation's report: a table for people, the same figures as JSON for
-//! machines, and with a second rule set, both side by side with the difference.
+//! The evaluation's report: tables for people (per label, per attacking
+//! source, legitimate users, and with `--per-day` per day), the same figures
+//! as JSON for machines, and with a second rule set, both rule sets' per-label
+//! figures side by side with the difference.
 
+use super::days::{self, DayFigures, WorstDays};
 use super::figures::{figures, LabelFigures, FPRS, LEGIT};
+use super::sources::{SourceFigures, BLOCKED_BY, QUALIFY_FAILURES, STOPPED_BY};
+use super::users::{LegitFigures, SHARED_USERS};
 use super::{Counts, EvaluateArgs, Pass};
 use serde::Serialize;
 use std::fmt::Write;
@@ -13,8 +18,20 @@ pub struct Report {
     pub rules_version: String,
     pub model_version: String,
     pub labels: Vec<LabelFigures>,
+    /// Per attack label, over its sources (an event's `ip`).
+    pub sources: Vec<SourceFigures>,
+    pub legit_users: LegitFigures,
+    /// Per UTC day, in order.
+    pub per_day: Vec<DayFigures>,
+    /// The days legitimate users met the most challenges and blocks, the
+    /// most blocks; absent without legitimate sign-ins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_day: Option<WorstDays>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+    /// Whether the text shows the per-day table (`--per-day`).
+    #[serde(skip)]
+    show_days: bool,
 }
 
 /// The same history under the changed rules.
@@ -65,13 +82,23 @@ impl Report {
                 difference,
             }
         });
+        let detail = shipped
+            .detail
+            .as_ref()
+            .expect("the shipped pass has its detail");
+        let per_day = detail.days.figures();
         Report {
             input: args.history.input.display().to_string(),
             counts,
             rules_version: shipped.rules_version.clone(),
             model_version: shipped.model_version.clone(),
             labels,
+            sources: detail.sources.figures(),
+            legit_users: detail.users.figures(),
+            worst_day: days::worst(&per_day),
+            per_day,
             compare,
+            show_days: args.per_day,
         }
     }
 
@@ -110,6 +137,11 @@ impl Report {
              TPR@x = attacks caught at the risk_score threshold that flags x of legit sign-ins.\n\
              RSR = median risk score of the label / of legit (Wiefling et al.)."
         );
+        self.sources_table(&mut out);
+        self.legit_lines(&mut out);
+        if self.show_days {
+            self.days_table(&mut out);
+        }
         if let Some(cmp) = &self.compare {
             let _ = writeln!(
                 out,
@@ -136,6 +168,118 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    /// Per attack label, how early its sources were stopped.
+    fn sources_table(&self, out: &mut String) {
+        if self.sources.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nper source (an event's ip), per attack label; qualifying: {QUALIFY_FAILURES} failures within 10 minutes"
+        );
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
+            "label",
+            "sources",
+            "qualify",
+            format!("stop@{STOPPED_BY}"),
+            format!("block@{BLOCKED_BY}"),
+            "1st stop",
+            "1st block",
+            "never stop",
+            "never block",
+            "let through"
+        );
+        for f in &self.sources {
+            let median = |m: Option<f64>| match m {
+                _ if f.qualifying == 0 => "-".to_string(),
+                None => "never".to_string(),
+                Some(m) => format!("{m}"),
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
+                f.label,
+                f.sources,
+                f.qualifying,
+                f.stopped_by_6th_rate.map_or("-".into(), percent),
+                f.blocked_by_10th_rate.map_or("-".into(), percent),
+                median(f.median_first_stopped),
+                median(f.median_first_blocked),
+                f.never_stopped,
+                f.never_blocked,
+                percent(f.let_through_rate),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nstop@{STOPPED_BY} / block@{BLOCKED_BY} = qualifying sources challenged or blocked by their {STOPPED_BY}th sign-in / blocked by their {BLOCKED_BY}th.\n\
+             1st stop / 1st block = median sign-in of a qualifying source first challenged or blocked / first blocked;\n\
+             never stop / never block = qualifying sources never stopped / blocked, counted as later than any (\"never\": half or more).\n\
+             let through = the label's sign-ins allowed, from all its sources."
+        );
+    }
+
+    /// Legitimate users counted as people, and the worst days.
+    fn legit_lines(&self, out: &mut String) {
+        let u = &self.legit_users;
+        if u.users == 0 {
+            return;
+        }
+        let share = |n: u64| percent(n as f64 / u.users as f64);
+        let _ = writeln!(
+            out,
+            "\nlegit users: {} with a scored sign-in; {} ({}) blocked at least once, {} ({}) challenged or blocked at least once",
+            u.users,
+            u.blocked,
+            share(u.blocked),
+            u.flagged,
+            share(u.flagged)
+        );
+        let _ = writeln!(
+            out,
+            "shared addresses (legit sign-ins of {SHARED_USERS}+ distinct users): {}; {} legit users signed in from one, {} of them blocked on one",
+            u.shared_addresses, u.users_on_shared, u.blocked_on_shared
+        );
+        if let Some(w) = &self.worst_day {
+            let _ = writeln!(
+                out,
+                "worst day for legit users: {} {} flagged (of {} sign-ins); {} {} blocked (of {})",
+                w.flagged.day,
+                percent(w.flagged.flagged_rate),
+                w.flagged.legit,
+                w.blocked.day,
+                percent(w.blocked.blocked_rate),
+                w.blocked.legit
+            );
+        }
+    }
+
+    /// `--per-day`: one row per UTC day.
+    fn days_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n{:<12} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
+            "day (UTC)", "legit", "challenged", "blocked", "flagged", "attacks", "flagged"
+        );
+        for d in &self.per_day {
+            let _ = writeln!(
+                out,
+                "{:<12} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
+                d.day,
+                d.legit,
+                percent(d.challenged_rate),
+                percent(d.blocked_rate),
+                percent(d.flagged_rate),
+                d.attacks,
+                d.attacks_flagged_rate.map_or("-".into(), percent),
+            );
+        }
     }
 }
 
