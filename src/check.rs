@@ -5,11 +5,29 @@ use crate::config::Config;
 use crate::engine::EngineParts;
 use crate::problem::Problem;
 
-/// Every problem with `config` and what it points at; empty when all is well,
-/// in which case the second value describes what would run.
-pub fn check(config: &Config) -> (Vec<Problem>, Option<String>) {
+/// What `check` found.
+pub struct Checked {
+    /// Every problem; empty when all is well.
+    pub problems: Vec<Problem>,
+    /// What would run, when it would.
+    pub description: Option<String>,
+    /// What would run but silently depends on something optional (a rule
+    /// counting only events with an optional field); not a reason to refuse.
+    pub warnings: Vec<Problem>,
+}
+
+/// Every problem with `config` and what it points at.
+pub fn check(config: &Config) -> Checked {
     match EngineParts::from_config(config) {
-        Ok(parts) => (Vec::new(), Some(parts.describe())),
-        Err(e) => (e.0 .0, None),
+        Ok(parts) => Checked {
+            problems: Vec::new(),
+            description: Some(parts.describe()),
+            warnings: parts.rules.warnings.clone(),
+        },
+        Err(e) => Checked {
+            problems: e.0 .0,
+            description: None,
+            warnings: Vec::new(),
+        },
     }
 }

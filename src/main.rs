@@ -191,12 +191,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let (problems, description) = palisade::check::check(&config);
-            for p in &problems {
+            let checked = palisade::check::check(&config);
+            let problems = checked.problems;
+            for p in checked.warnings.iter().chain(&problems) {
                 println!("{p}");
             }
             if problems.is_empty() {
-                println!("ok: {}", description.unwrap_or_default());
+                println!("ok: {}", checked.description.unwrap_or_default());
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!(
@@ -224,6 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             eprintln!("palisade replay: {}", parts.describe());
+            for w in &parts.rules.warnings {
+                eprintln!("{w}");
+            }
             let mut engine = Engine::new(parts);
             replay(
                 &mut engine,
@@ -487,6 +491,9 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let description = parts.describe();
+    for w in &parts.rules.warnings {
+        eprintln!("palisade serve: {w}");
+    }
     // On one core (a container's CPU limit, or `taskset`), one thread runs
     // everything: tokio's current-thread scheduler then saves the hand-offs
     // of the multi-thread one.

@@ -65,12 +65,13 @@ fn bits(
 }
 
 /// Compiles one rule. `max_keys` caps every per-key table the detector holds.
+/// With the detector come warnings: what the rule silently depends on.
 pub fn compile(
     spec: &RuleSpec,
     src: &Source,
     clock: &EventClock,
     max_keys: usize,
-) -> Result<Detector, Vec<Problem>> {
+) -> Result<(Detector, Vec<Problem>), Vec<Problem>> {
     let mut problems = Vec::new();
     let stem = src.file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if spec.id != stem {
@@ -124,14 +125,22 @@ pub fn compile(
         ) & 0b110;
     }
     if !f.failure_reasons.is_empty() {
-        let reasons = ["bad_password", "unknown_user", "mfa_failed", "locked"];
+        // Bit positions follow `failure_bit`: no reason first, then the
+        // contract's reasons in order.
+        let reasons = [
+            "unspecified",
+            "bad_password",
+            "unknown_user",
+            "mfa_failed",
+            "locked",
+        ];
         filter.failure_reasons = bits(
             src,
             &mut problems,
             "failure_reasons",
             &f.failure_reasons,
             &reasons,
-        ) << 1;
+        );
     }
 
     let o = &spec.overflow;
@@ -202,6 +211,9 @@ pub fn compile(
             if b.reset_on_success && parsed.is_some_and(|k| !k.includes_user()) {
                 problems.push(src.problem("reset_on_success", format!("reset_on_success needs a key that includes the user (user, user_ip), got \"{}\": an attacker's own success must not reset it", b.key)));
             }
+            if b.success_credit > 0 && parsed.is_some_and(|k| k.includes_user()) {
+                problems.push(src.problem("success_credit", format!("success_credit is for keys shared by many users (ip, network, asn), got \"{}\": a key with the user has reset_on_success", b.key)));
+            }
             let leak = duration(src, &mut problems, "leak_interval", &b.leak_interval);
             let bucket = KeyedBucket::new(b.capacity.max(2), leak, clock.clone(), max_keys);
             let duration_ms = block_duration(src, &mut problems, action, o.duration.as_deref());
@@ -210,6 +222,7 @@ pub fn compile(
                     key,
                     distinct,
                     reset_on_success: b.reset_on_success,
+                    success_credit: b.success_credit,
                     bucket,
                 },
                 duration_ms,
@@ -274,7 +287,8 @@ pub fn compile(
         return Err(problems);
     }
     let limit = counter.describe_limit();
-    Ok(Detector {
+    let warnings = optional_fields(spec, src, &filter, &counter);
+    let detector = Detector {
         id: spec.id.as_str().into(),
         category: spec.category.clone(),
         description: spec.description.clone(),
@@ -289,7 +303,46 @@ pub fn compile(
         max_keys,
         evicted: Default::default(),
         overflows: 0,
-    })
+    };
+    Ok((detector, warnings))
+}
+
+/// Warnings for a rule that depends on an optional event field: events
+/// without it are never counted, and an integrator who leaves the field out
+/// would lose the rule without a word.
+fn optional_fields(
+    spec: &RuleSpec,
+    src: &Source,
+    filter: &Filter,
+    counter: &Counter,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut warn = |key: &str, msg: String| {
+        out.push(src.problem(key, format!("warning: rule {}: {msg}", spec.id)));
+    };
+    if filter.failure_reasons & 1 == 0 {
+        warn("failure_reasons", "counts only failures whose optional `failure_reason` is listed: failures sent without one are never counted; add \"unspecified\" to count them".to_string());
+    }
+    if let Some(want) = filter.user_exists {
+        warn("user_exists", format!("matches only events whose optional `user_exists` is {want}: events sent without it are never counted"));
+    }
+    if filter.has_password == Some(true) {
+        warn("has_password", "counts only events that carry the optional `password_sha1`: without it the rule never fires".to_string());
+    }
+    if let Counter::Bucket { key, distinct, .. } = counter {
+        for (what, kind) in [("key", Some(*key)), ("count", *distinct)] {
+            let field = match kind {
+                Some(KeyKind::Password) => "password_sha1",
+                Some(KeyKind::Device) => "device_id",
+                _ => continue,
+            };
+            warn(
+                what,
+                format!("counts by the optional `{field}`: events without it are never counted"),
+            );
+        }
+    }
+    out
 }
 
 fn millis(d: Duration) -> u64 {

@@ -26,10 +26,6 @@ pub const EMBEDDED_RULES: &[(&str, &str)] = &[
         include_str!("../../rules/ip_velocity_high.toml"),
     ),
     (
-        "ip_velocity_low.toml",
-        include_str!("../../rules/ip_velocity_low.toml"),
-    ),
-    (
         "network_velocity.toml",
         include_str!("../../rules/network_velocity.toml"),
     ),
@@ -59,6 +55,9 @@ pub struct RuleSet {
     pub version: String,
     /// Where the rules came from, for the startup line.
     pub origin: String,
+    /// What rules silently depend on (optional fields), as `FILE:LINE:`
+    /// problems whose message starts with `warning:`; the set still loads.
+    pub warnings: Vec<Problem>,
 }
 
 /// Loads `dir`, or the embedded rules when `dir` is `None`.
@@ -76,6 +75,7 @@ pub fn load_rules(
     };
     let mut problems = Vec::new();
     let mut detectors = Vec::new();
+    let mut warnings = Vec::new();
     let mut hasher = Sha1::new();
     for (path, text) in &files {
         hasher.update(
@@ -94,7 +94,10 @@ pub fn load_rules(
             }
         };
         match compile(&spec, &Source { file: path, text }, clock, max_keys) {
-            Ok(d) => detectors.push(d),
+            Ok((d, mut w)) => {
+                detectors.push(d);
+                warnings.append(&mut w);
+            }
             Err(mut p) => problems.append(&mut p),
         }
     }
@@ -104,6 +107,7 @@ pub fn load_rules(
     let digest = hasher.finalize();
     Ok(RuleSet {
         detectors,
+        warnings,
         version: format!("rules-{}", &hex::encode(digest)[..12]),
         origin: match dir {
             None => format!("{} built-in rules", files.len()),

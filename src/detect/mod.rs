@@ -38,6 +38,8 @@ pub(crate) fn outcome_bit(o: Outcome) -> u8 {
     1 << (o as u8)
 }
 
+/// Bit 0: no failure reason (`unspecified` in a rule); bits 1..: the
+/// contract's reasons in order.
 pub(crate) fn failure_bit(e: &Event) -> u8 {
     match e.failure_reason {
         None => 1,
@@ -78,6 +80,8 @@ pub enum Counter {
         key: KeyKind,
         distinct: Option<KeyKind>,
         reset_on_success: bool,
+        /// Counted events a let-through success from the key takes back.
+        success_credit: u32,
         bucket: KeyedBucket,
     },
     Lockout(Lockout),
@@ -149,6 +153,17 @@ impl Detector {
         match &self.counter {
             Counter::Bucket { key, .. } => key.of(keys),
             Counter::Lockout(_) => Some(keys.user),
+        }
+    }
+
+    /// Whether the rule's holds spare the account owner's known device and
+    /// network: holds on a whole account (rules keyed by user, and the
+    /// lockout unless it runs in exact Keycloak mode), so failures sent from
+    /// elsewhere cannot lock the owner out. The engine decides who the owner is.
+    pub fn spares_owner(&self) -> bool {
+        match &self.counter {
+            Counter::Bucket { key, .. } => *key == KeyKind::User,
+            Counter::Lockout(_) => true,
         }
     }
 
@@ -257,6 +272,17 @@ impl Detector {
                 }
                 false
             }
+            Counter::Bucket {
+                key,
+                success_credit,
+                bucket,
+                ..
+            } if *success_credit > 0 => {
+                if let Some(k) = key.of(keys) {
+                    bucket.drain(k, *success_credit);
+                }
+                false
+            }
             Counter::Lockout(l) => {
                 l.success(keys.user);
                 false
@@ -332,9 +358,10 @@ impl Detector {
                 key,
                 distinct,
                 reset_on_success,
+                success_credit,
                 bucket,
             } => format!(
-                "bucket key={} distinct={:?} reset_on_success={reset_on_success} capacity={} leak={:?}",
+                "bucket key={} distinct={:?} reset_on_success={reset_on_success} success_credit={success_credit} capacity={} leak={:?}",
                 key.name(),
                 distinct.map(KeyKind::name),
                 bucket.capacity(),

@@ -43,7 +43,10 @@ pub struct FilterSpec {
     /// `success`, `failure`.
     #[serde(default)]
     pub outcomes: Vec<String>,
-    /// `bad_password`, `unknown_user`, `mfa_failed`, `locked`.
+    /// `bad_password`, `unknown_user`, `mfa_failed`, `locked`, and
+    /// `unspecified` for failures sent without a reason. Empty: every failure
+    /// (the default, and what per-source rules should do: every failure is
+    /// evidence). `palisade check` warns when `unspecified` is left out.
     #[serde(default)]
     pub failure_reasons: Vec<String>,
     /// Only events whose `user_exists` is this value (events without the field
@@ -73,6 +76,13 @@ pub struct BucketSpec {
     /// the same IP cannot reset a per-IP count.
     #[serde(default)]
     pub reset_on_success: bool,
+    /// Counted events a success let through from the key takes back out of
+    /// its bucket (0, the default: none). For keys shared by many people (an
+    /// address, a network, an ASN): an office or a carrier's NAT signs in
+    /// hundreds, and their successes pay back the typos they make. Not for
+    /// keys with the user, which have `reset_on_success`.
+    #[serde(default)]
+    pub success_credit: u32,
 }
 
 fn default_count() -> String {
