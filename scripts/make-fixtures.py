@@ -173,3 +173,65 @@ write("profile_learning", evs, [
     {"event_id": "p-phone", "reasons": ["new_device", "new_network"]},
     {"event_id": "p-night", "reasons": ["unusual_hour"], "absent": ["new_device"]},
 ])
+
+# failure_evidence: the model's graded evidence from failed sign-ins. One user
+# from one address failing every 20 s, with every kind of reason (none, an
+# unknown user, MFA) counting: 4 is a user retyping (allowed), 5 steps up, 8
+# blocks. An address failing for many names counts as one source. An office
+# address signing many people in carries its crowd's ordinary typos.
+reasons = [None, "bad_password", "unknown_user", "mfa_failed", None, "locked", "bad_password", None]
+evs = [ev(f"e{i}", i * 20, "target@example.com", "198.51.100.80", "failure", reasons[i - 1]) for i in range(1, 9)]
+evs += [ev(f"n{i}", 200 + i * 15, f"nobody{i}@example.com", "198.51.100.81", "failure", "unknown_user", user_exists=False) for i in range(1, 6)]
+office = []
+for i in range(1, 181):
+    office.append(ev(f"o{i}", 400 + i * 10, f"staff{i}@example.com", "198.51.100.82", "success"))
+    if i % 12 == 0:  # one colleague in twelve mistypes first
+        office.append(ev(f"o-typo{i}", 400 + i * 10 - 5, f"staff{i}@example.com", "198.51.100.82", "failure", "bad_password"))
+office.sort(key=lambda e: e["timestamp"])
+# The first typo opens the address's tally; later successes are credited.
+evs += office
+write("failure_evidence", evs, [
+    {"event_id": "e1", "action": "allow", "absent": ["failures_user_ip", "failures_ip"]},
+    {"event_id": "e4", "action": "allow", "reasons": ["failures_user_ip"]},
+    {"event_id": "e5", "action": "challenge", "reasons": ["failures_user_ip"]},
+    {"event_id": "e7", "action": "challenge"},
+    {"event_id": "e8", "action": "block", "reasons": ["failures_user_ip"], "absent": ["source_banned"]},
+    {"event_id": "n4", "action": "allow", "reasons": ["failures_ip"], "absent": ["failures_user_ip"]},
+    {"event_id": "n5", "action": "challenge", "reasons": ["failures_ip"]},
+    {"event_id": "o-typo180", "action": "allow", "absent": ["failures_ip", "source_banned"]},
+    {"event_id": "o180", "action": "allow"},
+])
+
+# repeat_offender: an address blocked for its failures is banned (10 minutes),
+# and coming back two hours later it starts where it stopped: the ban on its
+# record scores from its first failure, and its next ban is twice as long.
+evs = [ev(f"r{i}", i * 10, "mark@example.com", "198.51.100.90", "failure", "bad_password") for i in range(1, 11)]
+evs.append(ev("r-banned", 11 * 10, "other@example.com", "198.51.100.90", "attempt"))
+evs.append(ev("r-after-ban", 20 * 60, "other@example.com", "198.51.100.90", "attempt"))
+evs += [ev(f"rb{i}", 3 * 3600 + i * 10, f"mark{i}@example.com", "198.51.100.90", "failure", "bad_password") for i in range(1, 6)]
+evs.append(ev("rb-banned", 3 * 3600 + 60 + 15 * 60, "x@example.com", "198.51.100.90", "attempt"))
+write("repeat_offender", evs, [
+    {"event_id": "r7", "action": "challenge", "absent": ["source_banned"]},
+    {"event_id": "r8", "action": "block", "reasons": ["failures_user_ip"], "absent": ["source_banned"]},
+    {"event_id": "r9", "action": "block", "reasons": ["source_banned"]},
+    {"event_id": "r-banned", "action": "block", "reasons": ["source_banned"]},
+    {"event_id": "r-after-ban", "reasons": ["repeat_offender"], "absent": ["source_banned"]},
+    {"event_id": "rb1", "reasons": ["repeat_offender"]},
+    {"event_id": "rb5", "action": "block", "reasons": ["source_banned"]},
+    {"event_id": "rb-banned", "action": "block", "reasons": ["source_banned"]},
+])
+
+# novelty_cap: a long-standing user's new phone (new device, network, browser
+# and OS at once) is asked for MFA, not blocked; with failures before it from
+# the same place, it is blocked.
+LAPTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+evs = [ev(f"h{d}", d * 86400 + 9 * 3600, "loyal@example.com", "81.2.69.20", "success", user_agent=LAPTOP, device_id="laptop") for d in range(40)]
+evs.append(ev("h-phone", 40 * 86400 + 9 * 3600, "loyal@example.com", "2.16.5.7", "success", user_agent=PHONE, device_id="new-phone"))
+evs += [ev(f"h-guess{i}", 41 * 86400 + 9 * 3600 + i * 20, "loyal@example.com", "5.8.9.10", "failure", "bad_password", user_agent=PHONE, device_id="bot") for i in range(1, 4)]
+evs.append(ev("h-taken", 41 * 86400 + 9 * 3600 + 80, "loyal@example.com", "5.8.9.10", "success", user_agent=PHONE, device_id="bot"))
+write("novelty_cap", evs, [
+    {"event_id": "h39", "action": "allow", "absent": ["new_device"]},
+    {"event_id": "h-phone", "action": "challenge", "reasons": ["new_device", "new_network", "new_browser", "new_os"]},
+    {"event_id": "h-taken", "action": "block", "reasons": ["new_device", "failures_user_ip"]},
+])

@@ -80,6 +80,13 @@ pub struct Limits {
     pub max_profiles: usize,
     /// Keys per rule (24 bytes each plus index); the emptiest buckets go first.
     pub max_keys_per_rule: usize,
+    /// Sources with recent failures tracked per kind (one user from one
+    /// address, an address, a network, an ASN; 96 bytes each plus index), for
+    /// the model's failure evidence; the idlest go first.
+    pub max_source_keys: usize,
+    /// Addresses with a record of bans (24 bytes each plus index); the least
+    /// banned go first.
+    pub max_offenders: usize,
     /// Distinct user agents whose parse is cached.
     pub max_user_agents: usize,
     /// Distinct values per feature in the global frequencies.
@@ -147,6 +154,8 @@ impl Default for Limits {
         Limits {
             max_profiles: 10_000_000,
             max_keys_per_rule: 10_000_000,
+            max_source_keys: 1_000_000,
+            max_offenders: 1_000_000,
             max_user_agents: 100_000,
             max_frequency_values: 1_000_000,
             max_enforcements: 100_000,
@@ -303,6 +312,8 @@ impl Config {
         for (key, v) in [
             ("max_profiles", l.max_profiles),
             ("max_keys_per_rule", l.max_keys_per_rule),
+            ("max_source_keys", l.max_source_keys),
+            ("max_offenders", l.max_offenders),
             ("max_user_agents", l.max_user_agents),
             ("max_frequency_values", l.max_frequency_values),
             ("max_enforcements", l.max_enforcements),

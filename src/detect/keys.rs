@@ -70,6 +70,15 @@ impl KeyKind {
         }
     }
 
+    /// Whether the key is where sign-ins come from (an address, a network, an
+    /// ASN, one user from one address): a block on it blames that source.
+    pub fn is_source(self) -> bool {
+        matches!(
+            self,
+            KeyKind::Ip | KeyKind::UserIp | KeyKind::Network | KeyKind::Asn
+        )
+    }
+
     /// Whether only the user can act on this key: the condition for letting a
     /// success reset it.
     pub fn includes_user(self) -> bool {

@@ -195,7 +195,7 @@ pub fn push_fixed(out: &mut String, x: f64, decimals: u32) {
 
 /// Appends a duration of whole seconds as `1d 2h 3m 4s`, leaving out zero
 /// parts (`0s` for none).
-fn push_duration(out: &mut String, secs: u64) {
+pub(super) fn push_duration(out: &mut String, secs: u64) {
     let mut digits = itoa::Buffer::new();
     let parts = [
         (secs / 86_400, "d"),

@@ -8,6 +8,7 @@
 pub mod breached;
 mod build;
 pub mod enforce;
+pub mod evidence;
 mod explain;
 mod feedback;
 pub mod keys;
@@ -26,7 +27,7 @@ use crate::enrich::iplist::IpList;
 use crate::enrich::netclass;
 use crate::enrich::useragent::{Families, UserAgents};
 use crate::event::{Action, Decision, Event, Mfa, MfaStep, Outcome, Reason};
-use crate::model::{Evidence, LevelAction, Model};
+use crate::model::{Evidence, LevelAction, Model, NoveltySpec};
 use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
@@ -34,6 +35,7 @@ use crate::state::profile::{Ageing, Profile, ProfileStore};
 use crate::state::Evictions;
 use breached::PwnedAction;
 use enforce::{Enforcements, ReportedBlocks};
+use evidence::{SourceEvidence, Standing};
 use explain::Explain;
 use keys::Hasher;
 
@@ -62,6 +64,10 @@ pub struct StateStats {
     /// Users with fraud marks, and the bytes the marks hold.
     pub fraud_marked_users: usize,
     pub fraud_mark_bytes: usize,
+    /// Sources with recent failures (all kinds together) and addresses with
+    /// a record of bans: (entries, bytes) each.
+    pub failure_sources: (usize, usize),
+    pub offenders: (usize, usize),
 }
 
 impl std::fmt::Display for StateStats {
@@ -70,13 +76,16 @@ impl std::fmt::Display for StateStats {
         let bytes: usize = self.rule_keys.iter().map(|r| r.2).sum();
         write!(
             f,
-            "state: {} profiles in {:.1} MiB ({} bytes each, counting unused capacity); {} rule keys in {:.1} MiB ({} bytes each)",
+            "state: {} profiles in {:.1} MiB ({} bytes each, counting unused capacity); {} rule keys in {:.1} MiB ({} bytes each); {} failing sources in {:.1} MiB; {} addresses banned before",
             self.profiles,
             self.profile_bytes as f64 / 1048576.0,
             self.profile_bytes / self.profiles.max(1),
             keys,
             bytes as f64 / 1048576.0,
-            bytes / keys.max(1)
+            bytes / keys.max(1),
+            self.failure_sources.0,
+            self.failure_sources.1 as f64 / 1048576.0,
+            self.offenders.0
         )
     }
 }
@@ -113,6 +122,11 @@ pub struct Engine {
     /// The breach-corpus check (`[pwned]`).
     breached: breached::Breached,
     memory_budget: Option<u64>,
+    /// Failure evidence per source and escalating bans (the model's
+    /// `[evidence]`); `None` when the model has none.
+    sources: Option<SourceEvidence>,
+    /// The model's `[novelty]`: its cap and saturation.
+    novelty: Option<NoveltySpec>,
 }
 
 /// What the detectors and signals concluded, before the risk level.
@@ -125,6 +139,16 @@ struct Verdict {
     /// Strictest action audited rules would have demanded.
     audited: Action,
     mfa: Option<MfaStep>,
+    /// Evidence of an attack (failures, a ban) was given: a step-up must be
+    /// MFA required, not "if configured".
+    attack: bool,
+    /// A source's failures, or a rule blocking a source, took part: a block
+    /// bans the address.
+    source_blame: bool,
+    /// Indexes into `reasons` of novelty's reasons, and their sum.
+    novel: [u8; 8],
+    novel_count: usize,
+    novelty: f64,
 }
 
 impl Verdict {
@@ -135,6 +159,35 @@ impl Verdict {
             score: round4(score),
             detail,
         });
+    }
+
+    /// A reason that says the sign-in is new to the user (a value, an hour):
+    /// capped together with the others by [`Verdict::cap_novelty`].
+    fn add_novel(&mut self, code: &'static str, score: f64, detail: String) {
+        if self.novel_count < self.novel.len() {
+            self.novel[self.novel_count] = self.reasons.len() as u8;
+            self.novel_count += 1;
+            self.novelty += score;
+        }
+        self.add(code, score, detail);
+    }
+
+    /// Scales novelty's reasons down in proportion, so together they add at
+    /// most `max`: novelty steps up, it does not block alone.
+    fn cap_novelty(&mut self, max: f64) {
+        if self.novelty <= max || self.novelty <= 0.0 {
+            return;
+        }
+        let scale = max / self.novelty;
+        for &i in &self.novel[..self.novel_count] {
+            let r = &mut self.reasons[i as usize];
+            r.score = round4(r.score * scale);
+            r.detail.push_str(
+                "; scaled down with the other novelty: it steps up, it does not block alone",
+            );
+        }
+        self.contributions -= self.novelty - max;
+        self.novelty = max;
     }
 }
 
@@ -149,6 +202,54 @@ fn country_id(c: crate::enrich::geoip::Country) -> u32 {
     u16::from_be_bytes(c.as_bytes()) as u32
 }
 
+/// A habit with at least this weight (in sightings, aged) is known.
+const KNOWN_WEIGHT: f32 = 0.5;
+/// Failures of the user from the address within `OWNER_FAILING_SECS` at
+/// which the owner's own context counts as failing.
+const OWNER_FAILING: u32 = 5;
+const OWNER_FAILING_SECS: u32 = 600;
+
+/// Whether a sign-in comes from the account owner's known context: a device
+/// the user's successful sign-ins taught (without a device id, their browser
+/// and their OS) on a public network they taught, and that context is not
+/// failing itself. Holds on the whole account spare it, so failures sent from
+/// elsewhere cannot lock the owner out.
+#[allow(clippy::too_many_arguments)]
+fn owner_context(
+    profiles: &ProfileStore,
+    ageing: &Ageing,
+    sources: Option<&SourceEvidence>,
+    e: &Event,
+    keys: &crate::detect::Keys,
+    geo: &GeoInfo,
+    fam: Families,
+    now_ms: u64,
+) -> bool {
+    let Some(p) = profiles.get(keys.user) else {
+        return false;
+    };
+    let day = (now_ms / 86_400_000) as u16;
+    let known = |(weight, _): (f32, f32)| weight >= KNOWN_WEIGHT;
+    let device = match keys.device {
+        Some(d) => known(p.devices.lookup(d as u32, day, ageing)),
+        None => {
+            fam.browser != 0
+                && fam.os != 0
+                && known(p.browsers.lookup(fam.browser, day, ageing))
+                && known(p.oses.lookup(fam.os, day, ageing))
+        }
+    };
+    let network = geo.class == netclass::NetClass::Public
+        && known(
+            p.networks
+                .lookup(fold32(netclass::network_key(e.ip)), day, ageing),
+        );
+    let failing = sources.is_some_and(|s| {
+        s.recent_failures(keys.user_ip, now_ms, OWNER_FAILING_SECS) >= OWNER_FAILING
+    });
+    device && network && !failing
+}
+
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -156,6 +257,8 @@ fn round4(x: f64) -> f64 {
 impl Engine {
     pub fn new(p: EngineParts) -> Engine {
         let limits = p.limits;
+        let sources = SourceEvidence::new(p.model.spec.evidence.as_ref(), &limits);
+        let novelty = p.model.spec.novelty;
         Engine {
             clock: p.clock,
             mode: p.mode,
@@ -186,6 +289,8 @@ impl Engine {
             key_fingerprint: saved::key_fingerprint(p.hash_key),
             breached: p.breached,
             memory_budget: limits.memory_budget_bytes().ok().flatten(),
+            sources,
+            novelty,
         }
     }
 
@@ -258,18 +363,37 @@ impl Engine {
             if !self.reported.is_empty() {
                 self.check_reported(&keys, now_ms, &mut v);
             }
-            self.run_detectors(e, &keys, geo.asn, now_ms, &mut v);
+            self.run_detectors(e, &keys, &geo, families, now_ms, &mut v);
             compromised = self.check_breached(e, now_ms, &mut v);
+            self.weigh_sources(e, &keys, now_ms, &mut v);
             // One look-up serves both: the profile is the slowest memory an
             // event touches.
             let profile = self.profiles.get(keys.user);
             self.score_features(e, &geo, families, &keys, profile, &mut v);
             self.score_signals(e, &geo, profile, &mut v);
+            if let Some(n) = self.novelty {
+                // Novelty steps up; it blocks only beside evidence that would
+                // step up on its own (failures, a ban, travel, an anonymizer).
+                let t = &self.model.spec.thresholds;
+                let rest = v.contributions - v.novelty;
+                let cap = if rest >= self.model.contributions_for(t.medium) {
+                    n.max
+                } else {
+                    n.max
+                        .min(self.model.contributions_for(t.high) - rest - 0.01)
+                };
+                v.cap_novelty(cap.max(0.0));
+            }
         }
 
         let (risk_score, risk_level, level_action) = self.model.assess(v.contributions);
         let (level_action, level_mfa) = match level_action {
             LevelAction::Allow => (Action::Allow, None),
+            // Under attack, "MFA if configured" would let an attacker through
+            // on every account without MFA.
+            LevelAction::MfaIfConfigured if v.attack => {
+                (Action::Challenge, Some(MfaStep::Required))
+            }
             LevelAction::MfaIfConfigured => (Action::Challenge, Some(MfaStep::IfConfigured)),
             LevelAction::MfaRequired => (Action::Challenge, Some(MfaStep::Required)),
             LevelAction::Block => (Action::Block, None),
@@ -303,6 +427,12 @@ impl Engine {
             would == Action::Allow || (would == Action::Challenge && e.mfa == Some(Mfa::Passed));
         if e.outcome == Outcome::Success && passed {
             self.learn(e, &geo, families, &keys, now_ms);
+            if let Some(src) = &mut self.sources {
+                src.succeeded(e, &keys, now_ms);
+            }
+        }
+        if would == Action::Block && v.source_blame {
+            self.ban_source(e, &keys, geo.asn, now_ms);
         }
 
         Decision {
@@ -328,10 +458,14 @@ impl Engine {
         &mut self,
         e: &Event,
         keys: &crate::detect::Keys,
-        asn: Option<u32>,
+        geo: &GeoInfo,
+        families: Families,
         now_ms: u64,
         v: &mut Verdict,
     ) {
+        // Whether the sign-in comes from the account owner's known device
+        // and network: asked only when a hold on the whole account applies.
+        let mut owner: Option<bool> = None;
         for d in &mut self.detectors {
             let Some(hit) = d.evaluate(e, keys, now_ms) else {
                 continue;
@@ -351,6 +485,31 @@ impl Engine {
                 });
                 continue;
             }
+            let spares_owner = d.spares_owner();
+            if spares_owner && demanded > Action::Allow {
+                let is_owner = *owner.get_or_insert_with(|| {
+                    owner_context(
+                        &self.profiles,
+                        &self.ageing,
+                        self.sources.as_ref(),
+                        e,
+                        keys,
+                        geo,
+                        families,
+                        now_ms,
+                    )
+                });
+                if is_owner {
+                    v.reasons.push(Reason {
+                        code: d.id.clone().into(),
+                        score: 0.0,
+                        detail: format!(
+                            "not applied to the account owner's known device and network: {detail}"
+                        ),
+                    });
+                    continue;
+                }
+            }
             v.add(d.id.clone(), d.score, detail);
             if let (
                 OverflowAction::Block,
@@ -359,14 +518,79 @@ impl Engine {
                 },
             ) = (d.action, hit)
             {
-                if self.mode == Mode::Enforce {
-                    self.enforcements.rule_block(d, e, asn, until, now_ms);
+                // A hold on the account that spares its owner must not reach
+                // an auth service as a block of the whole account.
+                if self.mode == Mode::Enforce && !spares_owner {
+                    self.enforcements.rule_block(d, e, geo.asn, until, now_ms);
                 }
+            }
+            if demanded == Action::Block && d.key_kind().is_source() {
+                v.source_blame = true;
             }
             if demanded == Action::Challenge {
                 v.mfa = Some(MfaStep::Required);
             }
             v.action = v.action.max(demanded);
+        }
+    }
+
+    /// The failure evidence of the event's sources (counting the event when
+    /// it is a failed sign-in), and its address's ban record.
+    fn weigh_sources(
+        &mut self,
+        e: &Event,
+        keys: &crate::detect::Keys,
+        now_ms: u64,
+        v: &mut Verdict,
+    ) {
+        let Some(src) = &mut self.sources else {
+            return;
+        };
+        if let Some(found) = src.weigh(e, keys, now_ms) {
+            v.add(found.kind.code(), found.score, src.explain(&found));
+            v.attack = true;
+            v.source_blame = true;
+        }
+        if let Some(standing) = src.standing(evidence::ban_key(e, keys), now_ms) {
+            let code = match standing {
+                Standing::Banned { .. } => "source_banned",
+                Standing::Offender { .. } => "repeat_offender",
+            };
+            let score = src.standing_score(standing);
+            v.add(code, score, src.explain_standing(standing, now_ms));
+            v.attack = true;
+        }
+    }
+
+    /// Bans the event's address for its blocked failures (longer for each
+    /// ban on its record), and issues the ban as an enforcement.
+    #[cold]
+    fn ban_source(&mut self, e: &Event, keys: &crate::detect::Keys, asn: Option<u32>, now_ms: u64) {
+        let Some(src) = &mut self.sources else {
+            return;
+        };
+        let Some((until_ms, _)) = src.ban(evidence::ban_key(e, keys), now_ms) else {
+            return;
+        };
+        if self.mode != Mode::Enforce {
+            return;
+        }
+        let scope = match netclass::canonical(e.ip) {
+            std::net::IpAddr::V4(_) => Scope::Ip,
+            std::net::IpAddr::V6(_) => Scope::Network,
+        };
+        let now = crate::event::Timestamp(now_ms);
+        let until = Some(crate::event::Timestamp(until_ms));
+        if let Some(x) = Enforcement::for_event(
+            EnforcementAction::Block,
+            scope,
+            e,
+            asn,
+            until,
+            "source_banned",
+            now,
+        ) {
+            self.enforcements.issue(x, now_ms);
         }
     }
 
@@ -433,6 +657,7 @@ impl Engine {
         let f = &self.model.spec.features;
         let g = &self.globals;
         let none = (0, 0, 0);
+        let saturation = self.novelty.map(|n| n.saturation);
         let mut feature = |code: &'static str,
                            spec: Option<crate::model::FeatureSpec>,
                            id: Option<u32>,
@@ -447,8 +672,18 @@ impl Engine {
                 user_total: habits.1 as f64,
                 global,
             };
-            if let Some(s) = spec.score(ev) {
-                v.add(code, s.score, Explain::feature(what, ev, s));
+            // The history counts as at most `saturation` sign-ins: a long
+            // one must not make a new value ever more alarming.
+            let scored = match saturation {
+                Some(n) if ev.user_total > n => Evidence {
+                    user_weight: ev.user_weight * n / ev.user_total,
+                    user_total: n,
+                    global,
+                },
+                _ => ev,
+            };
+            if let Some(s) = spec.score(scored) {
+                v.add_novel(code, s.score, Explain::feature(what, ev, s));
             }
         };
         let device_id = keys.device.map(|d| d as u32);
@@ -543,7 +778,7 @@ impl Engine {
         let hour = ((e.timestamp.map_or(self.last_ms, |t| t.millis()) / 3_600_000) % 24) as u32;
         let h = &s.unusual_hour;
         if p.unusual_hour(hour, h.tolerance_hours, h.min_sign_ins) {
-            v.add("unusual_hour", h.score, Explain::hour(hour, p.hours.mask()));
+            v.add_novel("unusual_hour", h.score, Explain::hour(hour, p.hours.mask()));
         }
         let (Some(loc), Some(ts)) = (geo.location, e.timestamp) else {
             return;
@@ -689,6 +924,9 @@ impl Engine {
             }
             self.enforcements.expire(self.last_ms);
             self.reported.expire(self.last_ms);
+            if let Some(src) = &mut self.sources {
+                src.expire(self.last_ms);
+            }
         }
         self.next_expiry_day = day + 1;
     }
@@ -721,6 +959,18 @@ impl Engine {
             reported_blocks: self.reported.len(),
             fraud_marked_users: self.fraud.len(),
             fraud_mark_bytes: self.fraud.heap_bytes(),
+            failure_sources: self.sources.as_ref().map_or((0, 0), |s| {
+                let sizes = s.sizes();
+                let tables = &sizes[..sizes.len() - 1];
+                (
+                    tables.iter().map(|t| t.1).sum(),
+                    tables.iter().map(|t| t.2).sum(),
+                )
+            }),
+            offenders: self.sources.as_ref().map_or((0, 0), |s| {
+                let (_, n, b) = s.sizes()[evidence::SourceKind::ALL.len()];
+                (n, b)
+            }),
         }
     }
 
@@ -739,6 +989,13 @@ impl Engine {
         vec![
             ("profiles", self.profiles.evictions()),
             ("rule_keys", rule_keys),
+            (
+                "failure_sources",
+                self.sources
+                    .as_ref()
+                    .map(SourceEvidence::evictions)
+                    .unwrap_or_default(),
+            ),
             ("enforcements", self.enforcements.evictions()),
             ("fraud_marks", self.fraud.evictions()),
             ("user_agent_cache", agents),

@@ -7,6 +7,7 @@
 //! checksum, is [`crate::state::checkpoint`].
 
 use super::enforce::{Enforcement, ReportedBlocks};
+use super::evidence::TypoRate;
 use super::Engine;
 use crate::detect::lockout::Lockout;
 use crate::detect::Counter;
@@ -15,6 +16,7 @@ use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::{BucketState, KeyedBucket};
 use crate::state::profile::ProfileStore;
+use crate::state::sources::{Offenders, SourceTable};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
@@ -113,16 +115,20 @@ impl Engine {
         out.put(&in_force.map(|(u, e)| (u, json(e))).collect::<Vec<_>>())?;
         out.put(&self.reported)?;
         out.put(&self.fraud)?;
+        // Format 2: the failure sources, offenders and the learnt typo rate.
+        out.put(&self.sources.as_ref().map(|s| s.parts()))?;
         Ok(())
     }
 
     /// Reads what [`write_state`](Self::write_state) wrote into this engine,
     /// fresh from its parts. Rule state is restored only when `same_rules`
-    /// and only into a detector of the same id and signature.
+    /// and only into a detector of the same id and signature. `format` is
+    /// the checkpoint's format version: version 1 has no failure sources.
     pub(crate) fn read_state(
         &mut self,
         src: &mut Source<'_>,
         same_rules: bool,
+        format: u32,
     ) -> Result<Dropped, String> {
         let mut dropped = Dropped::default();
         let head: Head = src.take("engine head")?;
@@ -211,6 +217,13 @@ impl Engine {
             .restore_from(src.take::<ReportedBlocks>("reported blocks")?);
         self.fraud
             .restore_from(src.take::<FraudMarks>("fraud marks")?);
+        if format >= 2 {
+            type Saved = Option<([SourceTable; 4], Offenders, TypoRate)>;
+            let saved: Saved = src.take("failure sources")?;
+            if let (Some(mine), Some((tables, offenders, typos))) = (&mut self.sources, saved) {
+                mine.restore(tables, offenders, typos);
+            }
+        }
         Ok(dropped)
     }
 }

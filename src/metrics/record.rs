@@ -114,6 +114,12 @@ impl StateObserver {
                 s.fraud_marked_users,
                 Some(s.fraud_mark_bytes),
             ),
+            (
+                "failure_sources",
+                s.failure_sources.0,
+                Some(s.failure_sources.1),
+            ),
+            ("offenders", s.offenders.0, Some(s.offenders.1)),
         ];
         let mut evictions = engine.evictions();
         if let Some((h, r)) = history {

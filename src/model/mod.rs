@@ -6,7 +6,10 @@ pub mod fit;
 pub mod parameters;
 mod params;
 
-pub use params::{FeatureSpec, LevelAction, ModelSpec};
+pub use params::{
+    BanSpec, EvidenceSpec, EvidenceTimes, FeatureSpec, LevelAction, ModelSpec, NoveltySpec,
+    SourceSpec,
+};
 
 use crate::event::RiskLevel;
 use crate::problem::Problem;
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// The shipped model, built into the binary for runs without a models folder.
 pub const EMBEDDED_MODEL: (&str, &str) =
-    ("risk-v1.toml", include_str!("../../models/risk-v1.toml"));
+    ("risk-v2.toml", include_str!("../../models/risk-v2.toml"));
 
 pub struct Model {
     pub spec: ModelSpec,
@@ -71,6 +74,12 @@ impl FeatureSpec {
 }
 
 impl Model {
+    /// The sum of contributions at which the risk score reaches `threshold`
+    /// (a level's lower bound): its log-odds less the bias.
+    pub fn contributions_for(&self, threshold: f64) -> f64 {
+        (threshold / (1.0 - threshold)).ln() - self.spec.bias
+    }
+
     /// (risk score, level, the level's action) for a sum of contributions.
     pub fn assess(&self, contributions: f64) -> (f64, RiskLevel, LevelAction) {
         let z = self.spec.bias + contributions;
@@ -278,18 +287,15 @@ mod tests {
     fn several_numbered_versions_run_the_highest_unless_one_is_chosen() {
         let dir = std::env::temp_dir().join(format!("palisade-models-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let v1 = EMBEDDED_MODEL.1;
-        std::fs::write(dir.join("risk-v1.toml"), v1).unwrap();
+        let shipped = EMBEDDED_MODEL.1;
+        let v1 = shipped.replace("version = \"risk-v2\"", "version = \"risk-v1\"");
+        std::fs::write(dir.join("risk-v1.toml"), &v1).unwrap();
         std::fs::write(
             dir.join("risk-v10.toml"),
             v1.replace("version = \"risk-v1\"", "version = \"risk-v10\""),
         )
         .unwrap();
-        std::fs::write(
-            dir.join("risk-v2.toml"),
-            v1.replace("version = \"risk-v1\"", "version = \"risk-v2\""),
-        )
-        .unwrap();
+        std::fs::write(dir.join("risk-v2.toml"), shipped).unwrap();
         let m = load_model(Some(&dir), None).unwrap();
         assert_eq!(m.spec.version, "risk-v10");
         assert!(m.origin.contains("highest of 3"), "{}", m.origin);

@@ -50,6 +50,8 @@ impl Footprint {
             .iter()
             .map(|d| keys * d.worst_bytes_per_key(HASH_SLACK))
             .sum();
+        let sources = 4.0 * table(l.max_source_keys, crate::state::sources::ENTRY_BYTES)
+            + table(l.max_offenders, crate::state::sources::OFFENCE_ENTRY_BYTES);
         let frequencies = 4.0 * table(l.max_frequency_values, 8);
         let agents = table(l.max_user_agents, std::mem::size_of::<(u64, Families)>());
         let enforcements = 2.0 * l.max_enforcements as f64 * ENFORCEMENT_BYTES as f64
@@ -65,6 +67,7 @@ impl Footprint {
         let parts = [
             ("profiles", profiles),
             ("rule keys", rule_keys),
+            ("failure sources", sources),
             ("frequencies", frequencies),
             ("user agents", agents),
             ("enforcements", enforcements),

@@ -27,7 +27,9 @@
 //! | 56.. | rules version, model version: each a u16 length and UTF-8 |
 //!
 //! The body is checked whole before any of it is read, so a torn or flipped
-//! file is skipped, never half-restored.
+//! file is skipped, never half-restored. Format 2 adds the failure sources,
+//! offenders and learnt typo rate (`engine::evidence`) after the fraud marks;
+//! format 1 files are still read, and start those empty.
 
 use crate::engine::{Engine, EngineParts};
 use crate::event::{
@@ -46,7 +48,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"PALISCKP";
 /// The fixed part of the header, before the two version strings.
@@ -640,7 +642,7 @@ impl Checkpoints {
         let mut history = History::new(per_user, max_users);
         let mut recent = RecentIds::new(recent_cap);
         let read = (|| -> Result<Vec<String>, String> {
-            let dropped = engine.read_state(&mut src, same_rules)?;
+            let dropped = engine.read_state(&mut src, same_rules, h.version)?;
             read_history(&mut src, &mut history)?;
             let hashes: VecDeque<u64> = src.take("recent event ids")?;
             recent.restore_hashes(hashes);

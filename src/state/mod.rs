@@ -12,6 +12,7 @@ pub mod journal;
 pub mod limiter;
 pub mod profile;
 pub mod recent_ids;
+pub mod sources;
 
 /// Entries a structure let go since the process started (not saved in
 /// checkpoints), by why: to stay within its cap, or because they aged out

@@ -1,0 +1,408 @@
+//! Every failed sign-in is evidence against its source (the model's
+//! `[evidence]`). Per source (one user from one address, the address, its
+//! network, its ASN) and window, the failures it made and the successes it
+//! was let through give a likelihood ratio: how much likelier that many
+//! failures are from an attacker than from a legitimate source, whose
+//! expected failures grow with the people it signs in (a shared address's
+//! crowd mistypes too). Failures of every reason count, a missing reason
+//! included, and unknown users too.
+//!
+//! An address whose failures were blocked is banned, for longer each time it
+//! comes back, and a past ban keeps scoring after it ends, fading over days.
+//! The rate at which legitimate sign-ins fail is learnt from traffic: the
+//! failures of one user from one address that end in that user's success.
+
+use super::explain::{push_duration, push_fixed};
+use crate::config::Limits;
+use crate::detect::Keys;
+use crate::enrich::netclass;
+use crate::event::{Event, Kind, Outcome, Timestamp};
+use crate::model::{BanSpec, EvidenceSpec, EvidenceTimes, SourceSpec};
+use crate::state::sources::{Offenders, SourceTable, Tally, WINDOWS};
+use crate::state::Evictions;
+use serde::{Deserialize, Serialize};
+
+/// What a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    UserIp,
+    Ip,
+    Network,
+    Asn,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::UserIp,
+        SourceKind::Ip,
+        SourceKind::Network,
+        SourceKind::Asn,
+    ];
+
+    /// The reason code its evidence is given under.
+    pub fn code(self) -> &'static str {
+        match self {
+            SourceKind::UserIp => "failures_user_ip",
+            SourceKind::Ip => "failures_ip",
+            SourceKind::Network => "failures_network",
+            SourceKind::Asn => "failures_asn",
+        }
+    }
+
+    /// The name of its table, for metrics and state sizes.
+    pub fn table_name(self) -> &'static str {
+        match self {
+            SourceKind::UserIp => "sources_user_ip",
+            SourceKind::Ip => "sources_ip",
+            SourceKind::Network => "sources_network",
+            SourceKind::Asn => "sources_asn",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            SourceKind::UserIp => "this user from this address",
+            SourceKind::Ip => "this address",
+            SourceKind::Network => "this network",
+            SourceKind::Asn => "this ASN",
+        }
+    }
+
+    fn key(self, k: &Keys) -> Option<u64> {
+        match self {
+            SourceKind::UserIp => Some(k.user_ip),
+            SourceKind::Ip => Some(k.ip),
+            SourceKind::Network => Some(k.network),
+            SourceKind::Asn => k.asn,
+        }
+    }
+}
+
+/// The key an address is banned under: the address, or for IPv6 its /64
+/// (an attacker holding a /64 has as many addresses as it wants).
+pub fn ban_key(e: &Event, k: &Keys) -> u64 {
+    match netclass::canonical(e.ip) {
+        std::net::IpAddr::V4(_) => k.ip,
+        std::net::IpAddr::V6(_) => k.network,
+    }
+}
+
+/// The strongest evidence an event's sources gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found {
+    pub kind: SourceKind,
+    pub window: usize,
+    pub failures: u32,
+    pub successes: f32,
+    /// A legitimate source's expected failures there.
+    pub expected: f64,
+    pub likelihood_ratio: f64,
+    pub score: f64,
+}
+
+/// An address's ban record, as an event from it meets it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    /// Serving a ban until then (seconds); the decayed count of bans.
+    Banned { until: u32, level: f32 },
+    /// Banned before; the decayed count of bans.
+    Offender { level: f32 },
+}
+
+/// Failures that ended in a success, and the successes, decayed over a week:
+/// the legitimate failure rate per success.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct TypoRate {
+    failures: f64,
+    successes: f64,
+    secs: u32,
+}
+
+const TYPO_RATE_MEAN_LIFE_SECS: f64 = 7.0 * 86_400.0;
+/// At most this many failures before a success count as one user's typos,
+/// and only those within the hour before it.
+const TYPOS_PER_SUCCESS: u32 = 5;
+const TYPO_WINDOW_SECS: u32 = 3600;
+
+impl TypoRate {
+    fn decay(&mut self, now: u32) {
+        let age = now.saturating_sub(self.secs) as f64;
+        if age > 0.0 {
+            let f = (-age / TYPO_RATE_MEAN_LIFE_SECS).exp();
+            self.failures *= f;
+            self.successes *= f;
+            self.secs = now;
+        }
+    }
+
+    fn rate(&self, prior: f64, prior_weight: f64) -> f64 {
+        ((self.failures + prior * prior_weight) / (self.successes + prior_weight).max(1e-9))
+            .clamp(0.01, 1.0)
+    }
+}
+
+/// The sources' tallies and the offenders, with the model's parameters.
+pub struct SourceEvidence {
+    spec: EvidenceSpec,
+    sources: [Option<SourceSpec>; 4],
+    times: EvidenceTimes,
+    /// By [`SourceKind`], in the order of [`SourceKind::ALL`].
+    tables: [SourceTable; 4],
+    offenders: Offenders,
+    typos: TypoRate,
+    /// `ln((1 + m) / m)`: the attacker's side of every ratio.
+    attacker_log: f64,
+}
+
+impl SourceEvidence {
+    /// `None` when the model has no `[evidence]` (or its times do not parse,
+    /// which the model's check reports).
+    pub fn new(spec: Option<&EvidenceSpec>, limits: &Limits) -> Option<SourceEvidence> {
+        let spec = spec?;
+        let times = spec.times().ok()?;
+        let sources = spec.sources().map(|(_, s)| s);
+        let m = spec.attacker_failures;
+        Some(SourceEvidence {
+            spec: spec.clone(),
+            sources,
+            times,
+            tables: std::array::from_fn(|_| SourceTable::new(limits.max_source_keys)),
+            offenders: Offenders::new(limits.max_offenders),
+            typos: TypoRate::default(),
+            attacker_log: ((1.0 + m) / m).ln(),
+        })
+    }
+
+    fn bans(&self) -> Option<&BanSpec> {
+        self.spec.bans.as_ref()
+    }
+
+    /// The failure rate per success legitimate traffic shows, as learnt.
+    pub fn typo_rate(&self) -> f64 {
+        self.typos
+            .rate(self.spec.typo_rate, self.spec.typo_rate_weight)
+    }
+
+    /// Counts the event if it is a failed sign-in, then weighs what its
+    /// sources have done: the strongest source's evidence, if any.
+    pub fn weigh(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<Found> {
+        let now = secs(now_ms);
+        let failed = e.kind == Kind::SignIn && e.outcome == Outcome::Failure;
+        let rate = self.typo_rate();
+        let horizon = self.times.windows[WINDOWS - 1];
+        let mut best: Option<Found> = None;
+        for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
+            let (Some(spec), Some(key)) = (self.sources[i], kind.key(keys)) else {
+                continue;
+            };
+            let tally: Tally = if failed {
+                *self.tables[i].fail(key, now, horizon)
+            } else {
+                match self.tables[i].get(key) {
+                    Some(t) => *t,
+                    None => continue,
+                }
+            };
+            let failures = tally.failures(now, &self.times.windows);
+            let successes = tally.successes(now, &self.times.windows);
+            for w in 0..WINDOWS {
+                if failures[w] == 0 {
+                    continue;
+                }
+                let expected = spec.expected[w] + rate * successes[w] as f64;
+                let per_failure = ((1.0 + expected) / expected).ln() - self.attacker_log;
+                let log_lr = failures[w] as f64 * per_failure;
+                let score = (spec.weight * log_lr).min(spec.max);
+                if score < spec.min || score <= 0.0 || best.is_some_and(|b| b.score >= score) {
+                    continue;
+                }
+                best = Some(Found {
+                    kind,
+                    window: w,
+                    failures: failures[w],
+                    successes: successes[w],
+                    expected,
+                    likelihood_ratio: log_lr.exp(),
+                    score,
+                });
+            }
+        }
+        best
+    }
+
+    /// The address's ban record, if it has one worth a score.
+    pub fn standing(&self, ban_key: u64, now_ms: u64) -> Option<Standing> {
+        let bans = self.bans()?;
+        let o = self.offenders.get(ban_key)?;
+        let now = secs(now_ms);
+        let level = o.level(now, self.times.ban_half_life);
+        if o.banned(now) {
+            return Some(Standing::Banned {
+                until: o.banned_until,
+                level,
+            });
+        }
+        (bans.score_per_ban * level as f64 >= 0.25).then_some(Standing::Offender { level })
+    }
+
+    /// The score of a standing.
+    pub fn standing_score(&self, s: Standing) -> f64 {
+        let Some(b) = self.bans() else { return 0.0 };
+        match s {
+            Standing::Banned { .. } => b.score,
+            Standing::Offender { level } => (b.score_per_ban * level as f64).min(b.max_score),
+        }
+    }
+
+    /// A success the engine let through: the user's failures from this
+    /// address were typos (they teach the legitimate failure rate and are
+    /// forgotten), and the address, network and ASN are credited.
+    pub fn succeeded(&mut self, e: &Event, keys: &Keys, now_ms: u64) {
+        if e.kind != Kind::SignIn {
+            return;
+        }
+        let now = secs(now_ms);
+        let typos = self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS);
+        self.typos.decay(now);
+        self.typos.failures += typos.min(TYPOS_PER_SUCCESS) as f64;
+        self.typos.successes += 1.0;
+        for (i, kind) in SourceKind::ALL.into_iter().enumerate().skip(1) {
+            if let Some(key) = kind.key(keys) {
+                self.tables[i].succeed(key, now, &self.times.windows);
+            }
+        }
+    }
+
+    /// Bans the address unless it is serving a ban: `first` times `factor`
+    /// to the power of its decayed count of bans before, at most `max`.
+    /// Returns when the ban ends (ms) and the count, this ban included.
+    pub fn ban(&mut self, ban_key: u64, now_ms: u64) -> Option<(u64, f32)> {
+        let b = self.spec.bans.clone()?;
+        let now = secs(now_ms);
+        if self.offenders.get(ban_key).is_some_and(|o| o.banned(now)) {
+            return None;
+        }
+        let t = self.times;
+        let (level, until) = self.offenders.ban(ban_key, now, t.ban_half_life, |before| {
+            let grown = t.ban_first as f64 * b.factor.powf(before as f64);
+            grown.min(t.ban_max as f64) as u32
+        });
+        Some((until as u64 * 1000, level))
+    }
+
+    /// Failures of one user from one address within `window` seconds.
+    pub fn recent_failures(&self, user_ip: u64, now_ms: u64, window: u32) -> u32 {
+        self.tables[0]
+            .get(user_ip)
+            .map_or(0, |t| t.failures_within(secs(now_ms), window))
+    }
+
+    /// Sources idle past the longest window, and offenders faded away, go.
+    pub fn expire(&mut self, now_ms: u64) {
+        let now = secs(now_ms);
+        for t in &mut self.tables {
+            t.expire(now, self.times.windows[WINDOWS - 1]);
+        }
+        self.offenders.expire(now, self.times.ban_half_life);
+    }
+
+    /// (table name, entries, bytes) per table, the offenders last.
+    pub fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut out: Vec<_> = SourceKind::ALL
+            .iter()
+            .zip(&self.tables)
+            .map(|(k, t)| (k.table_name(), t.len(), t.heap_bytes()))
+            .collect();
+        out.push((
+            "offenders",
+            self.offenders.len(),
+            self.offenders.heap_bytes(),
+        ));
+        out
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        let mut e = self.offenders.evictions();
+        for t in &self.tables {
+            e += t.evictions();
+        }
+        e
+    }
+
+    /// The state a checkpoint keeps.
+    pub(crate) fn parts(&self) -> (&[SourceTable; 4], &Offenders, TypoRate) {
+        (&self.tables, &self.offenders, self.typos)
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        tables: [SourceTable; 4],
+        offenders: Offenders,
+        typos: TypoRate,
+    ) {
+        for (mine, saved) in self.tables.iter_mut().zip(tables) {
+            mine.restore_from(saved);
+        }
+        self.offenders.restore_from(offenders);
+        self.typos = typos;
+    }
+
+    /// A failure reason's words: how many, over which window, against what a
+    /// legitimate source would make.
+    pub fn explain(&self, f: &Found) -> String {
+        let mut out = String::with_capacity(200);
+        let mut n = itoa::Buffer::new();
+        out.push_str(n.format(f.failures));
+        out.push_str(if f.failures == 1 {
+            " failed sign-in from "
+        } else {
+            " failed sign-ins from "
+        });
+        out.push_str(f.kind.what());
+        out.push_str(" in the last ");
+        out.push_str(&self.spec.windows[f.window]);
+        if f.failures as usize >= crate::state::sources::RING {
+            out.push_str(" (or more)");
+        }
+        out.push_str(", with ");
+        push_fixed(&mut out, f.successes as f64, 1);
+        out.push_str(" successful; a legitimate source makes ");
+        push_fixed(&mut out, f.expected, 2);
+        out.push_str(" on average there (typo rate ");
+        push_fixed(&mut out, self.typo_rate(), 3);
+        out.push_str(" per success): likelihood ratio ");
+        push_fixed(&mut out, f.likelihood_ratio.min(1e15), 1);
+        out
+    }
+
+    /// A ban's words.
+    pub fn explain_standing(&self, s: Standing, now_ms: u64) -> String {
+        let mut out = String::with_capacity(200);
+        let half_life = self.bans().map_or("", |b| b.half_life.as_str());
+        match s {
+            Standing::Banned { until, level } => {
+                out.push_str("address banned until ");
+                Timestamp(until as u64 * 1000).write_rfc3339(&mut out);
+                out.push_str(" (");
+                push_duration(&mut out, (until as u64).saturating_sub(now_ms / 1000));
+                out.push_str(" left) for failed sign-ins that were blocked; bans so far: ");
+                push_fixed(&mut out, level as f64, 1);
+                out.push_str(" (fading with a half-life of ");
+                out.push_str(half_life);
+                out.push_str("), each ban longer than the one before");
+            }
+            Standing::Offender { level } => {
+                out.push_str("address banned before for failed sign-ins that were blocked: ");
+                push_fixed(&mut out, level as f64, 1);
+                out.push_str(" bans (fading with a half-life of ");
+                out.push_str(half_life);
+                out.push(')');
+            }
+        }
+        out
+    }
+}
+
+fn secs(ms: u64) -> u32 {
+    (ms / 1000).min(u32::MAX as u64) as u32
+}
