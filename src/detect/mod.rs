@@ -16,7 +16,7 @@ pub use load::{load_rules, RuleSet, EMBEDDED_RULES};
 use crate::event::{Event, Outcome};
 use crate::state::limiter::{Fill, KeyedBucket};
 use crate::state::{retain_counted, Evictions};
-use lockout::Lockout;
+use lockout::{Lockout, LockoutMode};
 use rustc_hash::FxHashMap;
 
 /// Which events a rule counts, as bitmasks over the event's enums.
@@ -122,7 +122,8 @@ pub struct Detector {
     /// The limit in words, such as `10 events per ip (leaking one per 1m)`,
     /// written once for every reason that cites it.
     pub limit: String,
-    /// Keys blocked or challenged, until when (event time, ms).
+    /// Keys blocked or challenged, until when (event time, ms). A lockout
+    /// rule's locks are in its [`Lockout`] instead.
     blocks: FxHashMap<u64, u64>,
     max_keys: usize,
     /// Blocks let go (ended, or made way at the cap).
@@ -162,7 +163,13 @@ impl Detector {
     /// Evaluates one event; counts it when it is an outcome the rule matches.
     pub fn evaluate(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<HitKind> {
         let key = self.key(keys)?;
-        if let Some(&until) = self.blocks.get(&key) {
+        if let Counter::Lockout(l) = &self.counter {
+            // Keycloak checks the lock before the password: while it holds,
+            // every sign-in is refused and none is counted.
+            if let Some(until_ms) = l.locked_until(key, now_ms) {
+                return Some(HitKind::InForce { until_ms });
+            }
+        } else if let Some(&until) = self.blocks.get(&key) {
             if until > now_ms {
                 // Outcomes during a block still count, so a persistent attacker
                 // keeps the block renewed.
@@ -203,11 +210,17 @@ impl Detector {
                 (bucket.count(key, value.flatten()) == Fill::Overflow).then_some(self.duration_ms)
             }
             Counter::Lockout(l) => {
-                if e.outcome == Outcome::Failure {
-                    l.failure(key, now_ms)
-                } else {
-                    None
+                if e.outcome != Outcome::Failure {
+                    return None;
                 }
+                // The lockout holds its own lock (Keycloak's `notBefore`, in
+                // whole seconds), not in `blocks`; a lockout rule never
+                // signals.
+                let until = l.failure(key, now_ms)?;
+                self.overflows += 1;
+                return Some(HitKind::Overflow {
+                    until_ms: Some(until),
+                });
             }
         }?;
         self.overflows += 1;
@@ -241,8 +254,9 @@ impl Detector {
     }
 
     /// A success the engine let through, for this event's user: empties
-    /// buckets that only the user can act on. Whether a block or challenge on
-    /// the key was lifted.
+    /// buckets that only the user can act on, and clears the user's lockout
+    /// record. Whether a block or challenge on the key was lifted (for a
+    /// lockout: whether one had been set).
     pub fn on_success(&mut self, keys: &Keys) -> bool {
         match &mut self.counter {
             Counter::Bucket {
@@ -257,10 +271,9 @@ impl Detector {
                 }
                 false
             }
-            Counter::Lockout(l) => {
-                l.success(keys.user);
-                false
-            }
+            // As Keycloak's successful login: the failures, temporary
+            // lockouts and any lock go.
+            Counter::Lockout(l) => l.success(keys.user),
             Counter::Bucket { .. } => false,
         }
     }
@@ -350,6 +363,19 @@ impl Detector {
 
     pub fn counter_mut(&mut self) -> &mut Counter {
         &mut self.counter
+    }
+
+    /// A lockout rule's failure records and lock, per user.
+    pub fn lockout(&self) -> Option<&Lockout> {
+        match &self.counter {
+            Counter::Bucket { .. } => None,
+            Counter::Lockout(l) => Some(l),
+        }
+    }
+
+    /// How the engine applies a lockout rule's lock; `None` for bucket rules.
+    pub fn lockout_mode(&self) -> Option<LockoutMode> {
+        self.lockout().map(Lockout::mode)
     }
 
     pub fn bucket(&self) -> Option<&KeyedBucket> {
