@@ -400,6 +400,30 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_keeps_counts_temporary_lockouts_and_locks() {
+        let p = LockoutParams {
+            failure_factor: 3,
+            permanent_lockout: true,
+            max_temporary_lockouts: 2,
+            ..LockoutParams::default()
+        };
+        let mut l = Lockout::new(p, 100);
+        for at in [0, 2_000, 4_000] {
+            l.failure(1, T + at);
+        }
+        l.failure(2, T + 4_000);
+        let bytes = postcard::to_stdvec(&l).unwrap();
+        let mut back = Lockout::new(p, 100);
+        back.restore_from(postcard::from_bytes(&bytes).unwrap());
+        assert_eq!(back.locked_until(1, T + 4_000), Some(T + 64_000));
+        assert_eq!((back.failures(1), back.temporary_lockouts(1)), (3, 1));
+        assert_eq!(back.failures(2), 1);
+        // The last failure came back too: 500 ms later is a quick login.
+        assert_eq!(back.failure(2, T + 4_500), Some(T + 64_000));
+        assert_eq!(back.temporary_lockouts(2), 0);
+    }
+
+    #[test]
     fn the_permanent_lock_writes_as_the_last_four_digit_year() {
         let mut out = String::new();
         Timestamp(PERMANENT_UNTIL_MS).write_rfc3339(&mut out);
