@@ -286,8 +286,7 @@ fn block_duration(
 
 /// Checks a `[lockout]` table; a key left out takes Keycloak's default.
 fn lockout_params(src: &Source, problems: &mut Vec<Problem>, l: &LockoutSpec) -> LockoutParams {
-    let d = LockoutParams::default();
-    let mut p = d;
+    let mut p = LockoutParams::default();
     if let Some(m) = &l.mode {
         match LockoutMode::parse(m) {
             Some(mode) => p.mode = mode,
@@ -314,42 +313,48 @@ fn lockout_params(src: &Source, problems: &mut Vec<Problem>, l: &LockoutSpec) ->
         Some(n) => p.failure_factor = n,
         None => {}
     }
-    let mut whole = |key: &str, value: &Option<String>, unit_ms: u64, default: u64| match value {
-        Some(v) => keycloak_duration(src, problems, key, v, unit_ms).unwrap_or(default),
-        None => default,
-    };
-    p.wait_increment_s = whole(
-        "wait_increment",
-        &l.wait_increment,
-        1000,
-        d.wait_increment_s,
-    );
-    p.max_failure_wait_s = whole(
-        "max_failure_wait",
-        &l.max_failure_wait,
-        1000,
-        d.max_failure_wait_s,
-    );
-    p.quick_login_check_ms = whole(
-        "quick_login_check",
-        &l.quick_login_check,
-        1,
-        d.quick_login_check_ms,
-    );
-    p.minimum_quick_login_wait_s = whole(
-        "minimum_quick_login_wait",
-        &l.minimum_quick_login_wait,
-        1000,
-        d.minimum_quick_login_wait_s,
-    );
-    p.max_delta_time_s = whole(
-        "max_delta_time",
-        &l.max_delta_time,
-        1000,
-        d.max_delta_time_s,
-    );
-    p.permanent_lockout = l.permanent_lockout.unwrap_or(d.permanent_lockout);
-    p.max_temporary_lockouts = l.max_temporary_lockouts.unwrap_or(d.max_temporary_lockouts);
+    // Keycloak's units: seconds, and milliseconds for the quick-login check.
+    for (key, value, unit_ms, field) in [
+        (
+            "wait_increment",
+            &l.wait_increment,
+            1000,
+            &mut p.wait_increment_s,
+        ),
+        (
+            "max_failure_wait",
+            &l.max_failure_wait,
+            1000,
+            &mut p.max_failure_wait_s,
+        ),
+        (
+            "quick_login_check",
+            &l.quick_login_check,
+            1,
+            &mut p.quick_login_check_ms,
+        ),
+        (
+            "minimum_quick_login_wait",
+            &l.minimum_quick_login_wait,
+            1000,
+            &mut p.minimum_quick_login_wait_s,
+        ),
+        (
+            "max_delta_time",
+            &l.max_delta_time,
+            1000,
+            &mut p.max_delta_time_s,
+        ),
+    ] {
+        if let Some(n) = value
+            .as_deref()
+            .and_then(|v| keycloak_duration(src, problems, key, v, unit_ms))
+        {
+            *field = n;
+        }
+    }
+    p.permanent_lockout = l.permanent_lockout.unwrap_or(p.permanent_lockout);
+    p.max_temporary_lockouts = l.max_temporary_lockouts.unwrap_or(p.max_temporary_lockouts);
     if p.max_temporary_lockouts > 0 && !p.permanent_lockout {
         problems.push(src.problem(
             "max_temporary_lockouts",

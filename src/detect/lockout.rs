@@ -18,6 +18,13 @@
 //! account for good instead, and with `max_temporary_lockouts` 0 there are no
 //! temporary lockouts and no forgetting: the `failure_factor`-th failure locks
 //! it for good. A success clears it all.
+//!
+//! Not taken from Keycloak: counters per user property
+//! (`bruteForceLockPolicy`), the separate OTP failure limit
+//! (`maxSecondaryAuthFailures`), and two corners. Keycloak's record expires
+//! `max_delta_time` after the last failure even while a longer lock holds;
+//! here the lock holds to its end. Keycloak clamps a lock's end to 2038 (a
+//! 32-bit second); here to the year 9999.
 
 use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;

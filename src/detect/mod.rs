@@ -292,15 +292,16 @@ impl Detector {
     }
 
     /// Bytes one key of this rule can hold at worst, with its hash-table
-    /// slack (`slack` buckets per entry): its counter entry, and for rules
-    /// that block or challenge, a block entry too.
+    /// slack (`slack` buckets per entry): its counter entry, and for bucket
+    /// rules that block or challenge, a block entry too.
     pub fn worst_bytes_per_key(&self, slack: f64) -> f64 {
         let counter = match &self.counter {
             Counter::Bucket { .. } => crate::state::limiter::SLOT_ENTRY_BYTES,
             Counter::Lockout(_) => lockout::ENTRY_BYTES,
         };
-        let blocks = match self.action {
-            OverflowAction::Signal => 0,
+        // A lockout keeps its lock in its own entry.
+        let blocks = match (&self.counter, self.action) {
+            (Counter::Lockout(_), _) | (_, OverflowAction::Signal) => 0,
             _ => std::mem::size_of::<(u64, u64)>(),
         };
         (counter + 1) as f64 * slack
