@@ -1,8 +1,8 @@
 //! Checking a [`RuleSpec`] and compiling it into a [`Detector`]. Every problem in
 //! a file is reported, each at the line of the key at fault.
 
-use super::lockout::{Lockout, LockoutParams};
-use super::spec::RuleSpec;
+use super::lockout::{Lockout, LockoutMode, LockoutParams, WaitStrategy};
+use super::spec::{LockoutSpec, RuleSpec};
 use super::{Counter, Detector, Filter, KeyKind, OverflowAction};
 use crate::problem::Problem;
 use crate::state::limiter::{EventClock, KeyedBucket};
@@ -229,12 +229,6 @@ pub fn compile(
             )
         }
         (None, Some(l)) => {
-            if l.failure_factor == 0 {
-                problems.push(src.problem(
-                    "failure_factor",
-                    "failure_factor must be at least 1, got 0".to_string(),
-                ));
-            }
             if action == OverflowAction::Signal {
                 problems.push(src.problem(
                     "action",
@@ -247,39 +241,7 @@ pub fn compile(
                     "a [lockout] rule computes its own wait; remove duration".to_string(),
                 ));
             }
-            let params = LockoutParams {
-                failure_factor: l.failure_factor.max(1),
-                wait_increment_ms: millis(duration(
-                    src,
-                    &mut problems,
-                    "wait_increment",
-                    &l.wait_increment,
-                )),
-                max_failure_wait_ms: millis(duration(
-                    src,
-                    &mut problems,
-                    "max_failure_wait",
-                    &l.max_failure_wait,
-                )),
-                quick_login_check_ms: millis(duration(
-                    src,
-                    &mut problems,
-                    "quick_login_check",
-                    &l.quick_login_check,
-                )),
-                minimum_quick_login_wait_ms: millis(duration(
-                    src,
-                    &mut problems,
-                    "minimum_quick_login_wait",
-                    &l.minimum_quick_login_wait,
-                )),
-                max_delta_time_ms: millis(duration(
-                    src,
-                    &mut problems,
-                    "max_delta_time",
-                    &l.max_delta_time,
-                )),
-            };
+            let params = lockout_params(src, &mut problems, l);
             (Counter::Lockout(Lockout::new(params, max_keys)), 0)
         }
     };
@@ -372,5 +334,124 @@ fn block_duration(
             0
         }
         (_, Some(v)) => millis(duration(src, problems, "duration", v)),
+    }
+}
+
+/// Checks a `[lockout]` table; a key left out takes Keycloak's default.
+fn lockout_params(src: &Source, problems: &mut Vec<Problem>, l: &LockoutSpec) -> LockoutParams {
+    let mut p = LockoutParams::default();
+    if let Some(m) = &l.mode {
+        match LockoutMode::parse(m) {
+            Some(mode) => p.mode = mode,
+            None => problems.push(src.problem(
+                "mode",
+                format!("mode \"{m}\" is not one of {}", LockoutMode::NAMES),
+            )),
+        }
+    }
+    if let Some(s) = &l.strategy {
+        match WaitStrategy::parse(s) {
+            Some(strategy) => p.strategy = strategy,
+            None => problems.push(src.problem(
+                "strategy",
+                format!("strategy \"{s}\" is not one of {}", WaitStrategy::NAMES),
+            )),
+        }
+    }
+    match l.failure_factor {
+        Some(0) => problems.push(src.problem(
+            "failure_factor",
+            "failure_factor must be at least 1, got 0".to_string(),
+        )),
+        Some(n) => p.failure_factor = n,
+        None => {}
+    }
+    // Keycloak's units: seconds, and milliseconds for the quick-login check.
+    for (key, value, unit_ms, field) in [
+        (
+            "wait_increment",
+            &l.wait_increment,
+            1000,
+            &mut p.wait_increment_s,
+        ),
+        (
+            "max_failure_wait",
+            &l.max_failure_wait,
+            1000,
+            &mut p.max_failure_wait_s,
+        ),
+        (
+            "quick_login_check",
+            &l.quick_login_check,
+            1,
+            &mut p.quick_login_check_ms,
+        ),
+        (
+            "minimum_quick_login_wait",
+            &l.minimum_quick_login_wait,
+            1000,
+            &mut p.minimum_quick_login_wait_s,
+        ),
+        (
+            "max_delta_time",
+            &l.max_delta_time,
+            1000,
+            &mut p.max_delta_time_s,
+        ),
+    ] {
+        if let Some(n) = value
+            .as_deref()
+            .and_then(|v| keycloak_duration(src, problems, key, v, unit_ms))
+        {
+            *field = n;
+        }
+    }
+    p.permanent_lockout = l.permanent_lockout.unwrap_or(p.permanent_lockout);
+    p.max_temporary_lockouts = l.max_temporary_lockouts.unwrap_or(p.max_temporary_lockouts);
+    if p.max_temporary_lockouts > 0 && !p.permanent_lockout {
+        problems.push(src.problem(
+            "max_temporary_lockouts",
+            format!(
+                "max_temporary_lockouts = {} needs permanent_lockout = true: without it, nothing limits temporary lockouts",
+                p.max_temporary_lockouts
+            ),
+        ));
+    }
+    p
+}
+
+/// A `[lockout]` duration as a whole number of Keycloak's unit (`unit_ms`
+/// ms: 1000 for its seconds, 1 for `quick_login_check`); zero is allowed.
+fn keycloak_duration(
+    src: &Source,
+    problems: &mut Vec<Problem>,
+    key: &str,
+    value: &str,
+    unit_ms: u64,
+) -> Option<u64> {
+    let unit = if unit_ms == 1 {
+        "milliseconds"
+    } else {
+        "seconds"
+    };
+    match humantime::parse_duration(value) {
+        Ok(d) if d.as_nanos() % (u128::from(unit_ms) * 1_000_000) == 0 => {
+            let n = d.as_millis() / u128::from(unit_ms);
+            Some(n.min(u128::from(u64::MAX)) as u64)
+        }
+        Ok(_) => {
+            problems.push(src.problem(
+                key,
+                format!("{key} must be whole {unit} (Keycloak keeps it so), got \"{value}\""),
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(src.problem(
+                key,
+                format!("{key} \"{value}\" is not a duration like \"30s\" or \"10m\": {e}"),
+            ));
+            None
+        }
     }
 }

@@ -16,7 +16,7 @@ pub use load::{load_rules, RuleSet, EMBEDDED_RULES};
 use crate::event::{Event, Outcome};
 use crate::state::limiter::{Fill, KeyedBucket};
 use crate::state::{retain_counted, Evictions};
-use lockout::Lockout;
+use lockout::{Lockout, LockoutMode};
 use rustc_hash::FxHashMap;
 
 /// Which events a rule counts, as bitmasks over the event's enums.
@@ -126,7 +126,8 @@ pub struct Detector {
     /// The limit in words, such as `10 events per ip (leaking one per 1m)`,
     /// written once for every reason that cites it.
     pub limit: String,
-    /// Keys blocked or challenged, until when (event time, ms).
+    /// Keys blocked or challenged, until when (event time, ms). A lockout
+    /// rule's locks are in its [`Lockout`] instead.
     blocks: FxHashMap<u64, u64>,
     max_keys: usize,
     /// Blocks let go (ended, or made way at the cap).
@@ -163,7 +164,7 @@ impl Detector {
     pub fn spares_owner(&self) -> bool {
         match &self.counter {
             Counter::Bucket { key, .. } => *key == KeyKind::User,
-            Counter::Lockout(_) => true,
+            Counter::Lockout(l) => l.mode() == LockoutMode::OwnerAware,
         }
     }
 
@@ -177,7 +178,13 @@ impl Detector {
     /// Evaluates one event; counts it when it is an outcome the rule matches.
     pub fn evaluate(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<HitKind> {
         let key = self.key(keys)?;
-        if let Some(&until) = self.blocks.get(&key) {
+        if let Counter::Lockout(l) = &self.counter {
+            // Keycloak checks the lock before the password: while it holds,
+            // every sign-in is refused and none is counted.
+            if let Some(until_ms) = l.locked_until(key, now_ms) {
+                return Some(HitKind::InForce { until_ms });
+            }
+        } else if let Some(&until) = self.blocks.get(&key) {
             if until > now_ms {
                 // Outcomes during a block still count, so a persistent attacker
                 // keeps the block renewed.
@@ -218,11 +225,17 @@ impl Detector {
                 (bucket.count(key, value.flatten()) == Fill::Overflow).then_some(self.duration_ms)
             }
             Counter::Lockout(l) => {
-                if e.outcome == Outcome::Failure {
-                    l.failure(key, now_ms)
-                } else {
-                    None
+                if e.outcome != Outcome::Failure {
+                    return None;
                 }
+                // The lockout holds its own lock (Keycloak's `notBefore`, in
+                // whole seconds), not in `blocks`; a lockout rule never
+                // signals.
+                let until = l.failure(key, now_ms)?;
+                self.overflows += 1;
+                return Some(HitKind::Overflow {
+                    until_ms: Some(until),
+                });
             }
         }?;
         self.overflows += 1;
@@ -256,9 +269,10 @@ impl Detector {
     }
 
     /// A success the engine let through, for this event's user: empties
-    /// buckets that only the user can act on. Whether a block or challenge on
-    /// the key was lifted.
-    pub fn on_success(&mut self, keys: &Keys) -> bool {
+    /// buckets that only the user can act on, and clears the user's lockout
+    /// record. Whether a block or challenge on the key was lifted (for a
+    /// lockout: whether one had been set).
+    pub fn on_success(&mut self, keys: &Keys, now_ms: u64) -> bool {
         match &mut self.counter {
             Counter::Bucket {
                 key,
@@ -283,9 +297,17 @@ impl Detector {
                 }
                 false
             }
+            // As Keycloak's successful login: the failures, temporary
+            // lockouts and any lock go. In owner_aware mode the owner signs
+            // in during a lock held against everyone else, and that success
+            // must not lift it for the attacker.
             Counter::Lockout(l) => {
-                l.success(keys.user);
-                false
+                if l.mode() == LockoutMode::OwnerAware
+                    && l.locked_until(keys.user, now_ms).is_some()
+                {
+                    return false;
+                }
+                l.success(keys.user)
             }
             Counter::Bucket { .. } => false,
         }
@@ -305,15 +327,16 @@ impl Detector {
     }
 
     /// Bytes one key of this rule can hold at worst, with its hash-table
-    /// slack (`slack` buckets per entry): its counter entry, and for rules
-    /// that block or challenge, a block entry too.
+    /// slack (`slack` buckets per entry): its counter entry, and for bucket
+    /// rules that block or challenge, a block entry too.
     pub fn worst_bytes_per_key(&self, slack: f64) -> f64 {
         let counter = match &self.counter {
             Counter::Bucket { .. } => crate::state::limiter::SLOT_ENTRY_BYTES,
             Counter::Lockout(_) => lockout::ENTRY_BYTES,
         };
-        let blocks = match self.action {
-            OverflowAction::Signal => 0,
+        // A lockout keeps its lock in its own entry.
+        let blocks = match (&self.counter, self.action) {
+            (Counter::Lockout(_), _) | (_, OverflowAction::Signal) => 0,
             _ => std::mem::size_of::<(u64, u64)>(),
         };
         (counter + 1) as f64 * slack
@@ -377,6 +400,19 @@ impl Detector {
 
     pub fn counter_mut(&mut self) -> &mut Counter {
         &mut self.counter
+    }
+
+    /// A lockout rule's failure records and lock, per user.
+    pub fn lockout(&self) -> Option<&Lockout> {
+        match &self.counter {
+            Counter::Bucket { .. } => None,
+            Counter::Lockout(l) => Some(l),
+        }
+    }
+
+    /// How the engine applies a lockout rule's lock; `None` for bucket rules.
+    pub fn lockout_mode(&self) -> Option<LockoutMode> {
+        self.lockout().map(Lockout::mode)
     }
 
     pub fn bucket(&self) -> Option<&KeyedBucket> {

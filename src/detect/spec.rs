@@ -27,7 +27,7 @@ pub struct RuleSpec {
     pub filter: FilterSpec,
     /// A leaky bucket per key (governor's GCRA on event time).
     pub bucket: Option<BucketSpec>,
-    /// Keycloak's brute-force detector: per-user lockout with a growing wait.
+    /// Keycloak's brute-force detector: a per-user lockout with a growing wait.
     pub lockout: Option<LockoutSpec>,
     /// What an overflow does.
     pub overflow: OverflowSpec,
@@ -89,22 +89,46 @@ fn default_count() -> String {
     "events".to_string()
 }
 
-/// Keycloak's brute-force detector parameters (its defaults in brackets).
-#[derive(Debug, Clone, Deserialize)]
+/// Keycloak's brute-force detector (see [`super::lockout`]). Every key is
+/// optional; after each, the Keycloak realm attribute it is and, in brackets,
+/// Keycloak's default. Durations are text such as `"1m"`, in whole seconds
+/// except `quick_login_check` (whole milliseconds); zero is allowed, as in
+/// Keycloak.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSpec {
-    /// Failures before a lockout [30].
-    pub failure_factor: u32,
-    /// Wait added per `failure_factor` failures ["1m"].
-    pub wait_increment: String,
-    /// Longest wait ["15m"].
-    pub max_failure_wait: String,
-    /// Two failures closer than this are a quick login ["1s"].
-    pub quick_login_check: String,
-    /// Lockout after a quick login ["1m"].
-    pub minimum_quick_login_wait: String,
-    /// Failures older than this are forgotten ["12h"].
-    pub max_delta_time: String,
+    /// `keycloak`: a lock refuses every sign-in to the account, as Keycloak.
+    /// `owner_aware`: the engine spares the account owner's known device and
+    /// network from the lock. Both count alike. Palisade's own key
+    /// ["owner_aware"].
+    pub mode: Option<String>,
+    /// Failures from which the count locks; at least 1. `failureFactor` [30].
+    pub failure_factor: Option<u32>,
+    /// `multiple`: the wait is `wait_increment` × ⌊failures / failure_factor⌋;
+    /// `linear`: `wait_increment` × (1 + failures − failure_factor).
+    /// `bruteForceStrategy` ["multiple"].
+    pub strategy: Option<String>,
+    /// The step the wait grows by. `waitIncrementSeconds` ["1m"].
+    pub wait_increment: Option<String>,
+    /// The longest wait. `maxFailureWaitSeconds` ["15m"].
+    pub max_failure_wait: Option<String>,
+    /// A failure closer than this to the one before is a quick login.
+    /// `quickLoginCheckMilliSeconds` ["1s"].
+    pub quick_login_check: Option<String>,
+    /// The lock a quick login gets when the count asks for none.
+    /// `minimumQuickLoginWaitSeconds` ["1m"].
+    pub minimum_quick_login_wait: Option<String>,
+    /// A failure this long after the one before forgets the failures and
+    /// temporary lockouts first. `maxDeltaTimeSeconds` ["12h"].
+    pub max_delta_time: Option<String>,
+    /// Lock the account for good (until a success clears it: feedback that a
+    /// sign-in was the user's) once the temporary lockouts exceed
+    /// `max_temporary_lockouts`, or, with that 0, at the `failure_factor`-th
+    /// failure. `permanentLockout` [false].
+    pub permanent_lockout: Option<bool>,
+    /// Temporary lockouts allowed before the permanent one; needs
+    /// `permanent_lockout`. `maxTemporaryLockouts` [0].
+    pub max_temporary_lockouts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

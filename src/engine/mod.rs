@@ -856,7 +856,7 @@ impl Engine {
     ) -> u64 {
         let mut lifted = 0u64;
         for (i, d) in self.detectors.iter_mut().enumerate() {
-            if d.on_success(keys) && i < 64 {
+            if d.on_success(keys, now_ms) && i < 64 {
                 lifted |= 1 << i;
             }
         }
