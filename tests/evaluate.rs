@@ -367,7 +367,11 @@ fn per_source_per_user_and_per_day_figures_of_a_known_history() {
     assert_eq!(brute["sources"], 4, "{brute}");
     assert_eq!(brute["qualifying"], 3, "{brute}");
     assert_eq!(brute["stopped_by_6th_rate"].as_f64().unwrap(), 2.0 / 3.0);
-    assert_eq!(brute["blocked_by_10th_rate"].as_f64().unwrap(), 2.0 / 3.0);
+    // 45.0.0.4 made 6 attempts: stopped by the 6th is decided (never), blocked
+    // by the 10th is not, so that share is of the other two.
+    assert_eq!(brute["blocked_by_10th_rate"].as_f64().unwrap(), 1.0);
+    assert_eq!(brute["blocked_by_10th_of"], 2);
+    assert_eq!(brute["stopped_by_6th_of"], 3);
     // Stopped at 3, 3 and never; blocked at 5, 5 and never.
     assert_eq!(brute["median_first_stopped"], 3.0);
     assert_eq!(brute["median_first_blocked"], 5.0);

@@ -92,7 +92,10 @@ pub fn ban_key(e: &Event, k: &Keys) -> u64 {
 pub struct Found {
     pub kind: SourceKind,
     pub window: usize,
+    /// Failures in the window, this event included when it is one.
     pub failures: u32,
+    /// The failures besides this event: what the ratio weighs.
+    pub others: u32,
     pub successes: f32,
     /// A legitimate source's expected failures there.
     pub expected: f64,
@@ -206,12 +209,17 @@ impl SourceEvidence {
             let failures = tally.failures(now, &self.times.windows);
             let successes = tally.successes(now, &self.times.windows);
             for w in 0..WINDOWS {
-                if failures[w] == 0 {
+                // The failures besides this event: a failure is evidence
+                // against the next sign-in from its source, not against
+                // itself (the first failure is no evidence at all).
+                let others = failures[w] - u32::from(failed);
+                if others == 0 {
                     continue;
                 }
                 let expected = spec.expected[w] + rate * successes[w] as f64;
                 let per_failure = ((1.0 + expected) / expected).ln() - self.attacker_log;
-                let log_lr = failures[w] as f64 * per_failure;
+                let weighed = others.saturating_sub(spec.free[w]);
+                let log_lr = weighed as f64 * per_failure;
                 let score = (spec.weight * log_lr).min(spec.max);
                 if score < spec.min || score <= 0.0 || best.is_some_and(|b| b.score >= score) {
                     continue;
@@ -220,6 +228,7 @@ impl SourceEvidence {
                     kind,
                     window: w,
                     failures: failures[w],
+                    others,
                     successes: successes[w],
                     expected,
                     likelihood_ratio: log_lr.exp(),

@@ -549,7 +549,10 @@ impl Engine {
         if let Some(found) = src.weigh(e, keys, now_ms) {
             v.add(found.kind.code(), found.score, src.explain(&found));
             v.attack = true;
-            v.source_blame = true;
+            // Failures that would step up on their own: a block beside them
+            // bans the address.
+            let t = self.model.spec.thresholds.medium;
+            v.source_blame |= found.score >= self.model.contributions_for(t);
         }
         if let Some(standing) = src.standing(evidence::ban_key(e, keys), now_ms) {
             let code = match standing {

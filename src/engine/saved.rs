@@ -151,7 +151,17 @@ impl Engine {
         let mut restored = vec![false; self.detectors.len()];
         for _ in 0..head.detectors {
             let h: DetectorHead = src.take("rule head")?;
-            let (bucket, lockout) = if h.lockout {
+            let (bucket, lockout) = if h.lockout && format < 2 {
+                // Format 1 kept a lockout's counts without its locks: read
+                // past them; the rule's signature changed with the format.
+                let _: FxHashMap<u64, (u32, u64)> = src.take(&h.id)?;
+                let _: FxHashMap<u64, u64> = src.take(&h.id)?;
+                dropped.rules.push(format!(
+                    "rule {}: lockout counts from a format 1 checkpoint are not carried over",
+                    h.id
+                ));
+                continue;
+            } else if h.lockout {
                 (None, Some(src.take::<Lockout>(&h.id)?))
             } else {
                 (Some(src.take::<BucketState>(&h.id)?), None)

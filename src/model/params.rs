@@ -28,13 +28,14 @@ pub struct ModelSpec {
     pub novelty: Option<NoveltySpec>,
 }
 
-/// Every failed sign-in is evidence against its source. Per source (one user
-/// from one address, an address, its network, its ASN) and window, `f`
-/// failures (this one included) and `s` successes let through give
+/// Every failed sign-in is evidence against its source's later sign-ins. Per
+/// source (one user from one address, an address, its network, its ASN) and
+/// window, `f` failures besides the event's own and `s` successes let
+/// through give
 ///
 /// ```text
 /// mu    = expected + typo_rate * s        (a legitimate source's mean failures)
-/// ln LR = f * (ln((1 + mu) / mu) - ln((1 + m) / m))   (m: attacker_failures)
+/// ln LR = max(0, f - free) * (ln((1 + mu) / mu) - ln((1 + m) / m))   (m: attacker_failures)
 /// score = weight * ln LR, clipped to [0, max]; below min it is 0
 /// ```
 ///
@@ -69,6 +70,10 @@ pub struct SourceSpec {
     /// Per window, the failures a legitimate source makes with no success
     /// to show for them (a user retyping a password).
     pub expected: [f64; WINDOWS],
+    /// Per window, failures that weigh nothing (a double typo within
+    /// seconds is human). Default: none.
+    #[serde(default)]
+    pub free: [u32; WINDOWS],
     pub weight: f64,
     pub max: f64,
     pub min: f64,

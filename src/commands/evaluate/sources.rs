@@ -204,11 +204,17 @@ pub struct SourceFigures {
     pub sources: u64,
     /// Sources with [`QUALIFY_FAILURES`] failures within 10 minutes.
     pub qualifying: u64,
-    /// Share of qualifying sources challenged or blocked by their 6th attempt;
-    /// `null` with no qualifying source.
+    /// Share of qualifying sources challenged or blocked by their 6th
+    /// attempt, of those that made 6 attempts or were stopped sooner (a
+    /// source that gave up at its 5th has no 6th to be stopped at); `null`
+    /// when there are none.
     pub stopped_by_6th_rate: Option<f64>,
-    /// Share of qualifying sources blocked by their 10th attempt.
+    /// How many sources that share is of.
+    pub stopped_by_6th_of: u64,
+    /// Share of qualifying sources blocked by their 10th attempt, of those
+    /// that made 10 attempts or were blocked sooner.
     pub blocked_by_10th_rate: Option<f64>,
+    pub blocked_by_10th_of: u64,
     /// Median attempt a qualifying source was first challenged or blocked,
     /// a source never stopped counting as stopped after every finite one;
     /// `null` when half of them or more were never stopped (or none qualify).
@@ -229,8 +235,23 @@ pub struct SourceFigures {
 fn summarize(label: &str, sources: &[&Source]) -> SourceFigures {
     let qualifying: Vec<&&Source> = sources.iter().filter(|s| s.qualifies()).collect();
     let q = qualifying.len();
-    let share = |n: usize| (q > 0).then(|| ratio(n, q));
     let by = |v: Option<u32>, at: u32| v.is_some_and(|v| v <= at);
+    // Whether "stopped by attempt `at`" can be answered: the source made
+    // that many attempts, or was stopped before.
+    let decided = |s: &Source, first: Option<u32>, at: u32| s.attempts >= at || by(first, at);
+    let rate = |first: &dyn Fn(&Source) -> Option<u32>, at: u32| {
+        let of: Vec<_> = qualifying
+            .iter()
+            .filter(|s| decided(s, first(s), at))
+            .collect();
+        let hit = of.iter().filter(|s| by(first(s), at)).count();
+        (
+            (!of.is_empty()).then(|| ratio(hit, of.len())),
+            of.len() as u64,
+        )
+    };
+    let (stopped_by_6th_rate, stopped_by_6th_of) = rate(&|s| s.first_stopped(), STOPPED_BY);
+    let (blocked_by_10th_rate, blocked_by_10th_of) = rate(&|s| s.first_blocked(), BLOCKED_BY);
     let finite = |v: f64| v.is_finite().then_some(v);
     let attempt = |v: Option<u32>| v.map_or(f64::INFINITY, f64::from);
     let stopped: Vec<f64> = qualifying
@@ -247,18 +268,10 @@ fn summarize(label: &str, sources: &[&Source]) -> SourceFigures {
         label: label.to_string(),
         sources: sources.len() as u64,
         qualifying: q as u64,
-        stopped_by_6th_rate: share(
-            qualifying
-                .iter()
-                .filter(|s| by(s.first_stopped(), STOPPED_BY))
-                .count(),
-        ),
-        blocked_by_10th_rate: share(
-            qualifying
-                .iter()
-                .filter(|s| by(s.first_blocked(), BLOCKED_BY))
-                .count(),
-        ),
+        stopped_by_6th_rate,
+        stopped_by_6th_of,
+        blocked_by_10th_rate,
+        blocked_by_10th_of,
         median_first_stopped: (q > 0).then(|| median(&stopped)).and_then(finite),
         median_first_blocked: (q > 0).then(|| median(&blocked)).and_then(finite),
         never_stopped: qualifying.iter().filter(|s| s.first_stopped == 0).count() as u64,
@@ -389,7 +402,11 @@ mod tests {
         let bf = &f[0];
         assert_eq!((bf.sources, bf.qualifying), (4, 3));
         assert_eq!(bf.stopped_by_6th_rate, Some(2.0 / 3.0));
-        assert_eq!(bf.blocked_by_10th_rate, Some(1.0 / 3.0));
+        // The never-stopped source made 7 attempts: no 10th to be blocked at.
+        assert_eq!(
+            (bf.blocked_by_10th_rate, bf.blocked_by_10th_of),
+            (Some(1.0 / 2.0), 2)
+        );
         // Stopped at 2, 6, never: the median is 6.
         assert_eq!(bf.median_first_stopped, Some(6.0));
         // Blocked at 4, 11, never: 11.
