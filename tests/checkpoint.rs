@@ -146,6 +146,10 @@ fn a_restored_engine_decides_the_rest_exactly_as_the_one_that_wrote_it() {
         stats.enforcements > 0 && stats.rule_keys.iter().any(|r| r.1 > 0),
         "enforcements and rule state to carry over: {stats:?}"
     );
+    assert!(
+        stats.failure_sources.0 > 0 && stats.offenders.0 > 0,
+        "failing sources and banned addresses to carry over: {stats:?}"
+    );
 
     let (_tmp, dir) = folder();
     let c = Checkpoints::new(dir, 2);
@@ -375,4 +379,29 @@ fn no_checkpoint_is_none_and_keep_deletes_the_oldest() {
         .collect();
     assert_eq!(names.len(), 2, "leftover .tmp files go too: {names:?}");
     assert_eq!(load(&c).unwrap().unwrap().position, 25);
+}
+
+/// A checkpoint of format 1 (before the failure sources), written by
+/// `palisade baseline` of the release before them on 40 simulated users
+/// (`simulate --users 40 --days 3 --seed 7`): it still loads, profiles and
+/// all, and the lockout's old counts are read past and left out.
+#[test]
+fn a_format_1_checkpoint_still_loads() {
+    let (_tmp, dir) = folder();
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = "checkpoint-00000000000000000000.ckpt";
+    let saved = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/checkpoint-format-1");
+    std::fs::copy(saved.join(name), dir.join(name)).unwrap();
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+    let c = Checkpoints::new(dir, 2);
+    let r = load(&c).unwrap().expect("the format 1 checkpoint loads");
+    assert_eq!(r.engine.state_stats().profiles, 37);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("rules version")),
+        "{:?}",
+        r.warnings
+    );
+    let s = r.engine.state_stats();
+    assert_eq!((s.failure_sources.0, s.offenders.0), (0, 0));
 }

@@ -416,7 +416,11 @@ mod tests {
         // 3 + 8 + 7 + 0 allowed.
         assert_eq!(bf.let_through, 18);
         let spray = &f[1];
-        assert_eq!(spray.stopped_by_6th_rate, Some(0.0));
+        // It made 5 attempts: no 6th to be stopped at.
+        assert_eq!(
+            (spray.stopped_by_6th_rate, spray.stopped_by_6th_of),
+            (None, 0)
+        );
         assert_eq!(spray.median_first_stopped, None);
         assert_eq!(spray.let_through_rate, 1.0);
         let all = &f[2];
