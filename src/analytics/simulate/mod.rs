@@ -15,6 +15,7 @@ mod addresses;
 mod campaigns;
 mod geo;
 mod legit;
+mod nat;
 mod passwords;
 mod population;
 mod random;
@@ -129,7 +130,12 @@ impl Day {
 pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<SimulateStats> {
     let mut rng = SimRng::seed_from_u64(opts.seed);
     let addrs = AddressBook::new(opts.networks.as_ref());
-    let mut users = population::build(&mut rng, &addrs, opts.users, opts.days);
+    let nat = nat::Nat::new(&mut rng, &addrs, opts.users);
+    let mut users = population::build(&mut rng, &addrs, &nat, opts.users, opts.days);
+    let nets = legit::Networks {
+        addrs: &addrs,
+        nat: &nat,
+    };
     let mut out = BufWriter::with_capacity(1 << 20, out);
     let mut renderer = Renderer::new(opts.users);
     let mut counts = [0u64; Label::ALL.len()];
@@ -140,7 +146,7 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<Simul
     for index in 0..opts.days {
         let day = Day::new(opts.start, index);
         recs.clear();
-        legit::day(&mut rng, &mut users, &addrs, &day, &mut recs);
+        legit::day(&mut rng, &mut users, &nets, &day, &mut recs);
         let legit = recs.len();
         takeover::impossible_travel(&mut rng, &users, &history, &addrs, &day, legit, &mut recs);
         takeover::account_takeover(&mut rng, &users, &history, &addrs, &day, &mut recs);

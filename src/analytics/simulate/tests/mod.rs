@@ -1,3 +1,6 @@
+//! The generator's promises, read back from its output: determinism, order,
+//! labels, the campaigns' shapes and the memory budget's sizes.
+
 use super::*;
 use crate::event::{Event, Outcome};
 use std::net::IpAddr;
