@@ -1,5 +1,8 @@
 //! The generator's promises, read back from its output: determinism, order,
-//! labels, the campaigns' shapes and the memory budget's sizes.
+//! labels, the campaigns' shapes ([`shapes`] for the ones between thresholds
+//! and the shared addresses) and the memory budget's sizes.
+
+mod shapes;
 
 use super::*;
 use crate::event::{Event, Outcome};
