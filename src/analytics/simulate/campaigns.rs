@@ -15,7 +15,7 @@ use rand::Rng;
 
 /// An attacker's guess `sha1` at member `v`'s password: a success when right,
 /// unless the victim has MFA, which stops the attacker there.
-fn guess(users: &[User], v: u32, sha1: [u8; 20], base: Rec) -> Rec {
+pub(super) fn guess(users: &[User], v: u32, sha1: [u8; 20], base: Rec) -> Rec {
     let user = &users[v as usize];
     let r = Rec {
         who: Who::Member(v),
@@ -31,7 +31,19 @@ fn guess(users: &[User], v: u32, sha1: [u8; 20], base: Rec) -> Rec {
     }
 }
 
-fn attacker_net(rng: &mut SimRng, hosting_share: f64) -> Net {
+/// The next wordlist guess at member `v`'s password that is wrong, from the
+/// `k`th: `k` moves past the right one, so the attempt is a plain failure.
+pub(super) fn wrong_guess(users: &[User], v: u32, k: &mut usize) -> [u8; 20] {
+    loop {
+        let sha1 = passwords::guess(*k).0;
+        *k += 1;
+        if sha1 != users[v as usize].sha1 {
+            return sha1;
+        }
+    }
+}
+
+pub(super) fn attacker_net(rng: &mut SimRng, hosting_share: f64) -> Net {
     if chance(rng, hosting_share) {
         Net::Hosting
     } else {

@@ -1,8 +1,10 @@
 //! A day of the population's own sign-ins: mostly one success from a known
-//! device at home, with the mess real users make: typos, forgotten passwords,
-//! phones on the carrier's network, trips abroad, new devices, MFA.
+//! device at home or, on a weekday's working hours, at the office, with the
+//! mess real users make: typos, forgotten passwords, phones behind the
+//! carrier's NAT, trips abroad, new devices, MFA.
 
 use super::addresses::{AddressBook, Net};
+use super::nat::{Nat, AT_THE_OFFICE, WORKING_HOURS};
 use super::passwords;
 use super::population::User;
 use super::random::{chance, poisson, SimRng};
@@ -12,17 +14,23 @@ use super::{Day, HOUR_MS, MINUTE_MS};
 use crate::event::{FailureReason, Mfa};
 use rand::Rng;
 
+/// Where addresses come from: the country's pools, and the shared ones.
+pub(super) struct Networks<'a> {
+    pub addrs: &'a AddressBook,
+    pub nat: &'a Nat,
+}
+
 pub(super) fn day(
     rng: &mut SimRng,
     users: &mut [User],
-    addrs: &AddressBook,
+    nets: &Networks,
     day: &Day,
     out: &mut Vec<Rec>,
 ) {
     let factor = if day.weekend { 0.7 } else { 1.0 };
     for (i, user) in users.iter_mut().enumerate() {
         for _ in 0..poisson(rng, f64::from(user.rate) * factor) {
-            session(rng, i as u32, user, addrs, day, out);
+            session(rng, i as u32, user, nets, day, out);
         }
     }
 }
@@ -32,7 +40,7 @@ fn session(
     rng: &mut SimRng,
     index: u32,
     user: &mut User,
-    addrs: &AddressBook,
+    nets: &Networks,
     day: &Day,
     out: &mut Vec<Rec>,
 ) {
@@ -57,7 +65,8 @@ fn session(
         rng.random_range(1..usize::from(user.n_devices))
     };
     let agent = user.agents[slot];
-    let ip = address(rng, user, addrs, day.index, country, agent);
+    let at_work = !day.weekend && WORKING_HOURS.contains(&local);
+    let ip = address(rng, user, nets, day.index, at_work, country, agent);
     let ok = Rec::new(
         t,
         Who::Member(index),
@@ -105,29 +114,38 @@ fn session(
     }
 }
 
-/// Where a sign-in comes from: home, the phone's carrier, some other network
-/// in the country (work, a café), or, away, the lodging or roaming at home.
+/// Where a sign-in comes from: the office on working hours, home, the phone's
+/// carrier, some other network in the country (a café, a friend's), or, away,
+/// the lodging or roaming on the home carrier. Office and carrier addresses
+/// are shared with many others.
 fn address(
     rng: &mut SimRng,
     user: &User,
-    addrs: &AddressBook,
+    nets: &Networks,
     day: u32,
+    at_work: bool,
     country: u8,
     agent: u8,
 ) -> u32 {
     let mobile = useragents::is_mobile(agent);
     if let Some(trip) = user.trip_on(day) {
         return if mobile && chance(rng, 0.3) {
-            addrs.addr(rng, user.country, Net::Mobile)
+            nets.nat.carrier(rng, user.country)
         } else {
             trip.lodging.host(rng)
         };
     }
+    if let Some(office) = user.office.filter(|_| at_work) {
+        // Phones too: on the office's Wi-Fi.
+        if chance(rng, AT_THE_OFFICE) {
+            return nets.nat.office(office).addr(rng);
+        }
+    }
     if mobile && chance(rng, 0.45) {
-        return addrs.addr(rng, country, Net::Mobile);
+        return nets.nat.carrier(rng, country);
     }
     if chance(rng, 0.06) {
-        return addrs.addr(rng, country, Net::Residential);
+        return nets.addrs.addr(rng, country, Net::Residential);
     }
     if chance(rng, 0.85) {
         user.home_ip

@@ -1,20 +1,34 @@
 //! `palisade simulate`: labelled synthetic sign-in traffic, for replays,
 //! benchmarks and evaluating detectors against ground truth.
 //!
-//! A seeded population of users signs in by habit ([`legit`]); every day,
-//! attack campaigns scaled to the population run alongside ([`campaigns`],
-//! [`takeover`]). Output is one contract [`Event`](crate::event::Event) per
-//! line, `label` set, timestamps non-decreasing. The run is one ChaCha8 stream
-//! drawn in a fixed order, so the same options give the same bytes.
+//! A seeded population of users signs in by habit ([`legit`]), many of them
+//! from addresses they share with tens or hundreds of others: an office's NAT
+//! or a mobile carrier's ([`nat`]). Every day, attacks scaled to the
+//! population run alongside: mass campaigns ([`campaigns`]), sign-ins with the
+//! victim's own password ([`takeover`]), guessing from one address at rates
+//! that sit between thresholds ([`guessing`]), failures that keep an owner
+//! locked out while they sign in ([`lockout`]), and offenders who return for
+//! six days ([`offenders`]: the one attack spanning days, planned up front).
+//! Output is one contract [`Event`](crate::event::Event) per line, `label`
+//! set, timestamps non-decreasing, each day's events inside its 24 hours. The
+//! run is one ChaCha8 stream drawn in a fixed order, so the same options give
+//! the same bytes.
 //!
-//! Memory: the population (120 bytes a user, and a byte counting each one's
-//! legitimate successes so far) plus one day of compact records (64 bytes
-//! each): a million users over a week peak under 300 MB.
+//! Memory: the population (128 bytes a user, and a byte counting each one's
+//! legitimate successes so far), the offices and carrier pools (a few
+//! thousand addresses on a million users) and the offenders (88 bytes each),
+//! plus one day of compact records (64 bytes each, and the stable sort's
+//! scratch half as large): a million users over a week peak at about 410 MB
+//! resident.
 
 mod addresses;
 mod campaigns;
 mod geo;
+mod guessing;
 mod legit;
+mod lockout;
+mod nat;
+mod offenders;
 mod passwords;
 mod population;
 mod random;
@@ -80,6 +94,11 @@ pub const LABELS: &[&str] = &[
     "brute_force",
     "account_takeover",
     "impossible_travel",
+    "unknown_user_brute_force",
+    "low_and_slow",
+    "repeat_offender",
+    "moderate_brute_force",
+    "lockout_abuse",
 ];
 
 const MINUTE_MS: u64 = 60_000;
@@ -129,7 +148,13 @@ impl Day {
 pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<SimulateStats> {
     let mut rng = SimRng::seed_from_u64(opts.seed);
     let addrs = AddressBook::new(opts.networks.as_ref());
-    let mut users = population::build(&mut rng, &addrs, opts.users, opts.days);
+    let nat = nat::Nat::new(&mut rng, &addrs, opts.users);
+    let mut users = population::build(&mut rng, &addrs, &nat, opts.users, opts.days);
+    let mut offenders = offenders::plan(&mut rng, &users, &addrs, opts.start, opts.days);
+    let nets = legit::Networks {
+        addrs: &addrs,
+        nat: &nat,
+    };
     let mut out = BufWriter::with_capacity(1 << 20, out);
     let mut renderer = Renderer::new(opts.users);
     let mut counts = [0u64; Label::ALL.len()];
@@ -140,14 +165,19 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> io::Result<Simul
     for index in 0..opts.days {
         let day = Day::new(opts.start, index);
         recs.clear();
-        legit::day(&mut rng, &mut users, &addrs, &day, &mut recs);
+        legit::day(&mut rng, &mut users, &nets, &day, &mut recs);
         let legit = recs.len();
         takeover::impossible_travel(&mut rng, &users, &history, &addrs, &day, legit, &mut recs);
         takeover::account_takeover(&mut rng, &users, &history, &addrs, &day, &mut recs);
+        lockout::lockout_abuse(&mut rng, &users, &history, &addrs, &day, legit, &mut recs);
         record_history(&recs[..legit], &mut history);
         campaigns::credential_stuffing(&mut rng, &users, &addrs, &day, &mut recs);
         campaigns::password_spray(&mut rng, &users, &addrs, &day, &mut recs);
         campaigns::brute_force(&mut rng, &users, &addrs, &day, &mut recs);
+        guessing::unknown_user_brute_force(&mut rng, &users, &addrs, &day, &mut recs);
+        guessing::low_and_slow(&mut rng, &users, &addrs, &day, &mut recs);
+        guessing::moderate_brute_force(&mut rng, &users, &addrs, &day, &mut recs);
+        offenders::day(&mut rng, &mut offenders, &users, &day, &mut recs);
         // Stable: ties keep generation order, which the ids then follow.
         recs.sort_by_key(|r| r.ts);
         for (n, r) in recs.iter().enumerate() {

@@ -1,9 +1,10 @@
 //! The legitimate population: each user's habits (home network, devices, time
-//! zone and waking hours, password, how often they sign in, MFA, a trip), drawn
-//! once per run from the seed.
+//! zone and waking hours, password, how often they sign in, MFA, a trip, an
+//! office), drawn once per run from the seed.
 
 use super::addresses::{AddressBook, Block, Net};
 use super::geo;
+use super::nat::Nat;
 use super::passwords::{self, Password};
 use super::random::{chance, normal, SimRng};
 use super::useragents;
@@ -43,16 +44,25 @@ pub(super) struct User {
     pub rate: f32,
     pub mfa: bool,
     pub trip: Option<Trip>,
+    /// The office the user works in (an index into [`Nat::offices`]), if any.
+    pub office: Option<u32>,
 }
 
 impl User {
-    fn draw(rng: &mut SimRng, addrs: &AddressBook, days: u32) -> User {
-        let country = geo::home_country(rng);
+    fn draw(rng: &mut SimRng, addrs: &AddressBook, nat: &Nat, users: u32, days: u32) -> User {
+        let office = nat.join(rng, users);
+        let (country, offset_min) = match office {
+            Some(i) => (nat.office(i).country, nat.office(i).offset_min),
+            None => {
+                let country = geo::home_country(rng);
+                (country, geo::utc_offset(rng, country))
+            }
+        };
         let home = addrs.block(rng, country, Net::Residential);
         let password = Password::draw(rng);
         let mut user = User {
             country,
-            offset_min: geo::utc_offset(rng, country),
+            offset_min,
             active_from: rng.random_range(6..=9),
             active_to: rng.random_range(20..=24),
             home,
@@ -67,6 +77,7 @@ impl User {
             rate: (0.9 * normal(rng)).exp().clamp(0.02, 40.0) as f32,
             mfa: chance(rng, 0.25),
             trip: None,
+            office,
         };
         let phone_first = chance(rng, 0.35);
         user.add_device(rng, phone_first);
@@ -130,8 +141,16 @@ pub(super) fn new_device_id(rng: &mut SimRng) -> u64 {
     rng.random::<u64>() | 1
 }
 
-pub(super) fn build(rng: &mut SimRng, addrs: &AddressBook, users: u32, days: u32) -> Vec<User> {
-    (0..users).map(|_| User::draw(rng, addrs, days)).collect()
+pub(super) fn build(
+    rng: &mut SimRng,
+    addrs: &AddressBook,
+    nat: &Nat,
+    users: u32,
+    days: u32,
+) -> Vec<User> {
+    (0..users)
+        .map(|_| User::draw(rng, addrs, nat, users, days))
+        .collect()
 }
 
 #[cfg(test)]
@@ -143,7 +162,8 @@ mod tests {
     fn habits_are_plausible() {
         let addrs = AddressBook::new(None);
         let mut rng = SimRng::seed_from_u64(11);
-        let users = build(&mut rng, &addrs, 5000, 7);
+        let nat = Nat::new(&mut rng, &addrs, 5000);
+        let users = build(&mut rng, &addrs, &nat, 5000, 7);
         let rates: Vec<f32> = users.iter().map(|u| u.rate).collect();
         let typical = rates.iter().filter(|&&r| (0.3..=3.0).contains(&r)).count();
         assert!(typical > 3500 && typical < 4600, "{typical}");
@@ -157,6 +177,11 @@ mod tests {
             if let Some(t) = u.trip {
                 assert_ne!(t.country, u.country);
             }
+            if let Some(o) = u.office {
+                assert_eq!(nat.office(o).country, u.country);
+            }
         }
+        let workers = users.iter().filter(|u| u.office.is_some()).count();
+        assert!((600..1100).contains(&workers), "{workers}");
     }
 }

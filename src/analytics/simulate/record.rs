@@ -17,16 +17,26 @@ pub(super) enum Label {
     BruteForce,
     AccountTakeover,
     ImpossibleTravel,
+    UnknownUserBruteForce,
+    LowAndSlow,
+    RepeatOffender,
+    ModerateBruteForce,
+    LockoutAbuse,
 }
 
 impl Label {
-    pub const ALL: [Label; 6] = [
+    pub const ALL: [Label; 11] = [
         Label::Legit,
         Label::CredentialStuffing,
         Label::PasswordSpray,
         Label::BruteForce,
         Label::AccountTakeover,
         Label::ImpossibleTravel,
+        Label::UnknownUserBruteForce,
+        Label::LowAndSlow,
+        Label::RepeatOffender,
+        Label::ModerateBruteForce,
+        Label::LockoutAbuse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +47,11 @@ impl Label {
             Label::BruteForce => "brute_force",
             Label::AccountTakeover => "account_takeover",
             Label::ImpossibleTravel => "impossible_travel",
+            Label::UnknownUserBruteForce => "unknown_user_brute_force",
+            Label::LowAndSlow => "low_and_slow",
+            Label::RepeatOffender => "repeat_offender",
+            Label::ModerateBruteForce => "moderate_brute_force",
+            Label::LockoutAbuse => "lockout_abuse",
         }
     }
 }
@@ -48,6 +63,9 @@ pub(super) enum Who {
     Member(u32),
     /// An identifier that matches no account, generated from this seed.
     Stranger(u64),
+    /// A name every sign-in form gets tried with and no account here has:
+    /// [`DEFAULT_NAMES`]`[i]@example.com`.
+    DefaultName(u8),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +149,38 @@ const DOMAINS: &[&str] = &[
     "example.com",
 ];
 
+/// Names scanners try on any sign-in form (`admin` far the most), and the
+/// look-alikes they try next. None is `user` and a number, a member's name.
+pub(super) const DEFAULT_NAMES: &[&str] = &[
+    "admin",
+    "root",
+    "administrator",
+    "test",
+    "guest",
+    "oracle",
+    "user",
+    "support",
+    "info",
+    "postgres",
+    "ubuntu",
+    "demo",
+    "sa",
+    "mysql",
+    "webmaster",
+    "operator",
+    "backup",
+    "admin1",
+    "adm1n",
+    "Admin",
+    "admin.admin",
+    "r00t",
+    "root1",
+    "test1",
+    "testuser",
+    "guest1",
+    "sysadmin",
+];
+
 /// The identifier a stranger record names: either one that looks like a
 /// member's but is past the end of the population (enumeration), or an address
 /// from some other site's breach.
@@ -176,6 +226,9 @@ impl Renderer {
                 let _ = write!(e.user, "user{i}@example.com");
             }
             Who::Stranger(seed) => stranger(seed, self.users, &mut e.user),
+            Who::DefaultName(i) => {
+                let _ = write!(e.user, "{}@example.com", DEFAULT_NAMES[usize::from(i)]);
+            }
         }
         e.user_exists = Some(matches!(r.who, Who::Member(_)));
         e.ip = IpAddr::V4(Ipv4Addr::from(r.ip));

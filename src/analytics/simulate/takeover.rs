@@ -23,7 +23,7 @@ fn net(rng: &mut SimRng) -> Net {
 
 /// Legitimate successes before an attack that make a victim's habits worth
 /// learning; victims with fewer are taken only when no better one turns up.
-const WELL_KNOWN: u8 = 3;
+pub(super) const WELL_KNOWN: u8 = 3;
 
 /// Victims are users without MFA (with it, a stolen password alone does not
 /// sign in), at home, and already seen signing in: `history` counts each
@@ -102,7 +102,7 @@ pub(super) fn impossible_travel(
                 let after = r.ts + gap < day.end();
                 history[v as usize].saturating_add(u8::from(after))
             }
-            Who::Stranger(_) => 0,
+            Who::Stranger(_) | Who::DefaultName(_) => 0,
         };
         let mut best: Option<(Rec, u8)> = None;
         for _ in 0..50 {

@@ -1,3 +1,9 @@
+//! The generator's promises, read back from its output: determinism, order,
+//! labels, the campaigns' shapes ([`shapes`] for the ones between thresholds
+//! and the shared addresses) and the memory budget's sizes.
+
+mod shapes;
+
 use super::*;
 use crate::event::{Event, Outcome};
 use std::net::IpAddr;
