@@ -225,9 +225,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             eprintln!("palisade replay: {}", parts.describe());
-            for w in &parts.rules.warnings {
-                eprintln!("{w}");
-            }
             let mut engine = Engine::new(parts);
             replay(
                 &mut engine,
@@ -491,9 +488,6 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let description = parts.describe();
-    for w in &parts.rules.warnings {
-        eprintln!("palisade serve: {w}");
-    }
     // On one core (a container's CPU limit, or `taskset`), one thread runs
     // everything: tokio's current-thread scheduler then saves the hand-offs
     // of the multi-thread one.

@@ -51,7 +51,8 @@ fn a_brute_force_block_is_one_enforcement_in_force_until_it_ends() {
     let mut engine = engine(Config::default());
     let bad = r#","failure_reason":"bad_password""#;
     let mut blocked_at = None;
-    // Ten seconds apart: no quick-login lockout, only brute_force's count.
+    // Ten seconds apart: no quick-login lockout; brute_force's count and the
+    // model's failure evidence.
     for i in 0..10 {
         let e = event(
             &format!("bf-{i}"),
@@ -66,10 +67,19 @@ fn a_brute_force_block_is_one_enforcement_in_force_until_it_ends() {
             blocked_at.get_or_insert(i);
         }
     }
-    assert_eq!(blocked_at, Some(9), "the 10th failure blocks");
+    // The model's failure evidence blocks the 9th failure and bans the
+    // address (10 minutes); brute_force's 10th blocks the user from it.
+    assert_eq!(blocked_at, Some(8), "the 9th failure blocks");
     let issued = engine.take_enforcements();
-    assert_eq!(issued.len(), 1, "{issued:#?}");
-    let x = &issued[0];
+    assert_eq!(issued.len(), 2, "{issued:#?}");
+    let ban = &issued[0];
+    assert_eq!(
+        (ban.rule.as_str(), ban.scope, ban.event_id.as_str()),
+        ("source_banned", Scope::Ip, "bf-8"),
+        "{ban:#?}"
+    );
+    assert_eq!(ban.until, Some(Timestamp::from_secs(T0 + 80 + 600)));
+    let x = &issued[1];
     let until = Timestamp::from_secs(T0 + 90 + 3600);
     let want = Enforcement {
         action: EnforcementAction::Block,

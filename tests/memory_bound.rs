@@ -72,6 +72,8 @@ fn a_spray_of_new_keys_stays_under_the_budget_and_is_still_stopped() {
 [limits]
 max_profiles = {CAP}
 max_keys_per_rule = {CAP}
+max_source_keys = {CAP}
+max_offenders = {CAP}
 max_frequency_values = {CAP}
 max_history_users = 1000
 max_enforcements = {CAP}

@@ -22,7 +22,7 @@ fn text(out: &Output) -> (String, String) {
 fn models(dir: &Path) -> PathBuf {
     let m = dir.join("models");
     std::fs::create_dir_all(&m).unwrap();
-    std::fs::copy(repo("models/risk-v1.toml"), m.join("risk-v1.toml")).unwrap();
+    std::fs::copy(repo("models/risk-v2.toml"), m.join("risk-v2.toml")).unwrap();
     m
 }
 
@@ -41,7 +41,7 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         .output()
         .unwrap());
     for s in [
-        "parameters: risk-v1 -> risk-v2",
+        "parameters: risk-v2 -> risk-v3",
         "held-out users",
         "all_attacks",
         "legit (friction)",
@@ -49,15 +49,15 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         assert!(stdout.contains(s), "no {s:?} in:\n{stdout}");
     }
 
-    // The file: version risk-v2, trained header, the shipped layout kept.
-    let written = std::fs::read_to_string(dir.join("risk-v2.toml")).unwrap();
-    assert!(written.starts_with("# Palisade risk model risk-v2, trained by `palisade train`"));
+    // The file: version risk-v3, trained header, the shipped layout kept.
+    let written = std::fs::read_to_string(dir.join("risk-v3.toml")).unwrap();
+    assert!(written.starts_with("# Palisade risk model risk-v3, trained by `palisade train`"));
     assert!(
         written.contains("# risk_score >= medium: medium"),
         "the value comments are kept"
     );
     let t: toml::Table = written.parse().unwrap();
-    assert_eq!(t["version"].as_str(), Some("risk-v2"));
+    assert_eq!(t["version"].as_str(), Some("risk-v3"));
     let medium = t["thresholds"]["medium"].as_float().unwrap();
     let high = t["thresholds"]["high"].as_float().unwrap();
     assert!(
@@ -79,8 +79,8 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         .arg("check")
         .output()
         .unwrap());
-    assert!(out.contains("model risk-v2"), "{out}");
-    std::fs::write(tmp.path().join("pin.toml"), "model = \"risk-v1\"\n").unwrap();
+    assert!(out.contains("model risk-v3"), "{out}");
+    std::fs::write(tmp.path().join("pin.toml"), "model = \"risk-v2\"\n").unwrap();
     let (out, _) = ok(palisade(tmp.path())
         .args(["--config", "pin.toml", "--rules"])
         .arg(repo("rules"))
@@ -89,15 +89,15 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         .arg("check")
         .output()
         .unwrap());
-    assert!(out.contains("model risk-v1"), "{out}");
+    assert!(out.contains("model risk-v2"), "{out}");
 
     // The evaluation beside it: both models on the same held-out users.
     let json: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("risk-v2.evaluation.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(dir.join("risk-v3.evaluation.json")).unwrap())
             .unwrap();
     let held = &json["held_out"];
-    assert_eq!(held["old"]["version"], "risk-v1");
-    assert_eq!(held["new"]["version"], "risk-v2");
+    assert_eq!(held["old"]["version"], "risk-v2");
+    assert_eq!(held["new"]["version"], "risk-v3");
     let auc = |m: &str| {
         label(&held[m]["labels"], "all_attacks")["roc_auc"]
             .as_f64()
@@ -128,7 +128,7 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         "held-out friction {friction}"
     );
 
-    // Training again writes risk-v3, from risk-v2 (the one running).
+    // Training again writes risk-v4, from risk-v3 (the one running).
     let (stdout, _) = ok(palisade(tmp.path())
         .args(["--rules"])
         .arg(repo("rules"))
@@ -138,7 +138,7 @@ fn train_writes_the_next_version_which_the_engine_accepts_and_which_does_no_wors
         .arg(&sim)
         .output()
         .unwrap());
-    assert!(stdout.contains("risk-v2 -> risk-v3"), "{stdout}");
+    assert!(stdout.contains("risk-v3 -> risk-v4"), "{stdout}");
 }
 
 #[test]
@@ -193,5 +193,5 @@ fn history_that_cannot_train_is_refused_with_the_reason() {
         err.contains("--block-fpr must be above 0 and below --friction"),
         "{err}"
     );
-    assert!(!dir.join("risk-v2.toml").exists(), "nothing written");
+    assert!(!dir.join("risk-v3.toml").exists(), "nothing written");
 }

@@ -144,8 +144,13 @@ impl EngineParts {
     pub fn describe(&self) -> String {
         let footprint = self.footprint();
         format!(
-            "{}; {} ({}); {}; {}; mode {}; {} allow-listed and {} deny-listed ranges; state up to {} at worst{}",
+            "{}{}; {} ({}); {}; {}; mode {}; {} allow-listed and {} deny-listed ranges; state up to {} at worst{}",
             self.rules.origin,
+            match self.rules.warnings.len() {
+                0 => String::new(),
+                1 => " (1 depends on an optional field: `palisade check` says which)".to_string(),
+                n => format!(" ({n} depend on optional fields: `palisade check` says which)"),
+            },
             self.model.origin,
             self.rules.version,
             self.geoip.describe(),
