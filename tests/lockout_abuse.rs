@@ -1,7 +1,7 @@
 //! Lockout abuse: failures sent for an account from anywhere else never block
-//! its owner's sign-ins from the owner's known device and network, on the
-//! shipped rules and model; in exact Keycloak mode they do (that is what the
-//! owner-aware mode is for).
+//! its owner's sign-ins from the owner's known device on a known network (a
+//! known device id is spared on any network), on the shipped rules and model;
+//! in exact Keycloak mode they do (that is what the owner-aware mode is for).
 
 use palisade::config::Config;
 use palisade::engine::Engine;

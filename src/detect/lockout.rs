@@ -41,7 +41,7 @@ pub const PERMANENT_UNTIL_MS: u64 = 253_402_300_799_999;
 pub enum LockoutMode {
     /// As Keycloak: a lock refuses every sign-in to the account.
     Keycloak,
-    /// The lock spares the account owner's known device and network.
+    /// The lock spares the account owner's known device (the engine decides which).
     #[default]
     OwnerAware,
 }

@@ -157,13 +157,15 @@ impl Detector {
         }
     }
 
-    /// Whether the rule's holds spare the account owner's known device and
-    /// network: holds on a whole account (rules keyed by user, and the
-    /// lockout unless it runs in exact Keycloak mode), so failures sent from
-    /// elsewhere cannot lock the owner out. The engine decides who the owner is.
+    /// Whether the rule's holds spare the account owner's known device:
+    /// holds on a whole account (rules keyed by user, and the lockout unless
+    /// it runs in exact Keycloak mode), so failures sent from elsewhere
+    /// cannot lock the owner out; and holds on a password (a spray), which
+    /// ask every account using it for MFA but need not ask its owners on
+    /// their own devices. The engine decides what the owner's known device is.
     pub fn spares_owner(&self) -> bool {
         match &self.counter {
-            Counter::Bucket { key, .. } => *key == KeyKind::User,
+            Counter::Bucket { key, .. } => matches!(key, KeyKind::User | KeyKind::Password),
             Counter::Lockout(l) => l.mode() == LockoutMode::OwnerAware,
         }
     }

@@ -191,9 +191,16 @@ impl SourceEvidence {
     pub fn weigh(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<Found> {
         let now = secs(now_ms);
         let failed = e.kind == Kind::SignIn && e.outcome == Outcome::Failure;
+        let succeeded = e.outcome == Outcome::Success;
         let rate = self.typo_rate();
         let horizon = self.times.windows[WINDOWS - 1];
         let mut best: Option<Found> = None;
+        // The user's own failures from the address, per window. For a
+        // success they were typos (the password was right): the user's
+        // source weighs them, and the address, network and ASN weigh only
+        // everyone else's, so one person retyping behind a shared address
+        // is not held against them twice.
+        let mut own = [0u32; WINDOWS];
         for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
             let (Some(spec), Some(key)) = (self.sources[i], kind.key(keys)) else {
                 continue;
@@ -208,11 +215,18 @@ impl SourceEvidence {
             };
             let failures = tally.failures(now, &self.times.windows);
             let successes = tally.successes(now, &self.times.windows);
+            if kind == SourceKind::UserIp {
+                own = failures;
+            }
             for w in 0..WINDOWS {
                 // The failures besides this event: a failure is evidence
                 // against the next sign-in from its source, not against
                 // itself (the first failure is no evidence at all).
-                let others = failures[w] - u32::from(failed);
+                let others = match kind {
+                    SourceKind::UserIp => failures[w] - u32::from(failed),
+                    _ if succeeded => failures[w].saturating_sub(own[w]),
+                    _ => failures[w] - u32::from(failed),
+                };
                 if others == 0 {
                     continue;
                 }
@@ -263,21 +277,31 @@ impl SourceEvidence {
         }
     }
 
-    /// A success the engine let through: the user's failures from this
-    /// address were typos (they teach the legitimate failure rate and are
-    /// forgotten), and the address, network and ASN are credited.
-    pub fn succeeded(&mut self, e: &Event, keys: &Keys, now_ms: u64) {
+    /// A successful sign-in: the right password, so the user's failures from
+    /// this address in the hour before were typos. They are forgotten, by
+    /// the user's source and by the address's, network's and ASN's (a
+    /// shared address's crowd retyping passwords is no attack), whatever the
+    /// engine decided: whoever typed the password knew it. When the engine
+    /// let the success through (`let_through`), the typos teach the
+    /// legitimate failure rate and the address, network and ASN are
+    /// credited with a success.
+    pub fn succeeded(&mut self, e: &Event, keys: &Keys, now_ms: u64, let_through: bool) {
         if e.kind != Kind::SignIn {
             return;
         }
         let now = secs(now_ms);
         let typos = self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS);
-        self.typos.decay(now);
-        self.typos.failures += typos.min(TYPOS_PER_SUCCESS) as f64;
-        self.typos.successes += 1.0;
+        if let_through {
+            self.typos.decay(now);
+            self.typos.failures += (typos.len() as u32).min(TYPOS_PER_SUCCESS) as f64;
+            self.typos.successes += 1.0;
+        }
         for (i, kind) in SourceKind::ALL.into_iter().enumerate().skip(1) {
             if let Some(key) = kind.key(keys) {
-                self.tables[i].succeed(key, now, &self.times.windows);
+                self.tables[i].forget_failures(key, &typos);
+                if let_through {
+                    self.tables[i].succeed(key, now, &self.times.windows);
+                }
             }
         }
     }

@@ -112,7 +112,7 @@ impl Engine {
     pub(super) fn check_reported(&mut self, keys: &Keys, now_ms: u64, v: &mut Verdict) {
         if let Some(b) = self.reported.check(keys, now_ms) {
             let score = self.model.spec.signals.reported_fraud.score;
-            v.add(
+            v.add_evidence(
                 "reported_fraud_block",
                 score,
                 Explain::reported_block(&b, now_ms),
@@ -147,7 +147,7 @@ impl Engine {
         }
         if n > 0 {
             let score = self.model.spec.signals.reported_fraud.score;
-            v.add(
+            v.add_evidence(
                 "reported_fraud",
                 score,
                 Explain::reported_fraud(&found[..n], latest),

@@ -14,6 +14,7 @@ mod feedback;
 pub mod keys;
 mod saved;
 pub mod travel;
+mod verdict;
 
 pub use crate::event::FeedbackVerdict;
 pub use build::{EngineParts, StartupError};
@@ -38,6 +39,7 @@ use enforce::{Enforcements, ReportedBlocks};
 use evidence::{SourceEvidence, Standing};
 use explain::Explain;
 use keys::Hasher;
+use verdict::{round4, Verdict};
 
 /// Global frequencies of the features the model compares against everyone.
 struct Globals {
@@ -129,68 +131,6 @@ pub struct Engine {
     novelty: Option<NoveltySpec>,
 }
 
-/// What the detectors and signals concluded, before the risk level.
-#[derive(Default)]
-struct Verdict {
-    reasons: Vec<Reason>,
-    contributions: f64,
-    /// Strictest action demanded by enforced rules and lists.
-    action: Action,
-    /// Strictest action audited rules would have demanded.
-    audited: Action,
-    mfa: Option<MfaStep>,
-    /// Evidence of an attack (failures, a ban) was given: a step-up must be
-    /// MFA required, not "if configured".
-    attack: bool,
-    /// A source's failures, or a rule blocking a source, took part: a block
-    /// bans the address.
-    source_blame: bool,
-    /// Indexes into `reasons` of novelty's reasons, and their sum.
-    novel: [u8; 8],
-    novel_count: usize,
-    novelty: f64,
-}
-
-impl Verdict {
-    fn add(&mut self, code: impl Into<crate::event::ReasonCode>, score: f64, detail: String) {
-        self.contributions += score;
-        self.reasons.push(Reason {
-            code: code.into(),
-            score: round4(score),
-            detail,
-        });
-    }
-
-    /// A reason that says the sign-in is new to the user (a value, an hour):
-    /// capped together with the others by [`Verdict::cap_novelty`].
-    fn add_novel(&mut self, code: &'static str, score: f64, detail: String) {
-        if self.novel_count < self.novel.len() {
-            self.novel[self.novel_count] = self.reasons.len() as u8;
-            self.novel_count += 1;
-            self.novelty += score;
-        }
-        self.add(code, score, detail);
-    }
-
-    /// Scales novelty's reasons down in proportion, so together they add at
-    /// most `max`: novelty steps up, it does not block alone.
-    fn cap_novelty(&mut self, max: f64) {
-        if self.novelty <= max || self.novelty <= 0.0 {
-            return;
-        }
-        let scale = max / self.novelty;
-        for &i in &self.novel[..self.novel_count] {
-            let r = &mut self.reasons[i as usize];
-            r.score = round4(r.score * scale);
-            r.detail.push_str(
-                "; scaled down with the other novelty: it steps up, it does not block alone",
-            );
-        }
-        self.contributions -= self.novelty - max;
-        self.novelty = max;
-    }
-}
-
 /// A 64-bit key as a 32-bit feature value, mixing every bit in (an IPv6 /48
 /// key keeps its distinguishing bits high).
 fn fold32(k: u64) -> u32 {
@@ -209,11 +149,12 @@ const KNOWN_WEIGHT: f32 = 0.5;
 const OWNER_FAILING: u32 = 5;
 const OWNER_FAILING_SECS: u32 = 600;
 
-/// Whether a sign-in comes from the account owner's known context: a device
-/// the user's successful sign-ins taught (without a device id, their browser
-/// and their OS) on a public network they taught, and that context is not
-/// failing itself. Holds on the whole account spare it, so failures sent from
-/// elsewhere cannot lock the owner out.
+/// Whether a sign-in comes from the account owner's known context, and that
+/// context is not failing itself: a device id the user's successful sign-ins
+/// taught (a phone roams from network to network), or, without a device id,
+/// the browser and OS they taught on a public network they taught. Holds on
+/// the whole account spare it, so failures sent from elsewhere cannot lock
+/// the owner out.
 #[allow(clippy::too_many_arguments)]
 fn owner_context(
     profiles: &ProfileStore,
@@ -230,28 +171,24 @@ fn owner_context(
     };
     let day = (now_ms / 86_400_000) as u16;
     let known = |(weight, _): (f32, f32)| weight >= KNOWN_WEIGHT;
-    let device = match keys.device {
+    let known_context = match keys.device {
         Some(d) => known(p.devices.lookup(d as u32, day, ageing)),
         None => {
             fam.browser != 0
                 && fam.os != 0
                 && known(p.browsers.lookup(fam.browser, day, ageing))
                 && known(p.oses.lookup(fam.os, day, ageing))
+                && geo.class == netclass::NetClass::Public
+                && known(
+                    p.networks
+                        .lookup(fold32(netclass::network_key(e.ip)), day, ageing),
+                )
         }
     };
-    let network = geo.class == netclass::NetClass::Public
-        && known(
-            p.networks
-                .lookup(fold32(netclass::network_key(e.ip)), day, ageing),
-        );
     let failing = sources.is_some_and(|s| {
         s.recent_failures(keys.user_ip, now_ms, OWNER_FAILING_SECS) >= OWNER_FAILING
     });
-    device && network && !failing
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
+    known_context && !failing
 }
 
 impl Engine {
@@ -357,7 +294,7 @@ impl Engine {
         } else {
             if self.deny.contains(e.ip) {
                 let s = self.model.spec.signals.ip_denylisted.score;
-                v.add("ip_denylisted", s, "address on the deny-list".into());
+                v.add_evidence("ip_denylisted", s, "address on the deny-list".into());
                 v.action = Action::Block;
             }
             if !self.reported.is_empty() {
@@ -372,17 +309,10 @@ impl Engine {
             self.score_features(e, &geo, families, &keys, profile, &mut v);
             self.score_signals(e, &geo, profile, &mut v);
             if let Some(n) = self.novelty {
-                // Novelty steps up; it blocks only beside evidence that would
-                // step up on its own (failures, a ban, travel, an anonymizer).
-                let t = &self.model.spec.thresholds;
-                let rest = v.contributions - v.novelty;
-                let cap = if rest >= self.model.contributions_for(t.medium) {
-                    n.max
-                } else {
-                    n.max
-                        .min(self.model.contributions_for(t.high) - rest - 0.01)
-                };
-                v.cap_novelty(cap.max(0.0));
+                let block_at = self
+                    .model
+                    .contributions_for(self.model.spec.thresholds.high);
+                v.cap_step_ups(n.max, block_at);
             }
         }
 
@@ -422,14 +352,23 @@ impl Engine {
 
         // Only a success Palisade would let through teaches: an attacker who
         // got in despite a block must not become the user's habit, nor reset
-        // what the attack counted.
-        let passed =
-            would == Action::Allow || (would == Action::Challenge && e.mfa == Some(Mfa::Passed));
+        // what the attack counted. "MFA if configured" lets a user without
+        // MFA through (Cognito's semantics): a success that did no MFA after
+        // it passed too; "MFA required" needs the MFA passed.
+        let passed = match would {
+            Action::Allow => true,
+            Action::Challenge => match (mfa, e.mfa) {
+                (_, Some(Mfa::Passed)) => true,
+                (Some(MfaStep::IfConfigured), None | Some(Mfa::None)) => true,
+                _ => false,
+            },
+            Action::Block => false,
+        };
         if e.outcome == Outcome::Success && passed {
             self.learn(e, &geo, families, &keys, now_ms);
-            if let Some(src) = &mut self.sources {
-                src.succeeded(e, &keys, now_ms);
-            }
+        }
+        if let (Outcome::Success, Some(src)) = (e.outcome, &mut self.sources) {
+            src.succeeded(e, &keys, now_ms, passed);
         }
         if would == Action::Block && v.source_blame {
             self.ban_source(e, &keys, geo.asn, now_ms);
@@ -504,13 +443,17 @@ impl Engine {
                         code: d.id.clone().into(),
                         score: 0.0,
                         detail: format!(
-                            "not applied to the account owner's known device and network: {detail}"
+                            "not applied: the sign-in is from the account owner's known device: {detail}"
                         ),
                     });
                     continue;
                 }
             }
-            v.add(d.id.clone(), d.score, detail);
+            if d.action == OverflowAction::Challenge && demanded == Action::Challenge {
+                v.add_step_up(d.id.clone().into(), d.score, detail, false);
+            } else {
+                v.add(d.id.clone(), d.score, detail);
+            }
             if let (
                 OverflowAction::Block,
                 HitKind::Overflow {
@@ -547,11 +490,20 @@ impl Engine {
             return;
         };
         if let Some(found) = src.weigh(e, keys, now_ms) {
-            v.add(found.kind.code(), found.score, src.explain(&found));
+            let detail = src.explain(&found);
+            // The account's own failures are evidence against this sign-in;
+            // an address's, network's or ASN's may be a crowd's.
+            if found.kind == evidence::SourceKind::UserIp {
+                let unlocks_at = self.novelty.map_or(0.0, |n| n.block_beside_failures);
+                v.add_own_failures(found.kind.code(), found.score, detail, unlocks_at);
+            } else {
+                v.add(found.kind.code(), found.score, detail);
+                v.attack = true;
+            }
             v.attack = true;
-            // Failures that would step up on their own: a block beside them
-            // bans the address.
-            let t = self.model.spec.thresholds.medium;
+            // Failures that would block on their own ban the address: a
+            // legitimate user's novelty must not get a shared address banned.
+            let t = self.model.spec.thresholds.high;
             v.source_blame |= found.score >= self.model.contributions_for(t);
         }
         if let Some(standing) = src.standing(evidence::ban_key(e, keys), now_ms) {
@@ -560,7 +512,7 @@ impl Engine {
                 Standing::Offender { .. } => "repeat_offender",
             };
             let score = src.standing_score(standing);
-            v.add(code, score, src.explain_standing(standing, now_ms));
+            v.add_evidence(code, score, src.explain_standing(standing, now_ms));
             v.attack = true;
         }
     }
@@ -614,7 +566,7 @@ impl Engine {
         } else {
             detail.push_str("at least once");
         }
-        v.add("compromised_password", score, detail);
+        v.add_evidence("compromised_password", score, detail);
         match action {
             PwnedAction::Block => v.action = v.action.max(Action::Block),
             PwnedAction::RequirePasswordReset => {
@@ -762,14 +714,14 @@ impl Engine {
     fn score_signals(&self, e: &Event, geo: &GeoInfo, profile: Option<&Profile>, v: &mut Verdict) {
         let s = &self.model.spec.signals;
         if geo.anonymous.is_anonymous() {
-            v.add(
+            v.add_evidence(
                 "anonymous_ip",
                 s.anonymous_ip.score,
                 Explain::anonymous(geo),
             );
         }
         if geo.anonymous.is_hosting() {
-            v.add(
+            v.add_evidence(
                 "hosting_ip",
                 s.hosting_ip.score,
                 "address belongs to a hosting provider".into(),
@@ -787,6 +739,17 @@ impl Engine {
             return;
         };
         if !p.last.has_location() || p.last.secs == 0 {
+            return;
+        }
+        // A country the user signs in from is no destination of an
+        // impossible trip: GeoIP places mobile and large-ISP addresses
+        // loosely within a country, and a roaming phone shows up at home
+        // while its owner is abroad.
+        let day = (ts.millis() / 86_400_000) as u16;
+        if geo
+            .country
+            .is_some_and(|c| p.countries.lookup(country_id(c), day, &self.ageing).0 >= KNOWN_WEIGHT)
+        {
             return;
         }
         let seconds = ts.secs().saturating_sub(p.last.secs as u64);
@@ -811,10 +774,15 @@ impl Engine {
             t.min_distance_km
         };
         if trip.speed_kmh > t.max_speed_kmh && trip.beyond_accuracy_km >= min_km {
-            v.add(
-                "impossible_travel",
+            // A step-up under attack (MFA required), not evidence to block
+            // beside novelty: a roaming phone, a VPN or a loosely placed
+            // address travels impossibly too often for that.
+            v.attack = true;
+            v.add_step_up(
+                "impossible_travel".into(),
                 s.impossible_travel.score,
                 Explain::travel(trip, s.impossible_travel.max_speed_kmh),
+                false,
             );
         }
     }

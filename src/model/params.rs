@@ -108,6 +108,19 @@ pub struct NoveltySpec {
     /// to them is scored, so the evidence saturates instead of growing with
     /// the length of the history.
     pub saturation: f64,
+    /// Novelty and a rule's challenge may block only beside evidence against
+    /// the sign-in itself: a ban, travel, an anonymizer, a breached password,
+    /// the deny-list, reported fraud, or the account's own failures from
+    /// the address once their score reaches this (4.0: six failures in ten
+    /// minutes, more than a user retyping a password makes).
+    #[serde(default = "NoveltySpec::default_block_beside_failures")]
+    pub block_beside_failures: f64,
+}
+
+impl NoveltySpec {
+    fn default_block_beside_failures() -> f64 {
+        4.0
+    }
 }
 
 /// Parsed durations of an [`EvidenceSpec`], in seconds.

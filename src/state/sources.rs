@@ -97,6 +97,21 @@ impl Tally {
         self.failures = [0; RING];
         self.next = 0;
     }
+
+    /// The times of the failures within `window` seconds before `now`.
+    fn failure_times(&self, now: u32, window: u32) -> impl Iterator<Item = u32> + '_ {
+        self.failures
+            .iter()
+            .copied()
+            .filter(move |&t| t != 0 && now.saturating_sub(t) < window)
+    }
+
+    /// Forgets one failure at exactly `at`, if it holds one.
+    fn forget_failure_at(&mut self, at: u32) {
+        if let Some(t) = self.failures.iter_mut().find(|t| **t == at) {
+            *t = 0;
+        }
+    }
 }
 
 /// The tallies of one kind of source, capped.
@@ -141,16 +156,26 @@ impl SourceTable {
         }
     }
 
-    /// Forgets a source's failures (the user it stands for signed in).
-    /// Returns how many failures it had within `window` seconds.
-    pub fn clear_failures(&mut self, key: u64, now: u32, window: u32) -> u32 {
+    /// Forgets a source's failures (the user it stands for signed in),
+    /// returning the times of those within `window` seconds before `now`.
+    pub fn clear_failures(&mut self, key: u64, now: u32, window: u32) -> Vec<u32> {
         match self.map.get_mut(&key) {
             Some(t) => {
-                let n = t.failures_within(now, window);
+                let times = t.failure_times(now, window).collect();
                 t.clear_failures();
-                n
+                times
             }
-            None => 0,
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets one failure of the source at each of `times` (failures another
+    /// table proved to be typos).
+    pub fn forget_failures(&mut self, key: u64, times: &[u32]) {
+        if let Some(t) = self.map.get_mut(&key) {
+            for &at in times {
+                t.forget_failure_at(at);
+            }
         }
     }
 
@@ -328,7 +353,7 @@ mod tests {
             t.fail(7, 5_000 + s, 86_400);
         }
         assert_eq!(t.get(7).unwrap().failures(5_040, &W), [9, 16, 16, 16]);
-        assert_eq!(t.clear_failures(7, 5_040, 600), 16);
+        assert_eq!(t.clear_failures(7, 5_040, 600).len(), 16);
         assert_eq!(t.get(7).unwrap().failures(5_040, &W), [0; WINDOWS]);
     }
 
