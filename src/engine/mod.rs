@@ -489,6 +489,7 @@ impl Engine {
         let Some(src) = &mut self.sources else {
             return;
         };
+        let standing = src.standing(evidence::ban_key(e, keys), now_ms);
         if let Some(found) = src.weigh(e, keys, now_ms) {
             let detail = src.explain(&found);
             // The account's own failures are evidence against this sign-in;
@@ -498,22 +499,22 @@ impl Engine {
                 v.add_own_failures(found.kind.code(), found.score, detail, unlocks_at);
             } else {
                 v.add(found.kind.code(), found.score, detail);
-                v.attack = true;
             }
             v.attack = true;
-            // Failures that would block on their own ban the address: a
+            // Failures that would block on their own ban the address, and
+            // for an address banned before, failures that would step up: a
             // legitimate user's novelty must not get a shared address banned.
-            let t = self.model.spec.thresholds.high;
-            v.source_blame |= found.score >= self.model.contributions_for(t);
+            let t = &self.model.spec.thresholds;
+            let blames_at = if standing.is_some() { t.medium } else { t.high };
+            v.source_blame |= found.score >= self.model.contributions_for(blames_at);
         }
-        if let Some(standing) = src.standing(evidence::ban_key(e, keys), now_ms) {
+        if let Some(standing) = standing {
             let code = match standing {
                 Standing::Banned { .. } => "source_banned",
                 Standing::Offender { .. } => "repeat_offender",
             };
             let score = src.standing_score(standing);
             v.add_evidence(code, score, src.explain_standing(standing, now_ms));
-            v.attack = true;
         }
     }
 
@@ -643,14 +644,20 @@ impl Engine {
         };
         let device_id = keys.device.map(|d| d as u32);
         if let Some(id) = device_id {
-            feature(
-                "new_device",
-                f.device,
-                device_id,
-                p.devices.lookup(id, day, &self.ageing),
-                none,
-                ["device", ""],
-            );
+            // A device the user signed in with before is the user's, however
+            // rarely used: a device id is no network or country that others
+            // share. Only one never seen (or long forgotten) is new.
+            let habits = p.devices.lookup(id, day, &self.ageing);
+            if habits.0 < KNOWN_WEIGHT {
+                feature(
+                    "new_device",
+                    f.device,
+                    device_id,
+                    habits,
+                    none,
+                    ["device", ""],
+                );
+            }
         }
         if let Some(c) = geo.country {
             let id = country_id(c);

@@ -442,6 +442,18 @@ impl ModelSpec {
                     format!("novelty.max must be >= 0, got {}", n.max),
                 ));
             }
+            if !(n.block_beside_failures.is_finite() && n.block_beside_failures >= 0.0) {
+                out.push(Problem::at_section_key(
+                    file,
+                    text,
+                    "novelty",
+                    "block_beside_failures",
+                    format!(
+                        "novelty.block_beside_failures must be >= 0, got {}",
+                        n.block_beside_failures
+                    ),
+                ));
+            }
             if !(n.saturation.is_finite() && n.saturation >= 1.0) {
                 out.push(Problem::at_section_key(
                     file,
