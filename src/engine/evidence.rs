@@ -169,8 +169,8 @@ impl SourceEvidence {
             spec: spec.clone(),
             sources,
             times,
-            tables: std::array::from_fn(|_| SourceTable::new(limits.max_source_keys)),
-            offenders: Offenders::new(limits.max_offenders),
+            tables: std::array::from_fn(|_| SourceTable::tallies(limits.max_source_keys)),
+            offenders: Offenders::records(limits.max_offenders),
             typos: TypoRate::default(),
             attacker_log: ((1.0 + m) / m).ln(),
         })
@@ -334,9 +334,9 @@ impl SourceEvidence {
     pub fn expire(&mut self, now_ms: u64) {
         let now = secs(now_ms);
         for t in &mut self.tables {
-            t.expire(now, self.times.windows[WINDOWS - 1]);
+            t.forget_idle(now, self.times.windows[WINDOWS - 1]);
         }
-        self.offenders.expire(now, self.times.ban_half_life);
+        self.offenders.forget_faded(now, self.times.ban_half_life);
     }
 
     /// (table name, entries, bytes) per table, the offenders last.

@@ -104,11 +104,13 @@ impl Verdict {
             self.scale(scale, true);
             self.novelty = novelty_max;
         }
-        if self.unlocked || self.step_up <= 0.0 {
+        let rest = self.contributions - self.step_up;
+        // Beside evidence, or beside what blocks on its own, step-ups change
+        // no action: they add freely.
+        if self.unlocked || self.step_up <= 0.0 || rest >= block_at {
             return;
         }
-        let rest = self.contributions - self.step_up;
-        let allowed = (block_at - rest - 0.01).max(0.0);
+        let allowed = block_at - rest - 0.01;
         if self.step_up > allowed {
             self.scale(allowed / self.step_up, false);
         }

@@ -114,36 +114,92 @@ impl Tally {
     }
 }
 
-/// The tallies of one kind of source, capped.
+/// 64-bit keys to entries, at most `max_keys` of them, for the two tables
+/// below: what they share (the cap, what goes when it is reached, sizes and
+/// checkpoints); what an entry means is theirs.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct SourceTable {
-    map: FxHashMap<u64, Tally>,
+pub struct Capped<V> {
+    map: FxHashMap<u64, V>,
     #[serde(skip)]
     max_keys: usize,
     #[serde(skip)]
     evicted: Evictions,
 }
 
-impl SourceTable {
-    pub fn new(max_keys: usize) -> SourceTable {
-        SourceTable {
+impl<V> Capped<V> {
+    fn new(max_keys: usize) -> Capped<V> {
+        Capped {
             map: FxHashMap::default(),
             max_keys: max_keys.max(1),
             evicted: Evictions::default(),
         }
     }
 
-    pub fn get(&self, key: u64) -> Option<&Tally> {
+    pub fn get(&self, key: u64) -> Option<&V> {
         self.map.get(&key)
+    }
+
+    /// The entry for `key`, made (with `V::default()`) if it is new. At the
+    /// cap, the entries `alive` rejects go first, then the tenth lowest by
+    /// `rank`, so the new one always has room.
+    fn entry(&mut self, key: u64, alive: impl Fn(&V) -> bool, rank: impl Fn(&V) -> f64) -> &mut V
+    where
+        V: Default,
+    {
+        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
+            self.expire(&alive);
+            if self.map.len() >= self.max_keys {
+                let mut ranks: Vec<f64> = self.map.values().map(&rank).collect();
+                let cut = ranks.len() / 10;
+                let (_, nth, _) = ranks.select_nth_unstable_by(cut, f64::total_cmp);
+                let nth = *nth;
+                self.evicted.cap += retain_counted(&mut self.map, |_, v| rank(v) > nth);
+            }
+        }
+        self.map.entry(key).or_default()
+    }
+
+    /// Drops the entries `alive` rejects.
+    fn expire(&mut self, alive: impl Fn(&V) -> bool) {
+        self.evicted.age += retain_counted(&mut self.map, |_, v| alive(v));
+    }
+
+    /// Takes a checkpoint's entries, keeping this table's cap.
+    pub fn restore_from(&mut self, saved: Capped<V>) {
+        self.map = saved.map;
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn evictions(&self) -> Evictions {
+        self.evicted
+    }
+
+    /// Bytes held, counting the table's spare capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.map.capacity() * (std::mem::size_of::<(u64, V)>() + 1)
+    }
+}
+
+/// The tallies of one kind of source: the idlest go first.
+pub type SourceTable = Capped<Tally>;
+
+impl SourceTable {
+    pub fn tallies(max_keys: usize) -> SourceTable {
+        Capped::new(max_keys)
     }
 
     /// Counts a failure of `key` at `now`. At the cap, sources idle past
     /// `horizon` seconds go, then the idlest tenth.
     pub fn fail(&mut self, key: u64, now: u32, horizon: u32) -> &Tally {
-        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
-            self.make_room(now, horizon);
-        }
-        let t = self.map.entry(key).or_default();
+        let since = now.saturating_sub(horizon);
+        let t = self.entry(key, |t| t.last_secs >= since, |t| t.last_secs as f64);
         t.fail(now);
         t
     }
@@ -180,42 +236,9 @@ impl SourceTable {
     }
 
     /// Drops sources idle for `horizon` seconds.
-    pub fn expire(&mut self, now: u32, horizon: u32) {
+    pub fn forget_idle(&mut self, now: u32, horizon: u32) {
         let since = now.saturating_sub(horizon);
-        self.evicted.age += retain_counted(&mut self.map, |_, t| t.last_secs >= since);
-    }
-
-    fn make_room(&mut self, now: u32, horizon: u32) {
-        self.expire(now, horizon);
-        if self.map.len() < self.max_keys {
-            return;
-        }
-        let mut times: Vec<u32> = self.map.values().map(|t| t.last_secs).collect();
-        let cut = times.len() / 10;
-        let (_, nth, _) = times.select_nth_unstable(cut);
-        let nth = *nth;
-        self.evicted.cap += retain_counted(&mut self.map, |_, t| t.last_secs > nth);
-    }
-
-    /// Takes a checkpoint's tallies, keeping this table's cap.
-    pub fn restore_from(&mut self, saved: SourceTable) {
-        self.map = saved.map;
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn evictions(&self) -> Evictions {
-        self.evicted
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.map.capacity() * (ENTRY_BYTES + 1)
+        self.expire(|t| t.last_secs >= since);
     }
 }
 
@@ -242,29 +265,20 @@ impl Offence {
     pub fn banned(&self, now: u32) -> bool {
         now < self.banned_until
     }
+
+    /// Whether the record still says anything: a ban in force, or a count
+    /// of at least a twentieth of a ban.
+    fn alive(&self, now: u32, half_life: u32) -> bool {
+        self.banned(now) || self.level(now, half_life) >= 0.05
+    }
 }
 
-/// The addresses blocked before, capped; the least offending go first.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Offenders {
-    map: FxHashMap<u64, Offence>,
-    #[serde(skip)]
-    max_keys: usize,
-    #[serde(skip)]
-    evicted: Evictions,
-}
+/// The addresses banned before: the least offending go first.
+pub type Offenders = Capped<Offence>;
 
 impl Offenders {
-    pub fn new(max_keys: usize) -> Offenders {
-        Offenders {
-            map: FxHashMap::default(),
-            max_keys: max_keys.max(1),
-            evicted: Evictions::default(),
-        }
-    }
-
-    pub fn get(&self, key: u64) -> Option<&Offence> {
-        self.map.get(&key)
+    pub fn records(max_keys: usize) -> Offenders {
+        Capped::new(max_keys)
     }
 
     /// Records a new ban of `key` at `now`, its length chosen by `ban_secs`
@@ -277,10 +291,11 @@ impl Offenders {
         half_life: u32,
         ban_secs: impl FnOnce(f32) -> u32,
     ) -> (f32, u32) {
-        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
-            self.make_room(now, half_life);
-        }
-        let o = self.map.entry(key).or_default();
+        let o = self.entry(
+            key,
+            |o| o.alive(now, half_life),
+            |o| o.level(now, half_life) as f64,
+        );
         let before = o.level(now, half_life);
         o.level = before + 1.0;
         o.level_secs = now;
@@ -288,44 +303,10 @@ impl Offenders {
         (o.level, o.banned_until)
     }
 
-    /// Drops records whose count has decayed below a twentieth of a ban and
-    /// whose ban has ended.
-    pub fn expire(&mut self, now: u32, half_life: u32) {
-        self.evicted.age += retain_counted(&mut self.map, |_, o| {
-            o.banned(now) || o.level(now, half_life) >= 0.05
-        });
-    }
-
-    fn make_room(&mut self, now: u32, half_life: u32) {
-        self.expire(now, half_life);
-        if self.map.len() < self.max_keys {
-            return;
-        }
-        let mut levels: Vec<f32> = self.map.values().map(|o| o.level(now, half_life)).collect();
-        let cut = levels.len() / 10;
-        let (_, nth, _) = levels.select_nth_unstable_by(cut, f32::total_cmp);
-        let nth = *nth;
-        self.evicted.cap += retain_counted(&mut self.map, |_, o| o.level(now, half_life) > nth);
-    }
-
-    pub fn restore_from(&mut self, saved: Offenders) {
-        self.map = saved.map;
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn evictions(&self) -> Evictions {
-        self.evicted
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.map.capacity() * (OFFENCE_ENTRY_BYTES + 1)
+    /// Drops records whose ban has ended and whose count has faded below a
+    /// twentieth of a ban.
+    pub fn forget_faded(&mut self, now: u32, half_life: u32) {
+        self.expire(|o| o.alive(now, half_life));
     }
 }
 
@@ -337,7 +318,7 @@ mod tests {
 
     #[test]
     fn failures_are_counted_exactly_per_window_up_to_the_ring() {
-        let mut t = SourceTable::new(10);
+        let mut t = SourceTable::tallies(10);
         for s in [1_000, 1_100, 1_500, 3_000, 4_000] {
             t.fail(7, s, 86_400);
         }
@@ -359,7 +340,7 @@ mod tests {
 
     #[test]
     fn successes_decay_per_window_and_only_sources_that_failed_are_credited() {
-        let mut t = SourceTable::new(10);
+        let mut t = SourceTable::tallies(10);
         t.succeed(1, 100, &W);
         assert!(t.get(1).is_none());
         t.fail(1, 100, 86_400);
@@ -374,21 +355,21 @@ mod tests {
 
     #[test]
     fn tables_stay_within_their_cap() {
-        let mut t = SourceTable::new(100);
+        let mut t = SourceTable::tallies(100);
         for k in 0..1_000u64 {
             t.fail(k, k as u32 + 1, 86_400);
             assert!(t.len() <= 100);
         }
         assert!(t.get(999).is_some(), "the newest stays");
         assert!(t.evictions().cap >= 900);
-        t.expire(1_000 + 86_400 + 1, 86_400);
+        t.forget_idle(1_000 + 86_400 + 1, 86_400);
         assert!(t.is_empty());
     }
 
     #[test]
     fn bans_grow_with_the_decayed_count_and_records_fade() {
         let day = 86_400;
-        let mut o = Offenders::new(10);
+        let mut o = Offenders::records(10);
         let ban = |before: f32| (600.0 * 2f32.powf(before)) as u32;
         assert_eq!(o.ban(1, 1_000, 2 * day, ban), (1.0, 1_600));
         let (level, until) = o.ban(1, 2_000, 2 * day, ban);
@@ -397,7 +378,7 @@ mod tests {
         assert!(o.get(1).unwrap().banned(3_000));
         let later = 2_000 + 2 * day;
         assert!((0.99..1.0).contains(&o.get(1).unwrap().level(later, 2 * day)));
-        o.expire(2_000 + 12 * day, 2 * day);
+        o.forget_faded(2_000 + 12 * day, 2 * day);
         assert!(o.is_empty(), "forgotten once the count fades");
     }
 }
