@@ -98,7 +98,7 @@ def main():
             "stopped_by_6th_of": len(stop_of),
             "blocked_by_10th": ratio(sum(1 for s in block_of if (s["block"] or 99) <= 10), len(block_of)),
             "blocked_by_10th_of": len(block_of),
-            "median_first_stopped": stops[len(stops) // 2] if stops else None,
+            "median_first_stopped": median(stops),
             "let_through": ratio(sum(s["allowed"] for s in ss), attempts),
         }
     if "--json" in sys.argv:
@@ -122,6 +122,15 @@ def parse_ms(ts):
     import datetime
     t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
     return int(t.timestamp() * 1000)
+
+
+def median(values):
+    """The middle value (the upper one of an even count), "never" when that
+    source was never stopped, None with no values."""
+    if not values:
+        return None
+    m = values[len(values) // 2]
+    return "never" if m == float("inf") else m
 
 
 def ratio(n, d):

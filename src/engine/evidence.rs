@@ -18,7 +18,7 @@ use crate::detect::Keys;
 use crate::enrich::netclass;
 use crate::event::{Event, Kind, Outcome, Timestamp};
 use crate::model::{BanSpec, EvidenceSpec, EvidenceTimes, SourceSpec};
-use crate::state::sources::{Offenders, SourceTable, Tally, WINDOWS};
+use crate::state::sources::{Offenders, SourceTable, Tally, RING, WINDOWS};
 use crate::state::Evictions;
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +155,9 @@ pub struct SourceEvidence {
     typos: TypoRate,
     /// `ln((1 + m) / m)`: the attacker's side of every ratio.
     attacker_log: f64,
+    /// Per source and window, the log-ratio of one failure from a source
+    /// with no successes (the usual case: no logarithm per event).
+    per_failure: [[f64; WINDOWS]; 4],
 }
 
 impl SourceEvidence {
@@ -165,6 +168,11 @@ impl SourceEvidence {
         let times = spec.times().ok()?;
         let sources = spec.sources().map(|(_, s)| s);
         let m = spec.attacker_failures;
+        let attacker_log = ((1.0 + m) / m).ln();
+        let per_failure = sources.map(|s| {
+            let expected = s.map_or([1.0; WINDOWS], |s| s.expected);
+            expected.map(|e| ((1.0 + e) / e).ln() - attacker_log)
+        });
         Some(SourceEvidence {
             spec: spec.clone(),
             sources,
@@ -172,7 +180,8 @@ impl SourceEvidence {
             tables: std::array::from_fn(|_| SourceTable::tallies(limits.max_source_keys)),
             offenders: Offenders::records(limits.max_offenders),
             typos: TypoRate::default(),
-            attacker_log: ((1.0 + m) / m).ln(),
+            attacker_log,
+            per_failure,
         })
     }
 
@@ -192,7 +201,17 @@ impl SourceEvidence {
         let now = secs(now_ms);
         let failed = e.kind == Kind::SignIn && e.outcome == Outcome::Failure;
         let succeeded = e.outcome == Outcome::Success;
-        let rate = self.typo_rate();
+        // A failure makes a tally for each of its sources, and the wider a
+        // source the longer its tally lives (it sees every sign-in the
+        // narrower ones see): an event whose network has no tally has none
+        // at all. Checked first, since most events have none.
+        let network = SourceKind::Network as usize;
+        if !failed
+            && self.sources[network].is_some()
+            && self.tables[network].get(keys.network).is_none()
+        {
+            return None;
+        }
         let horizon = self.times.windows[WINDOWS - 1];
         let mut best: Option<Found> = None;
         // The user's own failures from the address, per window. For a
@@ -214,25 +233,35 @@ impl SourceEvidence {
                 }
             };
             let failures = tally.failures(now, &self.times.windows);
-            let successes = tally.successes(now, &self.times.windows);
             if kind == SourceKind::UserIp {
                 own = failures;
             }
+            // The failures besides this event: a failure is evidence against
+            // the next sign-in from its source, not against itself (the
+            // first failure is no evidence at all).
+            let others: [u32; WINDOWS] = std::array::from_fn(|w| match kind {
+                SourceKind::UserIp => failures[w] - u32::from(failed),
+                _ if succeeded => failures[w].saturating_sub(own[w]),
+                _ => failures[w] - u32::from(failed),
+            });
+            if others.iter().zip(&spec.free).all(|(o, f)| o <= f) {
+                continue;
+            }
+            let successes = tally.successes(now, &self.times.windows);
             for w in 0..WINDOWS {
-                // The failures besides this event: a failure is evidence
-                // against the next sign-in from its source, not against
-                // itself (the first failure is no evidence at all).
-                let others = match kind {
-                    SourceKind::UserIp => failures[w] - u32::from(failed),
-                    _ if succeeded => failures[w].saturating_sub(own[w]),
-                    _ => failures[w] - u32::from(failed),
-                };
-                if others == 0 {
+                let weighed = others[w].saturating_sub(spec.free[w]);
+                if weighed == 0 {
                     continue;
                 }
-                let expected = spec.expected[w] + rate * successes[w] as f64;
-                let per_failure = ((1.0 + expected) / expected).ln() - self.attacker_log;
-                let weighed = others.saturating_sub(spec.free[w]);
+                let (expected, per_failure) = if successes[w] < 1e-3 {
+                    (spec.expected[w], self.per_failure[i][w])
+                } else {
+                    let expected = spec.expected[w] + self.typo_rate() * successes[w] as f64;
+                    (
+                        expected,
+                        ((1.0 + expected) / expected).ln() - self.attacker_log,
+                    )
+                };
                 let log_lr = weighed as f64 * per_failure;
                 let score = (spec.weight * log_lr).min(spec.max);
                 if score < spec.min || score <= 0.0 || best.is_some_and(|b| b.score >= score) {
@@ -242,7 +271,7 @@ impl SourceEvidence {
                     kind,
                     window: w,
                     failures: failures[w],
-                    others,
+                    others: others[w],
                     successes: successes[w],
                     expected,
                     likelihood_ratio: log_lr.exp(),
@@ -290,18 +319,18 @@ impl SourceEvidence {
             return;
         }
         let now = secs(now_ms);
-        let typos = self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS);
+        let mut typos = [0; RING];
+        let n = self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS, &mut typos);
         if let_through {
             self.typos.decay(now);
-            self.typos.failures += (typos.len() as u32).min(TYPOS_PER_SUCCESS) as f64;
+            self.typos.failures += (n as u32).min(TYPOS_PER_SUCCESS) as f64;
             self.typos.successes += 1.0;
         }
+        let windows = self.times.windows;
+        let credit = let_through.then_some((now, &windows));
         for (i, kind) in SourceKind::ALL.into_iter().enumerate().skip(1) {
             if let Some(key) = kind.key(keys) {
-                self.tables[i].forget_failures(key, &typos);
-                if let_through {
-                    self.tables[i].succeed(key, now, &self.times.windows);
-                }
+                self.tables[i].resolve(key, &typos[..n], credit);
             }
         }
     }

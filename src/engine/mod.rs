@@ -268,11 +268,10 @@ impl Engine {
         // it passed too; "MFA required" needs the MFA passed.
         let passed = match would {
             Action::Allow => true,
-            Action::Challenge => match (mfa, e.mfa) {
-                (_, Some(Mfa::Passed)) => true,
-                (Some(MfaStep::IfConfigured), None | Some(Mfa::None)) => true,
-                _ => false,
-            },
+            Action::Challenge => matches!(
+                (mfa, e.mfa),
+                (_, Some(Mfa::Passed)) | (Some(MfaStep::IfConfigured), None | Some(Mfa::None))
+            ),
             Action::Block => false,
         };
         if e.outcome == Outcome::Success && passed {

@@ -98,14 +98,6 @@ impl Tally {
         self.next = 0;
     }
 
-    /// The times of the failures within `window` seconds before `now`.
-    fn failure_times(&self, now: u32, window: u32) -> impl Iterator<Item = u32> + '_ {
-        self.failures
-            .iter()
-            .copied()
-            .filter(move |&t| t != 0 && now.saturating_sub(t) < window)
-    }
-
     /// Forgets one failure at exactly `at`, if it holds one.
     fn forget_failure_at(&mut self, at: u32) {
         if let Some(t) = self.failures.iter_mut().find(|t| **t == at) {
@@ -204,34 +196,43 @@ impl SourceTable {
         t
     }
 
-    /// Credits a let-through success to a source that has failed recently
-    /// (a source without a tally has nothing to credit).
-    pub fn succeed(&mut self, key: u64, now: u32, windows: &[u32; WINDOWS]) {
-        if let Some(t) = self.map.get_mut(&key) {
+    /// Forgets a source's failures (the user it stands for signed in).
+    /// The times of those within `window` seconds before `now` are written
+    /// to `times`; returns how many.
+    pub fn clear_failures(
+        &mut self,
+        key: u64,
+        now: u32,
+        window: u32,
+        times: &mut [u32; RING],
+    ) -> usize {
+        let Some(t) = self.map.get_mut(&key) else {
+            return 0;
+        };
+        let mut n = 0;
+        for &at in &t.failures {
+            if at != 0 && now.saturating_sub(at) < window {
+                times[n] = at;
+                n += 1;
+            }
+        }
+        t.clear_failures();
+        n
+    }
+
+    /// A success from a source that has failed recently (a source without a
+    /// tally has nothing to forget or credit): forgets one failure at each
+    /// of `typos` (failures another table proved to be typos) and, when
+    /// given the time, credits the success.
+    pub fn resolve(&mut self, key: u64, typos: &[u32], credit: Option<(u32, &[u32; WINDOWS])>) {
+        let Some(t) = self.map.get_mut(&key) else {
+            return;
+        };
+        for &at in typos {
+            t.forget_failure_at(at);
+        }
+        if let Some((now, windows)) = credit {
             t.succeed(now, windows);
-        }
-    }
-
-    /// Forgets a source's failures (the user it stands for signed in),
-    /// returning the times of those within `window` seconds before `now`.
-    pub fn clear_failures(&mut self, key: u64, now: u32, window: u32) -> Vec<u32> {
-        match self.map.get_mut(&key) {
-            Some(t) => {
-                let times = t.failure_times(now, window).collect();
-                t.clear_failures();
-                times
-            }
-            None => Vec::new(),
-        }
-    }
-
-    /// Forgets one failure of the source at each of `times` (failures another
-    /// table proved to be typos).
-    pub fn forget_failures(&mut self, key: u64, times: &[u32]) {
-        if let Some(t) = self.map.get_mut(&key) {
-            for &at in times {
-                t.forget_failure_at(at);
-            }
         }
     }
 
@@ -334,18 +335,21 @@ mod tests {
             t.fail(7, 5_000 + s, 86_400);
         }
         assert_eq!(t.get(7).unwrap().failures(5_040, &W), [9, 16, 16, 16]);
-        assert_eq!(t.clear_failures(7, 5_040, 600).len(), 16);
+        let mut times = [0; RING];
+        assert_eq!(t.clear_failures(7, 5_040, 600, &mut times), 16);
+        assert_eq!(times.iter().min(), Some(&5_024), "the latest 16: {times:?}");
+        assert_eq!(times.iter().max(), Some(&5_039));
         assert_eq!(t.get(7).unwrap().failures(5_040, &W), [0; WINDOWS]);
     }
 
     #[test]
     fn successes_decay_per_window_and_only_sources_that_failed_are_credited() {
         let mut t = SourceTable::tallies(10);
-        t.succeed(1, 100, &W);
+        t.resolve(1, &[], Some((100, &W)));
         assert!(t.get(1).is_none());
         t.fail(1, 100, 86_400);
         for s in 0..10 {
-            t.succeed(1, 100 + s, &W);
+            t.resolve(1, &[], Some((100 + s, &W)));
         }
         let ok = t.get(1).unwrap().successes(109 + 600, &W);
         assert!(ok[0] < 1e-6, "{ok:?}");
