@@ -256,6 +256,20 @@ impl Lockout {
             .is_some_and(|f| f.locked_until_ms > 0)
     }
 
+    /// A successful sign-in at `now_ms`, in this rule's mode: as
+    /// [`Lockout::success`], except that in owner-aware mode the owner signs
+    /// in during a lock held against everyone else, and that success must
+    /// not lift it for the attacker. One lookup either way.
+    pub fn success_at(&mut self, key: u64, now_ms: u64) -> bool {
+        let std::collections::hash_map::Entry::Occupied(f) = self.users.entry(key) else {
+            return false;
+        };
+        if self.params.mode == LockoutMode::OwnerAware && f.get().locked_until_ms > now_ms {
+            return false;
+        }
+        f.remove().locked_until_ms > 0
+    }
+
     pub fn params(&self) -> LockoutParams {
         self.params
     }

@@ -300,17 +300,8 @@ impl Detector {
                 false
             }
             // As Keycloak's successful login: the failures, temporary
-            // lockouts and any lock go. In owner_aware mode the owner signs
-            // in during a lock held against everyone else, and that success
-            // must not lift it for the attacker.
-            Counter::Lockout(l) => {
-                if l.mode() == LockoutMode::OwnerAware
-                    && l.locked_until(keys.user, now_ms).is_some()
-                {
-                    return false;
-                }
-                l.success(keys.user)
-            }
+            // lockouts and any lock go (but not a lock in owner_aware mode).
+            Counter::Lockout(l) => l.success_at(keys.user, now_ms),
             Counter::Bucket { .. } => false,
         }
     }

@@ -224,11 +224,12 @@ impl SourceEvidence {
             let (Some(spec), Some(key)) = (self.sources[i], kind.key(keys)) else {
                 continue;
             };
-            let tally: Tally = if failed {
-                *self.tables[i].fail(key, now, horizon)
+            // Read in place: a tally is too large to copy per source.
+            let tally: &Tally = if failed {
+                self.tables[i].fail(key, now, horizon)
             } else {
                 match self.tables[i].get(key) {
-                    Some(t) => *t,
+                    Some(t) => t,
                     None => continue,
                 }
             };
@@ -274,12 +275,16 @@ impl SourceEvidence {
                     others: others[w],
                     successes: successes[w],
                     expected,
-                    likelihood_ratio: log_lr.exp(),
+                    // Its logarithm until the strongest is known.
+                    likelihood_ratio: log_lr,
                     score,
                 });
             }
         }
-        best
+        best.map(|b| Found {
+            likelihood_ratio: b.likelihood_ratio.exp(),
+            ..b
+        })
     }
 
     /// The address's ban record, if it has one worth a score.
@@ -319,12 +324,24 @@ impl SourceEvidence {
             return;
         }
         let now = secs(now_ms);
+        // As in `weigh`: no tally for the network, none for any source, so
+        // there are no typos to forget and no failing source to credit.
+        let network = SourceKind::Network as usize;
+        let untallied =
+            self.sources[network].is_some() && self.tables[network].get(keys.network).is_none();
         let mut typos = [0; RING];
-        let n = self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS, &mut typos);
+        let n = if untallied {
+            0
+        } else {
+            self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS, &mut typos)
+        };
         if let_through {
             self.typos.decay(now);
             self.typos.failures += (n as u32).min(TYPOS_PER_SUCCESS) as f64;
             self.typos.successes += 1.0;
+        }
+        if untallied {
+            return;
         }
         let windows = self.times.windows;
         let credit = let_through.then_some((now, &windows));

@@ -198,13 +198,13 @@ impl KeyedBucket {
     /// leaked: a success from a shared source paying back its crowd's
     /// failures. An emptied bucket goes at the next sweep.
     pub fn drain(&mut self, key: u64, n: u32) {
-        let now = self.clock.now_nanos();
-        let back = u64::try_from(self.leak.as_nanos())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(u64::from(n));
         let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Most successes come from keys with nothing to drain.
         if let Some(s) = map.get_mut(&key) {
-            s.tat = s.tat.saturating_sub(back).max(now);
+            let back = u64::try_from(self.leak.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(u64::from(n));
+            s.tat = s.tat.saturating_sub(back).max(self.clock.now_nanos());
         }
     }
 

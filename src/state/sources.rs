@@ -85,7 +85,8 @@ impl Tally {
     pub fn successes(&self, now: u32, windows: &[u32; WINDOWS]) -> [f32; WINDOWS] {
         let age = now.saturating_sub(self.ok_secs) as f32;
         let mut out = self.ok;
-        if age > 0.0 {
+        // Most failing sources were never let through: no decay to compute.
+        if age > 0.0 && out != [0.0; WINDOWS] {
             for (ok, &w) in out.iter_mut().zip(windows) {
                 *ok *= (-age / w.max(1) as f32).exp();
             }

@@ -7,7 +7,10 @@
 //!   password almost every time (pairs from another site's breach), or many
 //!   names that are no account here;
 //! - password spraying: many accounts, one or two tries each, a handful of
-//!   passwords over all of them.
+//!   passwords over all of them;
+//! - a shared address, before any of those: an office's or a carrier's NAT,
+//!   where many people sign in and some mistype. Most of its sign-ins
+//!   succeed, for many accounts; no attack shape looks like that.
 //!
 //! Passwords are compared by the caller's `password_sha1` when the history
 //! has it. Without it, the engine's reasons decide between spraying and
@@ -44,10 +47,16 @@ pub const STUFFING_MIN_UNKNOWN_SHARE: f64 = 0.2;
 /// Without password evidence, a rule family counts when it spoke for at
 /// least this share of the source's sign-ins.
 pub const RULE_MIN_SHARE: f64 = 0.1;
+/// A shared address: at least this many accounts signed in from it…
+pub const SHARED_MIN_ACCOUNTS_SIGNED_IN: u32 = 5;
+/// …and at most this share of its sign-ins failed.
+pub const SHARED_MAX_FAILURE_SHARE: f64 = 0.5;
 
 pub const BRUTE_FORCE: &str = "brute_force";
 pub const STUFFING: &str = "credential_stuffing";
 pub const SPRAY: &str = "password_spray";
+/// Many people signing in, some mistyping: no campaign.
+pub const SHARED: &str = "shared_address";
 /// Enough failures for a campaign, in none of the shapes above.
 pub const OTHER: &str = "other";
 
@@ -85,6 +94,7 @@ pub fn campaigns(events: LazyFrame) -> LazyFrame {
         .with_columns([
             ratio(col("attempts"), "accounts").alias("attempts_per_account"),
             ratio(col("failures"), "accounts").alias("failures_per_account"),
+            ratio(col("failures"), "attempts").alias("failure_share"),
             ratio(col("hashed"), "attempts").alias("hashed_share"),
             ratio(col("passwords"), "hashed").alias("password_share"),
             ratio(col("unknown_user_failures"), "failures").alias("unknown_user_share"),
@@ -96,8 +106,12 @@ pub fn campaigns(events: LazyFrame) -> LazyFrame {
 }
 
 /// The class of a source from the shares [`campaigns`] computes. The first
-/// shape that fits wins; password evidence comes before the rules'.
+/// shape that fits wins (a shared address first); password evidence comes
+/// before the rules'.
 fn class() -> Expr {
+    let shared = col("accounts_succeeded")
+        .gt_eq(lit(SHARED_MIN_ACCOUNTS_SIGNED_IN))
+        .and(col("failure_share").lt_eq(lit(SHARED_MAX_FAILURE_SHARE)));
     let brute = col("accounts")
         .lt_eq(lit(BRUTE_MAX_ACCOUNTS))
         .and(col("failures_per_account").gt_eq(lit(BRUTE_MIN_FAILURES_PER_ACCOUNT)));
@@ -120,7 +134,9 @@ fn class() -> Expr {
     let stuffing_rules = hashed
         .not()
         .and(col("stuffing_reason_share").gt_eq(lit(RULE_MIN_SHARE)));
-    when(brute)
+    when(shared)
+        .then(lit(SHARED))
+        .when(brute)
         .then(lit(BRUTE_FORCE))
         .when(mass.clone().and(few_passwords))
         .then(lit(SPRAY))
@@ -231,6 +247,30 @@ mod tests {
             r.spray_reason = false;
         }
         assert_eq!(classified(&rows)[2], (3, OTHER.to_string()));
+    }
+
+    #[test]
+    fn an_office_where_most_sign_ins_succeed_is_a_shared_address() {
+        // 40 people behind one address, each signing in twice, a quarter of
+        // them after one typo: 10 failures over 40 accounts, as stuffing's
+        // numbers would be, but most sign-ins succeed.
+        let mut rows = Vec::new();
+        for k in 0..40 {
+            if k % 4 == 0 {
+                rows.push(Row::failure(3 * k, 300 + k, 5));
+            }
+            rows.push(Row::success(3 * k + 1, 300 + k, 5));
+            rows.push(Row::success(3 * k + 2, 300 + k, 5));
+        }
+        for r in rows.iter_mut().filter(|r| r.failure) {
+            *r = r.clone().unknown();
+        }
+        assert_eq!(classified(&rows), [(5, SHARED.to_string())]);
+        // The same failures with few successes are stuffing.
+        let rows: Vec<Row> = rows.into_iter().filter(|r| r.failure).collect();
+        let mut more = rows.clone();
+        more.push(Row::success(999, 300, 5));
+        assert_eq!(classified(&more), [(5, STUFFING.to_string())]);
     }
 
     #[test]

@@ -414,13 +414,17 @@ pub fn terminal(s: &Summary, t: &Tables) -> String {
 /// How sources are classed, in words, with the thresholds.
 pub fn thresholds() -> String {
     format!(
-        "How sources are classed (per address with at least {} failures): brute force = at most {} accounts, \
+        "How sources are classed (per address with at least {} failures): a shared address (an office's or \
+         a carrier's NAT, no campaign) = at least {} accounts signed in and at most {:.0}% of sign-ins failed; \
+         else brute force = at most {} accounts, \
          at least {} failures each; credential stuffing and password spraying = at least {} accounts, at most {} \
          sign-ins each, told apart by distinct passwords per sign-in (spraying at most {:.0}%, stuffing at least \
          {:.0}%; when at least {:.0}% of the sign-ins carry password_sha1) or failures for unknown users (stuffing \
          at least {:.0}%), else by the engine's reasons (a family's rules on at least {:.0}% of the sign-ins); \
          anything else with that many failures is other.",
         classify::MIN_FAILURES,
+        classify::SHARED_MIN_ACCOUNTS_SIGNED_IN,
+        classify::SHARED_MAX_FAILURE_SHARE * 100.0,
         classify::BRUTE_MAX_ACCOUNTS,
         classify::BRUTE_MIN_FAILURES_PER_ACCOUNT,
         classify::MASS_MIN_ACCOUNTS,

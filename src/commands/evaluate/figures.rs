@@ -183,6 +183,12 @@ pub fn roc_curve(positives: &[f64], negatives: &[f64], max_points: usize) -> Vec
     points
 }
 
+/// The width of a column of labels: at least 22 (and `legit (friction)`),
+/// wider when a label is longer, so the figures beside it stay aligned.
+pub fn label_width<'a>(labels: impl Iterator<Item = &'a str>) -> usize {
+    labels.map(str::len).fold(22, usize::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +245,14 @@ mod tests {
     fn the_roc_curve_runs_from_origin_to_one_one() {
         let c = roc_curve(&[0.9, 0.5], &[0.5, 0.1], 100);
         assert_eq!(c, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+    }
+
+    #[test]
+    fn the_label_column_widens_for_a_long_label() {
+        assert_eq!(label_width(["legit", "brute_force"].into_iter()), 22);
+        assert_eq!(
+            label_width(["legit", "unknown_user_brute_force"].into_iter()),
+            24
+        );
     }
 }

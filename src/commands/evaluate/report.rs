@@ -4,7 +4,7 @@
 //! figures side by side with the difference.
 
 use super::days::{self, DayFigures, WorstDays};
-use super::figures::{figures, LabelFigures, FPRS, LEGIT};
+use super::figures::{figures, label_width, LabelFigures, FPRS, LEGIT};
 use super::sources::{SourceFigures, BLOCKED_BY, QUALIFY_FAILURES, STOPPED_BY};
 use super::users::{LegitFigures, SHARED_USERS};
 use super::{Counts, EvaluateArgs, Pass};
@@ -123,13 +123,14 @@ impl Report {
             self.rules_version, self.model_version
         );
         let _ = writeln!(out);
+        let w = self.label_width();
         let _ = writeln!(
             out,
-            "{:<22} {:>9} {:>10} {:>8} {:>9} {:>10} {:>8} {:>8}",
+            "{:<w$} {:>9} {:>10} {:>8} {:>9} {:>10} {:>8} {:>8}",
             "label", "events", "flagged", "ROC AUC", "TPR@1%", "TPR@0.1%", "median", "RSR"
         );
         for f in &self.labels {
-            let _ = writeln!(out, "{}", row(f));
+            let _ = writeln!(out, "{}", row(f, w));
         }
         let _ = writeln!(
             out,
@@ -150,13 +151,13 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "{:<22} {:>9} {:>9} {:>9}   {:>8} {:>8} {:>8}",
+                "{:<w$} {:>9} {:>9} {:>9}   {:>8} {:>8} {:>8}",
                 "label", "flagged", "changed", "diff", "AUC", "changed", "diff"
             );
             for ((a, b), d) in self.labels.iter().zip(&cmp.labels).zip(&cmp.difference) {
                 let _ = writeln!(
                     out,
-                    "{:<22} {:>9} {:>9} {:>+8.2}pp   {:>8} {:>8} {:>8}",
+                    "{:<w$} {:>9} {:>9} {:>+8.2}pp   {:>8} {:>8} {:>8}",
                     a.label,
                     percent(a.flagged_rate),
                     percent(b.flagged_rate),
@@ -172,18 +173,24 @@ impl Report {
 }
 
 impl Report {
+    /// The label column's width: 22, or the longest label's.
+    fn label_width(&self) -> usize {
+        label_width(self.labels.iter().map(|f| f.label.as_str()))
+    }
+
     /// Per attack label, how early its sources were stopped.
     fn sources_table(&self, out: &mut String) {
         if self.sources.is_empty() {
             return;
         }
+        let w = self.label_width();
         let _ = writeln!(
             out,
             "\nper source (an event's ip), per attack label; qualifying: {QUALIFY_FAILURES} failures within 10 minutes"
         );
         let _ = writeln!(
             out,
-            "{:<22} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
+            "{:<w$} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
             "label",
             "sources",
             "qualify",
@@ -203,7 +210,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<22} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
+                "{:<w$} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12}",
                 f.label,
                 f.sources,
                 f.qualifying,
@@ -283,7 +290,7 @@ impl Report {
     }
 }
 
-fn row(f: &LabelFigures) -> String {
+fn row(f: &LabelFigures, w: usize) -> String {
     let tpr = |i: usize| {
         f.tpr_at_fpr
             .as_ref()
@@ -296,7 +303,7 @@ fn row(f: &LabelFigures) -> String {
         f.label.clone()
     };
     format!(
-        "{:<22} {:>9} {:>10} {:>8} {:>9} {:>10} {:>8.4} {:>8}",
+        "{:<w$} {:>9} {:>10} {:>8} {:>9} {:>10} {:>8.4} {:>8}",
         label,
         f.events,
         percent(f.flagged_rate),

@@ -4,7 +4,7 @@
 
 use super::write::Trained;
 use super::Change;
-use crate::commands::evaluate::figures::{figures, LabelFigures, Scored, FPRS, LEGIT};
+use crate::commands::evaluate::figures::{figures, label_width, LabelFigures, Scored, FPRS, LEGIT};
 use crate::commands::evaluate::Counts;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -172,8 +172,9 @@ impl Comparison {
             "\nheld-out users ({:.0}%): {total} labelled sign-ins, replayed with each model",
             self.options.holdout * 100.0
         );
+        let w = label_width(self.held_out.old.labels.iter().map(|f| f.label.as_str()));
         let header = format!(
-            "{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+            "{:<w$} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "label", "events", "flagged", "", "ROC AUC", "", "TPR@1%", "", "TPR@0.1%", ""
         );
         let _ = writeln!(out, "{}", header.trim_end());
@@ -181,7 +182,7 @@ impl Comparison {
         let (so, sn) = (short(o), short(n));
         let _ = writeln!(
             out,
-            "{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+            "{:<w$} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "", "", so, sn, so, sn, so, sn, so, sn
         );
         for (a, b) in self
@@ -198,7 +199,7 @@ impl Comparison {
             };
             let _ = writeln!(
                 out,
-                "{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+                "{:<w$} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
                 label,
                 a.events,
                 percent(a.flagged_rate),
