@@ -2,14 +2,13 @@
 //! plus the detectors' and signals' scores, summed in log-odds into a risk score
 //! in [0, 1], a level and an action. Parameters live in `models/*.toml`.
 
+mod evidence;
 pub mod fit;
 pub mod parameters;
 mod params;
 
-pub use params::{
-    BanSpec, EvidenceSpec, EvidenceTimes, FeatureSpec, LevelAction, ModelSpec, NoveltySpec,
-    SourceSpec,
-};
+pub use evidence::{BanSpec, EvidenceSpec, EvidenceTimes, SourceSpec};
+pub use params::{FeatureSpec, LevelAction, ModelSpec, NoveltySpec};
 
 use crate::event::RiskLevel;
 use crate::problem::Problem;

@@ -148,11 +148,7 @@ pub(super) fn password_spray(
                 addrs.addr(rng, country, net)
             })
             .collect();
-        let agent = if chance(rng, 0.5) {
-            useragents::script(rng)
-        } else {
-            useragents::frozen_chrome()
-        };
+        let agent = useragents::bot(rng);
         let per_ip = accounts.div_ceil(n_ips) as u64;
         let mut clocks = vec![day.slot(rng, per_ip * 40_000 + MINUTE_MS); n_ips];
         for (k, v) in targets.iter().enumerate() {

@@ -43,11 +43,7 @@ pub(super) fn moderate_brute_force(
     let n = users.len() as u32;
     for _ in 0..campaign_count(rng, n, 1_000.0, true) {
         let ip = one_address(rng, addrs, 0.5);
-        let agent = if chance(rng, 0.5) {
-            useragents::script(rng)
-        } else {
-            useragents::any_browser(rng)
-        };
+        let agent = useragents::script_or_browser(rng);
         let (accounts, failures, window) = if chance(rng, SEVERAL_ACCOUNTS) {
             let window = rng.random_range(3 * MINUTE_MS..=5 * MINUTE_MS);
             (rng.random_range(2..=4), rng.random_range(10..=20), window)
@@ -168,11 +164,7 @@ pub(super) fn low_and_slow(
         let span = rng.random_range(4 * HOUR_MS..=20 * HOUR_MS);
         let start = day.slot(rng, span);
         let ip = one_address(rng, addrs, 0.5);
-        let agent = if chance(rng, 0.5) {
-            useragents::script(rng)
-        } else {
-            useragents::any_browser(rng)
-        };
+        let agent = useragents::script_or_browser(rng);
         let unknown = chance(rng, SLOW_UNKNOWN);
         let targets: Vec<Who> = (0..rng.random_range(1..=3))
             .map(|_| {

@@ -9,7 +9,7 @@ use super::addresses::AddressBook;
 use super::campaigns::{attacker_net, wrong_guess};
 use super::geo;
 use super::population::User;
-use super::random::{campaign_count, chance, SimRng};
+use super::random::{campaign_count, SimRng};
 use super::record::{Label, Rec, Who};
 use super::takeover::WELL_KNOWN;
 use super::useragents;
@@ -77,11 +77,7 @@ pub(super) fn lockout_abuse(
                 addrs.addr(rng, country, net)
             })
             .collect();
-        let agent = if chance(rng, 0.5) {
-            useragents::script(rng)
-        } else {
-            useragents::frozen_chrome()
-        };
+        let agent = useragents::bot(rng);
         // Any wrong password will do; the point is the failure.
         let sha1 = wrong_guess(users, v, &mut rng.random_range(0..1_000));
         let mut t = start;

@@ -79,11 +79,7 @@ pub(super) fn plan(
                 ip: block.host(rng),
                 targets,
                 n_targets: picked.len() as u8,
-                agent: if chance(rng, 0.5) {
-                    useragents::script(rng)
-                } else {
-                    useragents::any_browser(rng)
-                },
+                agent: useragents::script_or_browser(rng),
                 tried: 0,
                 places: [0; 4],
             });

@@ -1,7 +1,7 @@
 //! User agent strings: the browsers real users sign in with, and the clients
 //! scripts and bots use. Events refer to an agent by its index in [`AGENTS`].
 
-use super::random::{pick_weighted, SimRng};
+use super::random::{chance, pick_weighted, SimRng};
 use rand::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,25 @@ pub(super) fn script(rng: &mut SimRng) -> u8 {
 /// The frozen Chrome string some bots send to look like a browser.
 pub(super) fn frozen_chrome() -> u8 {
     (AGENTS.len() - 1) as u8
+}
+
+/// An attacking bot's agent: half the time a scripted client, else the
+/// frozen Chrome string.
+pub(super) fn bot(rng: &mut SimRng) -> u8 {
+    if chance(rng, 0.5) {
+        script(rng)
+    } else {
+        frozen_chrome()
+    }
+}
+
+/// An attacker's agent: half the time a scripted client, else any browser.
+pub(super) fn script_or_browser(rng: &mut SimRng) -> u8 {
+    if chance(rng, 0.5) {
+        script(rng)
+    } else {
+        any_browser(rng)
+    }
 }
 
 pub(super) fn is_mobile(agent: u8) -> bool {
