@@ -601,7 +601,10 @@ fn the_detector_refuses_and_does_not_count_outcomes_while_locked() {
             until_ms: Some(T + 45_000)
         })
     );
-    assert!(d.on_success(&keys, T + 26_000), "a success clears the lock");
+    assert!(
+        d.on_success(&keys, T + 26_000, Default::default()),
+        "a success clears the lock"
+    );
     assert_eq!(d.lockout().unwrap().locked_until(USER, T + 26_000), None);
 
     // In owner_aware mode the owner may sign in during a lock held against
@@ -609,13 +612,16 @@ fn the_detector_refuses_and_does_not_count_outcomes_while_locked() {
     let mut d = lockout_rule(table).unwrap();
     hit(&mut d, 2_000, "failure");
     hit(&mut d, 4_000, "failure");
-    assert!(!d.on_success(&keys, T + 5_000), "the lock holds");
+    assert!(
+        !d.on_success(&keys, T + 5_000, Default::default()),
+        "the lock holds"
+    );
     assert_eq!(
         d.lockout().unwrap().locked_until(USER, T + 5_000),
         Some(T + 24_000)
     );
     assert!(
-        d.on_success(&keys, T + 24_000),
+        d.on_success(&keys, T + 24_000, Default::default()),
         "after it, a success clears"
     );
 }

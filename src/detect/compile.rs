@@ -250,7 +250,7 @@ pub fn compile(
     }
     let limit = counter.describe_limit();
     let warnings = optional_fields(spec, src, &filter, &counter);
-    let detector = Detector {
+    let mut detector = Detector {
         id: spec.id.as_str().into(),
         category: spec.category.clone(),
         description: spec.description.clone(),
@@ -265,7 +265,9 @@ pub fn compile(
         max_keys,
         evicted: Default::default(),
         overflows: 0,
+        settles_ms: None,
     };
+    detector.settles_ms = detector.settles();
     Ok((detector, warnings))
 }
 

@@ -26,6 +26,7 @@
 //! here the lock holds to its end. Keycloak clamps a lock's end to 2038 (a
 //! 32-bit second); here to the year 9999.
 
+use crate::state::prefilter::Prefilter;
 use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,15 @@ pub struct Lockout {
     #[serde(skip)]
     params: LockoutParams,
     users: FxHashMap<u64, UserFailures>,
+    /// The users whose record holds a lock (`locked_until_ms`), which may
+    /// have ended: what every sign-in checks, small beside `users`, which
+    /// holds every user with a failure in the last `max_delta_time`.
+    #[serde(skip)]
+    locks: FxHashMap<u64, u64>,
+    /// A bit per user in `users`: most successes are of users who have not
+    /// failed lately.
+    #[serde(skip)]
+    filter: Prefilter,
     #[serde(skip)]
     max_keys: usize,
     #[serde(skip)]
@@ -180,6 +190,8 @@ impl Lockout {
                 ..params
             },
             users: FxHashMap::default(),
+            locks: FxHashMap::default(),
+            filter: Prefilter::default(),
             max_keys: max_keys.max(1),
             evicted: Evictions::default(),
         }
@@ -188,13 +200,23 @@ impl Lockout {
     /// Until when (event time, ms) the user is locked at `now_ms`, if locked:
     /// [`PERMANENT_UNTIL_MS`] for a permanent lockout.
     pub fn locked_until(&self, key: u64, now_ms: u64) -> Option<u64> {
-        let until = self.users.get(&key)?.locked_until_ms;
+        let until = *self.locks.get(&key)?;
         (until > now_ms).then_some(until)
     }
 
     /// Records a failed sign-in at `now_ms`; until when it locks the user, if
     /// it does. A failure while the user is locked is not counted.
     pub fn failure(&mut self, key: u64, now_ms: u64) -> Option<u64> {
+        self.failure_at(key, now_ms, now_ms)
+    }
+
+    /// [`Lockout::failure`] for an event dated `event_ms`, applied at the
+    /// engine's clock `now_ms` (later, for a late event). The gap to the
+    /// user's previous failure, which decides a quick login and a reset, is
+    /// between their event times either way round, as if the two had come
+    /// in order; the lock runs from the clock, and the latest failure's time
+    /// never moves back.
+    pub fn failure_at(&mut self, key: u64, now_ms: u64, event_ms: u64) -> Option<u64> {
         if self.locked_until(key, now_ms).is_some() {
             return None;
         }
@@ -202,19 +224,18 @@ impl Lockout {
             self.expire(now_ms);
         }
         let p = self.params;
+        if self.filter.insert(key) {
+            self.filter.rebuild(self.users.keys().copied());
+            self.filter.insert(key);
+        }
         let f = self.users.entry(key).or_default();
+        let had_lock = f.locked_until_ms > 0;
         let last = f.last_failure_ms;
-        // An earlier event time than the last failure's is a delta of zero:
-        // Keycloak's signed delta decides the same (no reset, a quick login).
-        let delta = if last > 0 {
-            now_ms.saturating_sub(last)
-        } else {
-            0
-        };
+        let delta = if last > 0 { event_ms.abs_diff(last) } else { 0 };
         if !p.permanent_only() && delta > p.max_delta_time_s.saturating_mul(1000) {
             *f = UserFailures::default();
         }
-        f.last_failure_ms = f.last_failure_ms.max(now_ms);
+        f.last_failure_ms = f.last_failure_ms.max(event_ms);
         f.failures = f.failures.saturating_add(1);
 
         let mut wait_s = if p.permanent_only() {
@@ -244,16 +265,31 @@ impl Lockout {
         {
             f.locked_until_ms = PERMANENT_UNTIL_MS;
         }
-        (f.locked_until_ms > now_ms).then_some(f.locked_until_ms)
+        let until = f.locked_until_ms;
+        if until > now_ms {
+            self.locks.insert(key, until);
+            Some(until)
+        } else {
+            // A lock that has ended (or was forgotten with the count).
+            if had_lock {
+                self.locks.remove(&key);
+            }
+            None
+        }
     }
 
     /// A successful sign-in: forgets the user's failures, temporary lockouts
     /// and lock, as Keycloak's `clearFailures`. Whether a lock had been set
     /// (it may have ended already).
     pub fn success(&mut self, key: u64) -> bool {
-        self.users
+        let locked = self
+            .users
             .remove(&key)
-            .is_some_and(|f| f.locked_until_ms > 0)
+            .is_some_and(|f| f.locked_until_ms > 0);
+        if locked {
+            self.locks.remove(&key);
+        }
+        locked
     }
 
     /// A successful sign-in at `now_ms`, in this rule's mode: as
@@ -261,13 +297,20 @@ impl Lockout {
     /// in during a lock held against everyone else, and that success must
     /// not lift it for the attacker. One lookup either way.
     pub fn success_at(&mut self, key: u64, now_ms: u64) -> bool {
+        if !self.filter.may_contain(key) {
+            return false;
+        }
         let std::collections::hash_map::Entry::Occupied(f) = self.users.entry(key) else {
             return false;
         };
         if self.params.mode == LockoutMode::OwnerAware && f.get().locked_until_ms > now_ms {
             return false;
         }
-        f.remove().locked_until_ms > 0
+        let locked = f.remove().locked_until_ms > 0;
+        if locked {
+            self.locks.remove(&key);
+        }
+        locked
     }
 
     pub fn params(&self) -> LockoutParams {
@@ -282,6 +325,13 @@ impl Lockout {
     /// parameters and cap.
     pub fn restore_from(&mut self, saved: Lockout) {
         self.users = saved.users;
+        self.filter.rebuild(self.users.keys().copied());
+        self.locks = self
+            .users
+            .iter()
+            .filter(|(_, f)| f.locked_until_ms > 0)
+            .map(|(&k, f)| (k, f.locked_until_ms))
+            .collect();
     }
 
     /// Failures counted for the user since the record was last cleared.
@@ -321,6 +371,11 @@ impl Lockout {
             let t = *t;
             self.evicted.cap += retain_counted(&mut self.users, |_, f| f.activity() > t);
         }
+        self.filter.rebuild(self.users.keys().copied());
+        // Ended locks, and those whose record went, go from the index.
+        let users = &self.users;
+        self.locks
+            .retain(|k, until| *until > now_ms && users.contains_key(k));
     }
 
     pub fn len(&self) -> usize {
@@ -337,6 +392,8 @@ impl Lockout {
 
     pub fn heap_bytes(&self) -> usize {
         self.users.capacity() * (ENTRY_BYTES + 1)
+            + self.locks.capacity() * (std::mem::size_of::<(u64, u64)>() + 1)
+            + Prefilter::BYTES
     }
 }
 
@@ -399,6 +456,30 @@ mod tests {
         assert_eq!(l.failures(1), 2);
         assert_eq!(l.locked_until(1, T + 59_999), Some(T + 60_000));
         assert_eq!(l.locked_until(1, T + 60_000), None, "open at the second");
+    }
+
+    #[test]
+    fn the_lock_index_follows_the_records() {
+        let mut l = defaults();
+        l.failure(1, T);
+        l.failure(1, T + 500); // a quick login: locked to T+60s
+        l.failure(2, T);
+        l.failure(2, T + 400);
+        assert_eq!(l.locks.len(), 2);
+        // A success clears the lock with the record.
+        assert!(l.success(2));
+        assert_eq!((l.locks.len(), l.locked_until(2, T + 1_000)), (1, None));
+        // An ended lock leaves the index at expiry; the record stays until
+        // its failures age out.
+        l.expire(T + 60_000);
+        assert!(l.locks.is_empty());
+        assert_eq!((l.len(), l.failures(1)), (1, 2));
+        // A checkpoint rebuilds the index from the records.
+        l.failure(1, T + 60_100);
+        l.failure(1, T + 60_500); // quick again: locked to T+120s
+        let mut back = defaults();
+        back.restore_from(serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap());
+        assert_eq!(back.locked_until(1, T + 60_200), Some(T + 120_000));
     }
 
     #[test]

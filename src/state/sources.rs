@@ -14,6 +14,7 @@
 //! [`Offenders`] remembers the addresses blocked before, as an offence count
 //! that decays over days, and the ban each is serving.
 
+use crate::state::prefilter::Prefilter;
 use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -42,8 +43,10 @@ pub struct Tally {
 pub const ENTRY_BYTES: usize = std::mem::size_of::<(u64, Tally)>();
 
 impl Tally {
-    fn fail(&mut self, now: u32) {
-        self.failures[self.next as usize] = now.max(1);
+    /// A failure dated `at`, counted at `now` (later, for a late event): it
+    /// ages from its own time, and the latest time never moves back.
+    fn fail(&mut self, at: u32, now: u32) {
+        self.failures[self.next as usize] = at.min(now).max(1);
         self.next = (self.next + 1) % RING as u8;
         self.last_secs = self.last_secs.max(now);
     }
@@ -113,6 +116,11 @@ impl Tally {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Capped<V> {
     map: FxHashMap<u64, V>,
+    /// A bit per key in `map`, for a table most lookups miss and too large
+    /// to stay in cache; `None` for a small one, which the filter would
+    /// only slow.
+    #[serde(skip)]
+    filter: Option<Box<Prefilter>>,
     #[serde(skip)]
     max_keys: usize,
     #[serde(skip)]
@@ -120,16 +128,36 @@ pub struct Capped<V> {
 }
 
 impl<V> Capped<V> {
-    fn new(max_keys: usize) -> Capped<V> {
+    fn new(max_keys: usize, filtered: bool) -> Capped<V> {
         Capped {
             map: FxHashMap::default(),
+            filter: filtered.then(Box::default),
             max_keys: max_keys.max(1),
             evicted: Evictions::default(),
         }
     }
 
+    #[inline]
     pub fn get(&self, key: u64) -> Option<&V> {
+        if self.filter.as_ref().is_some_and(|f| !f.may_contain(key)) {
+            return None;
+        }
         self.map.get(&key)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        if self.filter.as_ref().is_some_and(|f| !f.may_contain(key)) {
+            return None;
+        }
+        self.map.get_mut(&key)
+    }
+
+    /// Clears the bits of keys no longer in the table.
+    fn refilter(&mut self) {
+        if let Some(f) = &mut self.filter {
+            f.rebuild(self.map.keys().copied());
+        }
     }
 
     /// The entry for `key`, made (with `V::default()`) if it is new. At the
@@ -147,6 +175,13 @@ impl<V> Capped<V> {
                 let (_, nth, _) = ranks.select_nth_unstable_by(cut, f64::total_cmp);
                 let nth = *nth;
                 self.evicted.cap += retain_counted(&mut self.map, |_, v| rank(v) > nth);
+                self.refilter();
+            }
+        }
+        if self.filter.as_mut().is_some_and(|f| f.insert(key)) {
+            self.refilter();
+            if let Some(f) = &mut self.filter {
+                f.insert(key);
             }
         }
         self.map.entry(key).or_default()
@@ -155,11 +190,13 @@ impl<V> Capped<V> {
     /// Drops the entries `alive` rejects.
     fn expire(&mut self, alive: impl Fn(&V) -> bool) {
         self.evicted.age += retain_counted(&mut self.map, |_, v| alive(v));
+        self.refilter();
     }
 
     /// Takes a checkpoint's entries, keeping this table's cap.
     pub fn restore_from(&mut self, saved: Capped<V>) {
         self.map = saved.map;
+        self.refilter();
     }
 
     pub fn len(&self) -> usize {
@@ -177,6 +214,7 @@ impl<V> Capped<V> {
     /// Bytes held, counting the table's spare capacity.
     pub fn heap_bytes(&self) -> usize {
         self.map.capacity() * (std::mem::size_of::<(u64, V)>() + 1)
+            + self.filter.as_ref().map_or(0, |_| Prefilter::BYTES)
     }
 }
 
@@ -185,21 +223,29 @@ pub type SourceTable = Capped<Tally>;
 
 impl SourceTable {
     pub fn tallies(max_keys: usize) -> SourceTable {
-        Capped::new(max_keys)
+        Capped::new(max_keys, true)
     }
 
     /// Counts a failure of `key` at `now`. At the cap, sources idle past
     /// `horizon` seconds go, then the idlest tenth.
     pub fn fail(&mut self, key: u64, now: u32, horizon: u32) -> &Tally {
+        self.fail_at(key, now, now, horizon)
+    }
+
+    /// [`SourceTable::fail`] for a failure dated `at`, before `now` when the
+    /// event came late.
+    pub fn fail_at(&mut self, key: u64, at: u32, now: u32, horizon: u32) -> &Tally {
         let since = now.saturating_sub(horizon);
         let t = self.entry(key, |t| t.last_secs >= since, |t| t.last_secs as f64);
-        t.fail(now);
+        t.fail(at, now);
         t
     }
 
     /// Forgets a source's failures (the user it stands for signed in).
     /// The times of those within `window` seconds before `now` are written
-    /// to `times`; returns how many.
+    /// to `times`; returns how many. A tally with no successes (one user's
+    /// from one address is never credited any) then holds nothing, and goes:
+    /// most users who mistype sign in a moment later.
     pub fn clear_failures(
         &mut self,
         key: u64,
@@ -207,7 +253,7 @@ impl SourceTable {
         window: u32,
         times: &mut [u32; RING],
     ) -> usize {
-        let Some(t) = self.map.get_mut(&key) else {
+        let Some(t) = self.get_mut(key) else {
             return 0;
         };
         let mut n = 0;
@@ -217,7 +263,11 @@ impl SourceTable {
                 n += 1;
             }
         }
-        t.clear_failures();
+        if t.ok == [0.0; WINDOWS] {
+            self.map.remove(&key);
+        } else {
+            t.clear_failures();
+        }
         n
     }
 
@@ -226,7 +276,7 @@ impl SourceTable {
     /// of `typos` (failures another table proved to be typos) and, when
     /// given the time, credits the success.
     pub fn resolve(&mut self, key: u64, typos: &[u32], credit: Option<(u32, &[u32; WINDOWS])>) {
-        let Some(t) = self.map.get_mut(&key) else {
+        let Some(t) = self.get_mut(key) else {
             return;
         };
         for &at in typos {
@@ -280,7 +330,7 @@ pub type Offenders = Capped<Offence>;
 
 impl Offenders {
     pub fn records(max_keys: usize) -> Offenders {
-        Capped::new(max_keys)
+        Capped::new(max_keys, false)
     }
 
     /// Records a new ban of `key` at `now`, its length chosen by `ban_secs`
@@ -340,7 +390,14 @@ mod tests {
         assert_eq!(t.clear_failures(7, 5_040, 600, &mut times), 16);
         assert_eq!(times.iter().min(), Some(&5_024), "the latest 16: {times:?}");
         assert_eq!(times.iter().max(), Some(&5_039));
-        assert_eq!(t.get(7).unwrap().failures(5_040, &W), [0; WINDOWS]);
+        assert!(t.get(7).is_none(), "nothing left: the tally goes");
+        // A tally credited with a success keeps it, without its failures.
+        t.fail(8, 5_000, 86_400);
+        t.resolve(8, &[], Some((5_010, &W)));
+        assert_eq!(t.clear_failures(8, 5_040, 600, &mut times), 1);
+        let kept = t.get(8).expect("kept for its success");
+        assert_eq!(kept.failures(5_040, &W), [0; WINDOWS]);
+        assert!(kept.successes(5_040, &W)[3] > 0.9);
     }
 
     #[test]

@@ -1,0 +1,109 @@
+//! A bit per key hash in front of a large table: most events' keys are not in
+//! the tables of failing sources or failing users, and a bit array small
+//! enough to stay in the processor's cache says so without a probe that
+//! misses it. A set bit may be another key's (a false positive costs the
+//! probe it would have cost anyway); a key in the table always has its bit.
+
+/// Bits per filter: 2^22, 512 KiB.
+const BITS_LOG2: u32 = 22;
+
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    words: Box<[u64]>,
+    /// Keys inserted since the bits were last rebuilt from the table: past
+    /// an eighth of the bits, stale bits (of keys since removed) are
+    /// cleared by a rebuild.
+    inserted: usize,
+}
+
+impl Default for Prefilter {
+    fn default() -> Prefilter {
+        Prefilter {
+            words: vec![0; 1 << (BITS_LOG2 - 6)].into_boxed_slice(),
+            inserted: 0,
+        }
+    }
+}
+
+impl Prefilter {
+    /// Bytes it holds.
+    pub const BYTES: usize = 1 << (BITS_LOG2 - 3);
+
+    #[inline]
+    fn slot(key: u64) -> (usize, u64) {
+        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - BITS_LOG2);
+        ((h >> 6) as usize, 1 << (h & 63))
+    }
+
+    /// Whether the key may be in the table; `false` means it is not.
+    #[inline]
+    pub fn may_contain(&self, key: u64) -> bool {
+        let (w, bit) = Prefilter::slot(key);
+        self.words[w] & bit != 0
+    }
+
+    /// Marks a key added to the table. `true` when enough keys came since
+    /// the last rebuild that the caller should rebuild now.
+    #[inline]
+    pub fn insert(&mut self, key: u64) -> bool {
+        let (w, bit) = Prefilter::slot(key);
+        if self.words[w] & bit == 0 {
+            self.words[w] |= bit;
+            self.inserted += 1;
+        }
+        self.inserted > Prefilter::BYTES
+    }
+
+    /// Sets exactly the bits of `keys` (the table's keys, after removals).
+    pub fn rebuild(&mut self, keys: impl Iterator<Item = u64>) {
+        self.words.fill(0);
+        self.inserted = 0;
+        for k in keys {
+            self.insert(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_false_negatives_and_few_false_positives() {
+        let mut f = Prefilter::default();
+        let keys: Vec<u64> = (0..100_000u64)
+            .map(|i| i.wrapping_mul(0x2545_f491_4f6c_dd1d))
+            .collect();
+        for &k in &keys {
+            f.insert(k);
+        }
+        assert!(keys.iter().all(|&k| f.may_contain(k)));
+        let others = (100_000..200_000u64)
+            .map(|i| i.wrapping_mul(0x2545_f491_4f6c_dd1d))
+            .filter(|&k| f.may_contain(k))
+            .count();
+        // 100,000 keys in 4,194,304 bits: about 2.4% of other keys collide.
+        assert!(others < 4_000, "{others} false positives");
+        f.rebuild(keys[..10].iter().copied());
+        assert!(keys[..10].iter().all(|&k| f.may_contain(k)));
+        let stale = keys[10..].iter().filter(|&&k| f.may_contain(k)).count();
+        assert!(
+            stale < 10,
+            "a rebuild clears the removed keys' bits: {stale}"
+        );
+    }
+
+    #[test]
+    fn asks_for_a_rebuild_once_an_eighth_of_the_bits_came_in() {
+        let mut f = Prefilter::default();
+        let mut asked = None;
+        for i in 0..1_000_000u64 {
+            if f.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17)) {
+                asked = Some(i);
+                break;
+            }
+        }
+        let at = asked.expect("asked") as usize;
+        assert!(at > Prefilter::BYTES && at < Prefilter::BYTES * 2, "{at}");
+    }
+}
