@@ -134,6 +134,18 @@ pub struct Detector {
     evicted: Evictions,
     /// Events that overflowed this rule's limit since start (not saved).
     overflows: u64,
+    /// For a rule a success can only matter to while the event's network
+    /// has failed lately: how long after its last failure (ms).
+    settles_ms: Option<u64>,
+}
+
+/// How long an event's sources are known to have made no failed sign-in
+/// (ms; 0 when unknown): its address (and so the user from it), and its
+/// network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quiet {
+    pub address_ms: u64,
+    pub network_ms: u64,
 }
 
 /// Why a detector spoke for an event.
@@ -233,7 +245,8 @@ impl Detector {
                 // The lockout holds its own lock (Keycloak's `notBefore`, in
                 // whole seconds), not in `blocks`; a lockout rule never
                 // signals.
-                let until = l.failure(key, now_ms)?;
+                let at_ms = e.timestamp.map_or(now_ms, |t| t.millis().min(now_ms));
+                let until = l.failure_at(key, now_ms, at_ms)?;
                 self.overflows += 1;
                 return Some(HitKind::Overflow {
                     until_ms: Some(until),
@@ -274,7 +287,18 @@ impl Detector {
     /// buckets that only the user can act on, and clears the user's lockout
     /// record. Whether a block or challenge on the key was lifted (for a
     /// lockout: whether one had been set).
-    pub fn on_success(&mut self, keys: &Keys, now_ms: u64) -> bool {
+    ///
+    /// `quiet` is how long the event's address and network are known to
+    /// have made no failed sign-in: a rule settled by then has nothing to
+    /// take back or lift, and is not looked up.
+    pub fn on_success(&mut self, keys: &Keys, now_ms: u64, quiet: Quiet) -> bool {
+        let quiet_ms = match self.key_kind() {
+            KeyKind::Network => quiet.network_ms,
+            _ => quiet.address_ms,
+        };
+        if self.settles_ms.is_some_and(|s| s <= quiet_ms) {
+            return false;
+        }
         match &mut self.counter {
             Counter::Bucket {
                 key,
@@ -306,6 +330,41 @@ impl Detector {
         }
     }
 
+    /// How long after the last failed sign-in from the event's network a
+    /// success can neither take anything back from this rule's bucket nor
+    /// lift its block: for a bucket that counts only failed sign-ins, keyed
+    /// by something inside the network (the user from an address, the
+    /// address, the network), the time a full bucket takes to drain or the
+    /// block to end, whichever is longer. `None` for every other rule.
+    fn settles(&self) -> Option<u64> {
+        let Counter::Bucket {
+            key,
+            bucket,
+            distinct,
+            reset_on_success,
+            ..
+        } = &self.counter
+        else {
+            return None;
+        };
+        // A reset also forgets a distinct bucket's values, drained or not.
+        if *reset_on_success && distinct.is_some() {
+            return None;
+        }
+        let failures_only = self.filter.kinds == 1 << (crate::event::Kind::SignIn as u8)
+            && self.filter.outcomes == outcome_bit(Outcome::Failure);
+        let inside = matches!(key, KeyKind::UserIp | KeyKind::Ip | KeyKind::Network);
+        if !(failures_only && inside) {
+            return None;
+        }
+        let drain_ms = (bucket.leak().as_millis() as u64).saturating_mul(bucket.capacity() as u64);
+        let held_ms = match self.action {
+            OverflowAction::Signal => 0,
+            _ => self.duration_ms,
+        };
+        Some(drain_ms.max(held_ms))
+    }
+
     /// (keys tracked, bytes they hold): bucket slots or failure counts, plus
     /// blocks in force, each table counted by its capacity.
     pub fn state_size(&self) -> (usize, usize) {
@@ -327,9 +386,9 @@ impl Detector {
             Counter::Bucket { .. } => crate::state::limiter::SLOT_ENTRY_BYTES,
             Counter::Lockout(_) => lockout::ENTRY_BYTES,
         };
-        // A lockout keeps its lock in its own entry.
+        // A lockout indexes its locks by user (key and end), as blocks are.
         let blocks = match (&self.counter, self.action) {
-            (Counter::Lockout(_), _) | (_, OverflowAction::Signal) => 0,
+            (Counter::Bucket { .. }, OverflowAction::Signal) => 0,
             _ => std::mem::size_of::<(u64, u64)>(),
         };
         (counter + 1) as f64 * slack
@@ -412,6 +471,83 @@ impl Detector {
         match &self.counter {
             Counter::Bucket { bucket, .. } => Some(bucket),
             Counter::Lockout(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, Kind, Outcome};
+    use crate::state::limiter::EventClock;
+
+    fn rules(clock: &EventClock) -> Vec<Detector> {
+        load_rules(None, clock, 1_000).unwrap().detectors
+    }
+
+    /// Skipping a settled rule's success changes nothing: a full bucket,
+    /// left `settles_ms`, then a success looked up or skipped, then the same
+    /// failures again give the same hits.
+    #[test]
+    fn a_settled_rule_skips_only_what_a_success_cannot_change() {
+        let (a_clock, b_clock) = (EventClock::default(), EventClock::default());
+        let (mut a, mut b) = (rules(&a_clock), rules(&b_clock));
+        let settled: Vec<&str> = a
+            .iter()
+            .filter(|d| d.settles_ms.is_some())
+            .map(|d| &*d.id)
+            .collect();
+        // Keyed inside the network and counting only failures; not the
+        // user's, ASN's or password's rules, nor the lockout.
+        assert_eq!(
+            settled,
+            [
+                "brute_force",
+                "ip_velocity_high",
+                "network_velocity",
+                "user_enumeration"
+            ]
+        );
+        let fail = Event {
+            kind: Kind::SignIn,
+            outcome: Outcome::Failure,
+            ..Event::default()
+        };
+        let t0 = 1_767_225_600_000u64;
+        for (i, (da, db)) in a.iter_mut().zip(&mut b).enumerate() {
+            let Some(s) = da.settles_ms else { continue };
+            let hits = |d: &mut Detector, clock: &EventClock, at: u64| {
+                clock.set_millis(at);
+                (0..40u64)
+                    .map(|n| {
+                        let keys = Keys {
+                            user: n % 3,
+                            user_ip: 7 + n % 3,
+                            ..Keys::default()
+                        };
+                        d.evaluate(&fail, &keys, at)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(hits(da, &a_clock, t0), hits(db, &b_clock, t0), "rule {i}");
+            let later = t0 + s;
+            a_clock.set_millis(later);
+            b_clock.set_millis(later);
+            let keys = Keys {
+                user_ip: 7,
+                ..Keys::default()
+            };
+            da.on_success(&keys, later, Quiet::default());
+            let quiet = Quiet {
+                address_ms: s,
+                network_ms: s,
+            };
+            assert!(!db.on_success(&keys, later, quiet));
+            assert_eq!(
+                hits(da, &a_clock, later),
+                hits(db, &b_clock, later),
+                "rule {i}"
+            );
         }
     }
 }

@@ -195,7 +195,7 @@ impl Engine {
         // Where the user was last is the latest success's place: an older
         // event teaches habits, not a new origin for impossible travel.
         let before = self.profiles.get(keys.user).map(|p| p.last);
-        let lifted = self.learn(e, geo, families, &keys, event_ms);
+        let lifted = self.learn(e, geo, families, &keys, event_ms, Default::default());
         let newer = before.filter(|last| last.secs as u64 > event_ms / 1000);
         if let (Some(last), Some(p)) = (newer, self.profiles.get_mut(keys.user)) {
             p.last = last;

@@ -26,6 +26,8 @@ impl Engine {
 
     /// Teaches the user's profile the event, and resets the user's buckets.
     /// Bit i of the result: detector i lifted a block or challenge.
+    /// `quiet`: how long the event's address and network are known to have
+    /// made no failed sign-in, so settled rules are not looked up.
     pub(super) fn learn(
         &mut self,
         e: &Event,
@@ -33,10 +35,11 @@ impl Engine {
         fam: Families,
         keys: &Keys,
         now_ms: u64,
+        quiet: crate::detect::Quiet,
     ) -> u64 {
         let mut lifted = 0u64;
         for (i, d) in self.detectors.iter_mut().enumerate() {
-            if d.on_success(keys, now_ms) && i < 64 {
+            if d.on_success(keys, now_ms, quiet) && i < 64 {
                 lifted |= 1 << i;
             }
         }
@@ -72,8 +75,16 @@ impl Engine {
             p.oses.learn(fam.os, day, a);
             self.globals.os.observe(fam.os);
         }
-        p.last.secs = (now_ms / 1000).min(u32::MAX as u64) as u32;
-        p.hours.learn(((now_ms / 3_600_000) % 24) as u32);
+        // The hour the user signed in at is the event's; the last sign-in
+        // (where impossible travel starts) is the latest by event time, so a
+        // late event does not replace it.
+        let at_ms = e.timestamp.map_or(now_ms, |t| t.millis().min(now_ms));
+        p.hours.learn(((at_ms / 3_600_000) % 24) as u32);
+        let at_secs = (at_ms / 1000).min(u32::MAX as u64) as u32;
+        if at_secs < p.last.secs {
+            return;
+        }
+        p.last.secs = at_secs;
         let (latitude, longitude, accuracy_km) =
             geo.location.map_or((f32::NAN, f32::NAN, 0), |l| {
                 (l.latitude, l.longitude, l.accuracy_radius_km)
@@ -99,6 +110,12 @@ impl Engine {
             self.reported.expire(self.last_ms);
             if let Some(src) = &mut self.sources {
                 src.expire(self.last_ms);
+            }
+            // The records a user's next failure would clear anyway.
+            for d in &mut self.detectors {
+                if let crate::detect::Counter::Lockout(l) = d.counter_mut() {
+                    l.expire(self.last_ms);
+                }
             }
         }
         self.next_expiry_day = day + 1;

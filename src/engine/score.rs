@@ -233,7 +233,8 @@ impl Engine {
         {
             return;
         }
-        let seconds = ts.secs().saturating_sub(p.last.secs as u64);
+        // Either way round: a late event's trip is to the last sign-in.
+        let seconds = ts.secs().abs_diff(p.last.secs as u64);
         let trip = travel::trip(
             (
                 p.last.latitude as f64,

@@ -195,24 +195,72 @@ impl SourceEvidence {
             .rate(self.spec.typo_rate, self.spec.typo_rate_weight)
     }
 
+    /// The tallies of the event's sources, by [`SourceKind`]. A failure
+    /// makes a tally for each of its sources at once, and a wider source's
+    /// lives as long as the narrower ones' (it sees every failure they see),
+    /// so a network without a tally has none for its addresses or their
+    /// users, and an address without one none for its users: most events
+    /// need one or two lookups, not four. (At the cap, where each table
+    /// drops its own idlest tenth, a narrower tally may outlive a wider one;
+    /// it is then not read until the wider source fails again.) An event
+    /// whose network has no tally weighs no ASN evidence either: an ASN is
+    /// too wide to hold against a network that has not failed.
+    fn tallied(&self, keys: &Keys) -> [Option<&Tally>; 4] {
+        tallied(&self.tables, &self.sources, keys)
+    }
+
+    /// How long the event's address and network are known to have made no
+    /// failed sign-in (ms): the longest window for a source with no tally (a
+    /// tally lives that long after its source's last failure), otherwise 0.
+    /// The rules use it to skip what a success cannot change.
+    pub fn quiet(&self, keys: &Keys) -> crate::detect::Quiet {
+        let horizon = u64::from(self.times.windows[WINDOWS - 1]) * 1000;
+        let [_, ip, network, _] = SourceKind::ALL.map(|k| self.sources[k as usize].is_some());
+        let t = self.tallied(keys);
+        let quiet = |counted: bool, tally: Option<&Tally>| {
+            if counted && tally.is_none() {
+                horizon
+            } else {
+                0
+            }
+        };
+        crate::detect::Quiet {
+            address_ms: quiet(ip, t[SourceKind::Ip as usize]),
+            network_ms: quiet(network, t[SourceKind::Network as usize]),
+        }
+    }
+
     /// Counts the event if it is a failed sign-in, then weighs what its
     /// sources have done: the strongest source's evidence, if any.
     pub fn weigh(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<Found> {
         let now = secs(now_ms);
         let failed = e.kind == Kind::SignIn && e.outcome == Outcome::Failure;
         let succeeded = e.outcome == Outcome::Success;
-        // A failure makes a tally for each of its sources, and the wider a
-        // source the longer its tally lives (it sees every sign-in the
-        // narrower ones see): an event whose network has no tally has none
-        // at all. Checked first, since most events have none.
-        let network = SourceKind::Network as usize;
-        if !failed
-            && self.sources[network].is_some()
-            && self.tables[network].get(keys.network).is_none()
-        {
-            return None;
-        }
-        let horizon = self.times.windows[WINDOWS - 1];
+        let typo_rate = self.typo_rate();
+        let windows = self.times.windows;
+        // A late event's failure ages from its own time: in the windows it
+        // falls in, it is this event's.
+        let at = e.timestamp.map_or(now, |t| secs(t.millis()).min(now));
+        let this: [u32; WINDOWS] =
+            std::array::from_fn(|w| u32::from(failed && now - at < windows[w]));
+        // A failure counts in each of its sources' tallies, read in place
+        // after (a tally is too large to copy per source).
+        let tallies = if failed {
+            let mut out = [None; 4];
+            let tables = self.tables.iter_mut();
+            for ((i, kind), (slot, table)) in SourceKind::ALL
+                .into_iter()
+                .enumerate()
+                .zip(out.iter_mut().zip(tables))
+            {
+                if let (Some(_), Some(key)) = (self.sources[i], kind.key(keys)) {
+                    *slot = Some(table.fail_at(key, at, now, windows[WINDOWS - 1]));
+                }
+            }
+            out
+        } else {
+            tallied(&self.tables, &self.sources, keys)
+        };
         let mut best: Option<Found> = None;
         // The user's own failures from the address, per window. For a
         // success they were typos (the password was right): the user's
@@ -221,19 +269,10 @@ impl SourceEvidence {
         // is not held against them twice.
         let mut own = [0u32; WINDOWS];
         for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
-            let (Some(spec), Some(key)) = (self.sources[i], kind.key(keys)) else {
+            let (Some(spec), Some(tally)) = (self.sources[i], tallies[i]) else {
                 continue;
             };
-            // Read in place: a tally is too large to copy per source.
-            let tally: &Tally = if failed {
-                self.tables[i].fail(key, now, horizon)
-            } else {
-                match self.tables[i].get(key) {
-                    Some(t) => t,
-                    None => continue,
-                }
-            };
-            let failures = tally.failures(now, &self.times.windows);
+            let failures = tally.failures(now, &windows);
             if kind == SourceKind::UserIp {
                 own = failures;
             }
@@ -241,14 +280,14 @@ impl SourceEvidence {
             // the next sign-in from its source, not against itself (the
             // first failure is no evidence at all).
             let others: [u32; WINDOWS] = std::array::from_fn(|w| match kind {
-                SourceKind::UserIp => failures[w] - u32::from(failed),
+                SourceKind::UserIp => failures[w] - this[w],
                 _ if succeeded => failures[w].saturating_sub(own[w]),
-                _ => failures[w] - u32::from(failed),
+                _ => failures[w] - this[w],
             });
             if others.iter().zip(&spec.free).all(|(o, f)| o <= f) {
                 continue;
             }
-            let successes = tally.successes(now, &self.times.windows);
+            let successes = tally.successes(now, &windows);
             for w in 0..WINDOWS {
                 let weighed = others[w].saturating_sub(spec.free[w]);
                 if weighed == 0 {
@@ -257,7 +296,7 @@ impl SourceEvidence {
                 let (expected, per_failure) = if successes[w] < 1e-3 {
                     (spec.expected[w], self.per_failure[i][w])
                 } else {
-                    let expected = spec.expected[w] + self.typo_rate() * successes[w] as f64;
+                    let expected = spec.expected[w] + typo_rate * successes[w] as f64;
                     (
                         expected,
                         ((1.0 + expected) / expected).ln() - self.attacker_log,
@@ -325,28 +364,24 @@ impl SourceEvidence {
         }
         let now = secs(now_ms);
         // As in `weigh`: no tally for the network, none for any source, so
-        // there are no typos to forget and no failing source to credit.
-        let network = SourceKind::Network as usize;
-        let untallied =
-            self.sources[network].is_some() && self.tables[network].get(keys.network).is_none();
+        // there are no typos to forget and no failing source to credit; no
+        // tally for the address, none for the user from it.
+        let tallied = self.tallied(keys).map(|t| t.is_some());
         let mut typos = [0; RING];
-        let n = if untallied {
-            0
-        } else {
+        let n = if tallied[SourceKind::UserIp as usize] {
             self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS, &mut typos)
+        } else {
+            0
         };
         if let_through {
             self.typos.decay(now);
             self.typos.failures += (n as u32).min(TYPOS_PER_SUCCESS) as f64;
             self.typos.successes += 1.0;
         }
-        if untallied {
-            return;
-        }
         let windows = self.times.windows;
         let credit = let_through.then_some((now, &windows));
         for (i, kind) in SourceKind::ALL.into_iter().enumerate().skip(1) {
-            if let Some(key) = kind.key(keys) {
+            if let (true, Some(key)) = (tallied[i], kind.key(keys)) {
                 self.tables[i].resolve(key, &typos[..n], credit);
             }
         }
@@ -480,6 +515,33 @@ impl SourceEvidence {
         }
         out
     }
+}
+
+/// [`SourceEvidence::tallied`], over the fields it reads, so that it can be
+/// read beside the others.
+fn tallied<'a>(
+    tables: &'a [SourceTable; 4],
+    sources: &[Option<SourceSpec>; 4],
+    keys: &Keys,
+) -> [Option<&'a Tally>; 4] {
+    let mut out = [None; 4];
+    let kinds = [SourceKind::Network, SourceKind::Ip, SourceKind::UserIp];
+    for kind in kinds {
+        let i = kind as usize;
+        if sources[i].is_none() {
+            continue;
+        }
+        let Some(key) = kind.key(keys) else { continue };
+        out[i] = tables[i].get(key);
+        if out[i].is_none() {
+            return out;
+        }
+    }
+    let asn = SourceKind::Asn as usize;
+    if sources[asn].is_some() {
+        out[asn] = keys.asn.and_then(|k| tables[asn].get(k));
+    }
+    out
 }
 
 fn secs(ms: u64) -> u32 {
