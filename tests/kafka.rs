@@ -276,6 +276,8 @@ batch_size = {batch_size}
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
 "auto.commit.interval.ms" = "200"
+[event_time]
+max_age = "3650d"
 "#,
         t.events, t.decisions, t.dlq
     )
@@ -340,8 +342,20 @@ async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() 
     messages.push(event("ok1", "erin", "198.51.100.7", "success", 200));
     let not_json = b"{\"event_id\": oops".to_vec();
     let bad_ip = event("bad1", "frank", "300.1.2.3", "success", 210).1;
+    // And two dated decades off: refused by the host's clock, whatever
+    // order the partitions are read in.
+    let ahead = String::from_utf8(event("far1", "frank", "198.51.100.8", "failure", 220).1)
+        .unwrap()
+        .replace("2026-11-26T10:03:40Z", "2099-06-01T00:00:00Z")
+        .into_bytes();
+    let back = String::from_utf8(event("far2", "frank", "198.51.100.8", "failure", 230).1)
+        .unwrap()
+        .replace("2026-11-26T10:03:50Z", "1970-01-02T00:00:00Z")
+        .into_bytes();
     messages.push(("frank".into(), not_json.clone()));
     messages.push(("frank".into(), bad_ip.clone()));
+    messages.push(("frank".into(), ahead.clone()));
+    messages.push(("frank".into(), back.clone()));
     publish(&producer(&broker), &t.events, &messages).await;
 
     let mut decisions = Reader::new(&broker, &t.decisions);
@@ -387,8 +401,8 @@ async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() 
     );
 
     let mut dlq = Reader::new(&broker, &t.dlq);
-    let dead = dlq.until("two dead letters", |r| r.len() >= 2).to_vec();
-    assert_eq!(dead.len(), 2);
+    let dead = dlq.until("four dead letters", |r| r.len() >= 4).to_vec();
+    assert_eq!(dead.len(), 4);
     assert_eq!(dead[0].value, not_json, "the original bytes");
     assert_eq!(dead[0].header("error_code"), "malformed_json");
     assert_eq!(dead[1].value, bad_ip);
@@ -396,7 +410,12 @@ async fn events_in_decisions_and_enforcements_out_and_bad_messages_to_the_dlq() 
     assert!(dead[1].header("error").contains("ip"), "{:?}", dead[1]);
     assert_eq!(dead[1].header("source_topic"), t.events);
     assert_eq!(dead[1].key, "frank");
-    p.wait_metric("palisade_kafka_dead_letters_total", "", 2.0);
+    for (d, want) in dead[2..].iter().zip([&ahead, &back]) {
+        assert_eq!(&d.value, want);
+        assert_eq!(d.header("error_code"), "timestamp");
+        assert!(d.header("error").contains("event_time.max_"), "{d:?}");
+    }
+    p.wait_metric("palisade_kafka_dead_letters_total", "", 4.0);
     p.wait_metric("palisade_kafka_messages_total", "decided", 13.0);
     assert_eq!(p.terminate(), Some(0), "{}", p.log());
     assert!(

@@ -9,6 +9,7 @@ use crate::config::{parse_hash_key, Config, Limits, Mode};
 use crate::detect::{load_rules, RuleSet};
 use crate::enrich::geoip::{GeoIp, GeoPaths};
 use crate::enrich::iplist::IpList;
+use crate::event::bounds::TimeBounds;
 use crate::model::{load_model, Model};
 use crate::problem::{Problem, Problems};
 use crate::state::budget::Footprint;
@@ -28,6 +29,8 @@ pub struct EngineParts {
     pub hash_key: [u64; 4],
     pub feedback: FeedbackSettings,
     pub breached: super::breached::Breached,
+    /// How far an event's time may stray (`[event_time]`), for the doors.
+    pub time_bounds: TimeBounds,
 }
 
 /// Why an engine could not start: every problem, with file and line.
@@ -112,6 +115,11 @@ impl EngineParts {
                 .ok(),
         };
         let breached = super::breached::Breached::new(pwned, &config.pwned);
+        let time_bounds = config
+            .event_time
+            .bounds()
+            .map_err(|m| problems.push(Problem::new(Path::new("config"), None, m)))
+            .unwrap_or_default();
         if let (Some(rules), Ok(Some(budget))) = (&rules, limits.memory_budget_bytes()) {
             if let Err(message) = Footprint::worst_case(&limits, &rules.detectors).check(budget) {
                 problems.push(Problem::new(Path::new("config"), None, message));
@@ -130,6 +138,7 @@ impl EngineParts {
                 hash_key,
                 feedback,
                 breached,
+                time_bounds,
             }),
             _ => Err(StartupError(Problems(problems))),
         }

@@ -90,6 +90,7 @@ pub struct Engine {
     sources: Option<SourceEvidence>,
     /// The model's `[novelty]`: its cap and saturation.
     novelty: Option<NoveltySpec>,
+    time_bounds: crate::event::bounds::TimeBounds,
 }
 
 /// A 64-bit key as a 32-bit feature value, mixing every bit in (an IPv6 /48
@@ -140,7 +141,13 @@ impl Engine {
             memory_budget: limits.memory_budget_bytes().ok().flatten(),
             sources,
             novelty,
+            time_bounds: p.time_bounds,
         }
+    }
+
+    /// How far an event's time may stray (`[event_time]`), for the doors.
+    pub fn time_bounds(&self) -> crate::event::bounds::TimeBounds {
+        self.time_bounds
     }
 
     /// `limits.memory_budget` in bytes, if set (the caps were checked against
@@ -180,6 +187,17 @@ impl Engine {
     /// engine issued, up to `limits.max_enforcements`.
     pub fn enforcements_in_force(&self) -> Vec<Enforcement> {
         self.enforcements.in_force(self.last_ms)
+    }
+
+    /// The engine's clock: the latest event time applied (ms), 0 before the
+    /// first event.
+    pub fn clock_ms(&self) -> u64 {
+        self.last_ms
+    }
+
+    /// A handle on the clock the doors can read while the engine runs.
+    pub fn event_clock(&self) -> EventClock {
+        self.clock.clone()
     }
 
     /// The browser and OS families of the event's user agent.
@@ -276,7 +294,11 @@ impl Engine {
             Action::Block => false,
         };
         if e.outcome == Outcome::Success && passed {
-            self.learn(e, &geo, families, &keys, now_ms);
+            let quiet = self
+                .sources
+                .as_ref()
+                .map_or_else(Default::default, |s| s.quiet(&keys));
+            self.learn(e, &geo, families, &keys, now_ms, quiet);
         }
         if let (Outcome::Success, Some(src)) = (e.outcome, &mut self.sources) {
             src.succeeded(e, &keys, now_ms, passed);
@@ -513,7 +535,11 @@ impl Engine {
     /// families, its keys.
     #[inline]
     fn arrive(&mut self, e: &Event) -> (u64, GeoInfo, Families, crate::detect::Keys) {
-        let now_ms = e.timestamp.map_or(self.last_ms, |t| t.millis());
+        // The clock only moves forward: a late event is applied at the
+        // clock's time (the doors bound how late, and how far ahead).
+        let now_ms = e
+            .timestamp
+            .map_or(self.last_ms, |t| t.millis().max(self.last_ms));
         self.last_ms = now_ms;
         self.clock.set_millis(now_ms);
         self.expire_profiles((now_ms / 86_400_000) as u32);

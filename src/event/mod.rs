@@ -8,6 +8,7 @@ mod fast;
 mod feedback;
 mod parse;
 pub(crate) use parse::{HEX, NOT_HEX};
+pub mod bounds;
 mod scan;
 mod time;
 

@@ -3,8 +3,10 @@
 //! number and reason and counted; they never stop the run.
 
 use crate::engine::Engine;
+use crate::event::bounds::{TimeBounds, TimeRefusal};
 use crate::event::{Action, Event, MAX_EVENT_BYTES};
 use crate::metrics::{DecisionCounters, Metrics};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -47,9 +49,28 @@ impl std::fmt::Display for Summary {
 /// Called with the bytes read so far, for a progress bar.
 pub type Progress<'a> = &'a mut dyn FnMut(u64);
 
+/// Events decoded ahead of the one being applied: enough to tell a lone
+/// event dated far ahead of its neighbours (refused) from a gap in history
+/// (accepted, since most of the events after it are as far ahead).
+pub const LOOKAHEAD: usize = 16;
+
+/// A line read and decoded, waiting for its turn.
+enum Pending {
+    /// Boxed, so that the queue moves a pointer, not the event.
+    Event(Box<Event>),
+    Rejected(String),
+}
+
 /// Replays `input` through `engine`, writing decisions to `output` and one line
 /// per rejected input line to `rejects`. With `metrics`, every decision is
 /// counted as `serve` counts it (and the engine's time per event observed).
+///
+/// Replay has no host clock, so the engine's bounds on event time (see
+/// [`crate::event::bounds`]) are kept against the events themselves: an
+/// event more than `max_ahead` after the engine's clock is refused when at
+/// least half of the next [`LOOKAHEAD`]` - 1` events are more than
+/// `max_ahead` before it, and one more than `max_lateness` behind the clock
+/// is refused as too late.
 pub fn replay(
     engine: &mut Engine,
     input: impl Read,
@@ -62,67 +83,91 @@ pub fn replay(
     let mut summary = Summary::default();
     let mut lines = Lines::new(input);
     let mut out = Vec::with_capacity(1024);
-    let mut event = Event::default();
+    // Events are decoded into reused values: no allocation per event.
+    let mut spare: Vec<Box<Event>> = Vec::new();
+    let mut queue: VecDeque<(u64, Pending)> = VecDeque::with_capacity(LOOKAHEAD + 1);
     let mut line_no = 0u64;
-    while let Some((line, consumed)) = lines.next_line()? {
-        line_no += 1;
-        if let Some(p) = progress.as_mut() {
-            if line_no % 4096 == 0 {
-                p(consumed);
+    let bounds = engine.time_bounds();
+    loop {
+        let next = lines.next_line()?;
+        if let Some((line, consumed)) = next {
+            line_no += 1;
+            if let Some(p) = progress.as_mut() {
+                if line_no % 4096 == 0 {
+                    p(consumed);
+                }
             }
-        }
-        let text = match line {
-            Line::TooLong => {
-                summary.rejected += 1;
-                writeln!(
-                    rejects,
-                    "line {line_no}: event is over {MAX_EVENT_BYTES} bytes"
-                )?;
-                continue;
-            }
-            Line::Text(text) => trim_ascii(text),
-        };
-        if text.is_empty() {
-            continue;
-        }
-        match event.decode_json_into(text) {
-            Ok(()) if event.timestamp.is_none() => {
-                // Replay runs on event time: without one, a backtest is not one.
-                summary.rejected += 1;
-                writeln!(
-                    rejects,
-                    "line {line_no}: field `timestamp`: is required in replay"
-                )?;
-            }
-            Ok(()) => {
-                let started = metrics.is_some().then(Instant::now);
-                let decision = engine.evaluate(&event);
-                // Nearly always empty: taking an empty list allocates nothing.
-                let issued = engine.take_enforcements();
-                summary.enforcements += issued.len() as u64;
-                if let (Some((m, counters)), Some(t)) = (metrics.as_mut(), started) {
-                    m.evaluation.observe(t.elapsed().as_secs_f64());
-                    counters.count(m, &event, &decision);
-                    for e in &issued {
-                        m.enforcements.with_label_values(&[e.scope.as_str()]).inc();
+            let pending = match line {
+                Line::TooLong => {
+                    Pending::Rejected(format!("event is over {MAX_EVENT_BYTES} bytes"))
+                }
+                Line::Text(text) => {
+                    let text = trim_ascii(text);
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let mut event = spare.pop().unwrap_or_default();
+                    match event.decode_json_into(text) {
+                        // Replay runs on event time: without one, a backtest is not one.
+                        Ok(()) if event.timestamp.is_none() => {
+                            spare.push(event);
+                            Pending::Rejected(
+                                "field `timestamp`: is required in replay".to_string(),
+                            )
+                        }
+                        Ok(()) => Pending::Event(event),
+                        Err(e) => {
+                            spare.push(event);
+                            Pending::Rejected(e.to_string())
+                        }
                     }
                 }
-                summary.events += 1;
-                summary.actions[match decision.action {
-                    Action::Allow => 0,
-                    Action::Challenge => 1,
-                    Action::Block => 2,
-                }] += 1;
-                out.clear();
-                decision.write_json(&mut out);
-                out.push(b'\n');
-                output.write_all(&out)?;
-            }
-            Err(e) => {
-                summary.rejected += 1;
-                writeln!(rejects, "line {line_no}: {e}")?;
+            };
+            queue.push_back((line_no, pending));
+            if queue.len() < LOOKAHEAD {
+                continue;
             }
         }
+        let Some((n, pending)) = queue.pop_front() else {
+            break;
+        };
+        let event = match pending {
+            Pending::Rejected(why) => {
+                summary.rejected += 1;
+                writeln!(rejects, "line {n}: {}", escape_controls(&why))?;
+                continue;
+            }
+            Pending::Event(event) => event,
+        };
+        if let Err(why) = in_time(&bounds, engine.clock_ms(), &event, &queue) {
+            summary.rejected += 1;
+            writeln!(rejects, "line {n}: {}", why.message)?;
+            spare.push(event);
+            continue;
+        }
+        let started = metrics.is_some().then(Instant::now);
+        let decision = engine.evaluate(&event);
+        // Nearly always empty: taking an empty list allocates nothing.
+        let issued = engine.take_enforcements();
+        summary.enforcements += issued.len() as u64;
+        if let (Some((m, counters)), Some(t)) = (metrics.as_mut(), started) {
+            m.evaluation.observe(t.elapsed().as_secs_f64());
+            counters.count(m, &event, &decision);
+            for e in &issued {
+                m.enforcements.with_label_values(&[e.scope.as_str()]).inc();
+            }
+        }
+        summary.events += 1;
+        summary.actions[match decision.action {
+            Action::Allow => 0,
+            Action::Challenge => 1,
+            Action::Block => 2,
+        }] += 1;
+        out.clear();
+        decision.write_json(&mut out);
+        out.push(b'\n');
+        output.write_all(&out)?;
+        spare.push(event);
     }
     if let Some(p) = progress.as_mut() {
         p(lines.consumed);
@@ -130,6 +175,53 @@ pub fn replay(
     output.flush()?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Whether replay applies `event` at the engine's clock `clock_ms`, given
+/// the events decoded after it. An event more than `max_ahead` after the
+/// clock (any event, before the first) is a lone forgery when at least half
+/// of the events after it are more than `max_ahead` before it; after a real
+/// pause in history, the events that follow are as late as it is.
+fn in_time(
+    bounds: &TimeBounds,
+    clock_ms: u64,
+    event: &Event,
+    after: &VecDeque<(u64, Pending)>,
+) -> Result<(), TimeRefusal> {
+    let t = event.timestamp.map_or(clock_ms, |t| t.millis());
+    if t > clock_ms.saturating_add(bounds.max_ahead_ms) {
+        let (mut behind, mut seen) = (0, 0);
+        for (_, p) in after {
+            if let Pending::Event(e) = p {
+                seen += 1;
+                let u = e.timestamp.map_or(t, |u| u.millis());
+                behind += usize::from(u.saturating_add(bounds.max_ahead_ms) < t);
+            }
+        }
+        if seen > 0 && behind * 2 >= seen {
+            return Err(bounds.ahead_of_neighbours(t, clock_ms));
+        }
+        return Ok(());
+    }
+    bounds.check_late(t, clock_ms)
+}
+
+/// A rejected line's reason with its control characters escaped, so that
+/// input cannot forge a line of the report or move the terminal's cursor.
+fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<String>()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Bytes read from the input at a time.

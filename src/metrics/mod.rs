@@ -352,7 +352,13 @@ impl Metrics {
         for r in ["decided", "duplicate", "dead_lettered"] {
             self.kafka_messages.with_label_values(&[r]);
         }
-        for r in ["empty", "too_large", "malformed_json", "invalid_field"] {
+        for r in [
+            "empty",
+            "too_large",
+            "malformed_json",
+            "invalid_field",
+            "timestamp",
+        ] {
             self.kafka_dead_letters.with_label_values(&[r]);
         }
         for r in ["ok", "error"] {

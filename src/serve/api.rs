@@ -89,12 +89,20 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
     response
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name
+/// is case-insensitive (RFC 7235, RFC 6750).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 fn has_key(s: &AppState, req: &Request) -> bool {
     req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .is_some_and(|k| s.keys.accepts(k))
 }
 
@@ -112,6 +120,9 @@ pub async fn decide(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body, s.config.max_body_bytes)?;
     let event = decode_event(&body, "").inspect_err(|e| reject(&s.metrics, e))?;
+    s.engine
+        .check_time(&event)
+        .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
     let decision = ask(&s, |tx| Job::Decide(Box::new(event), tx)).await?;
     let mut json = Vec::with_capacity(512);
     decision.write_json(&mut json);
@@ -125,6 +136,17 @@ pub async fn events(
     let body = body_bytes(body, s.config.max_batch_bytes)?;
     let events =
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
+    // Like any fault, one event out of time refuses the batch.
+    for (i, e) in events.iter().enumerate() {
+        s.engine.check_time(e).map_err(|r| {
+            let field = if events.len() > 1 || body.trim_ascii_start().starts_with(b"[") {
+                format!("[{i}].timestamp")
+            } else {
+                "timestamp".to_string()
+            };
+            ApiError::invalid_field(&field, r.message)
+        })?;
+    }
     let n = events.len();
     let done = ask(&s, |tx| Job::Ingest(events, tx)).await?;
     durable(&s).await?;
@@ -496,4 +518,19 @@ fn now() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     Timestamp(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer k1", "bearer k1", "BEARER  k1 ", " Bearer k1"] {
+            assert_eq!(bearer_token(v), Some("k1"), "{v:?}");
+        }
+        for v in ["Basic k1", "Bearerk1", "k1", ""] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
+        }
+    }
 }

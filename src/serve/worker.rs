@@ -10,16 +10,18 @@
 
 use crate::engine::enforce::Enforcement;
 use crate::engine::Engine;
+use crate::event::bounds::{TimeBounds, TimeRefusal};
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::{DecisionCounters, Metrics, StateObserver};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};
+use crate::state::limiter::EventClock;
 use crate::state::recent_ids::RecentIds;
 use axum::body::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, Mutex};
 
 /// What the engine can be asked.
@@ -126,6 +128,8 @@ pub struct EngineHandle {
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
     journal: Option<Arc<Journal>>,
+    clock: EventClock,
+    bounds: TimeBounds,
 }
 
 /// Counts a request in flight until dropped.
@@ -139,6 +143,25 @@ impl Drop for InFlight<'_> {
 }
 
 impl EngineHandle {
+    /// Whether a live door takes an event at this time (see
+    /// [`crate::event::bounds`]): not too far ahead of this host's clock,
+    /// nor behind it or the engine's clock by more than the bounds allow.
+    /// A refusal is counted by its reason.
+    pub fn check_time(&self, e: &Event) -> Result<(), TimeRefusal> {
+        let Some(t) = e.timestamp else { return Ok(()) };
+        let host_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.bounds
+            .check_live(t.millis(), host_ms, self.clock.millis())
+            .inspect_err(|r| {
+                self.metrics
+                    .rejected_events
+                    .with_label_values(&[r.label()])
+                    .inc();
+            })
+    }
+
     /// Runs the job on the engine, waiting for it at most `timeout`. The job
     /// answers through its own channel.
     pub async fn run(&self, job: Job, timeout: Duration) -> Result<(), Refused> {
@@ -186,6 +209,8 @@ pub fn start(
 ) -> EngineHandle {
     let journal = durability.as_ref().map(|d| d.journal.clone());
     let (feed, _) = broadcast::channel(stream_buffer);
+    let clock = engine.event_clock();
+    let bounds = engine.time_bounds();
     let worker = Worker {
         engine,
         history,
@@ -206,6 +231,8 @@ pub fn start(
         metrics,
         feed,
         journal,
+        clock,
+        bounds,
     }
 }
 

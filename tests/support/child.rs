@@ -31,6 +31,14 @@ impl Serve {
     pub fn start_in(dir: &Path, config: &str, args: &[&str]) -> Serve {
         let port = super::free_port();
         let config_path = dir.join("palisade.toml");
+        // The tests' events carry fixed dates, which must not age out of
+        // `event_time.max_age` as the calendar moves on; a test of that
+        // bound sets its own.
+        let config = if config.contains("[event_time]") {
+            config.to_string()
+        } else {
+            format!("{config}\n[event_time]\nmax_age = \"off\"\n")
+        };
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join(format!("serve-{port}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_palisade"))

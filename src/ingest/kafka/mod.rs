@@ -456,7 +456,17 @@ impl Pipeline {
         let mut events = Vec::with_capacity(batch.len());
         let mut verdicts = Vec::with_capacity(batch.len());
         for m in batch {
-            match decode(m.payload(), self.config.max_message_bytes) {
+            let decoded = decode(m.payload(), self.config.max_message_bytes).and_then(|e| {
+                // Out of time: dead-lettered, not applied (see event::bounds).
+                match self.engine.check_time(&e) {
+                    Ok(()) => Ok(e),
+                    Err(r) => Err(DeadLetter {
+                        code: "timestamp",
+                        message: r.message,
+                    }),
+                }
+            });
+            match decoded {
                 Ok(e) => {
                     verdicts.push(Ok(events.len()));
                     events.push(e);
