@@ -115,6 +115,10 @@ enum Command {
         /// produce decisions beside the API [default: no Kafka].
         #[arg(long, env = "PALISADE_KAFKA_BROKERS")]
         kafka_brokers: Option<String>,
+        /// Start despite a damaged journal: each damaged segment is moved
+        /// aside (kept) and replaced by a copy that keeps every readable record.
+        #[arg(long)]
+        repair_journal: bool,
     },
     /// Labelled synthetic sign-in traffic, JSONL on stdout.
     Simulate {
@@ -238,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics_listen,
             api_keys,
             kafka_brokers,
+            repair_journal,
         } => {
             let mut config = match load_config(&cli.common) {
                 Ok(c) => c,
@@ -261,6 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if kafka_brokers.is_some() {
                 config.kafka.brokers = kafka_brokers;
             }
+            config.journal.repair = repair_journal;
             let mut problems = config.server.problems();
             problems.extend(config.kafka.problems());
             if !problems.is_empty() {
@@ -479,6 +485,16 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let data_dir = config.data_dir();
+    // The state names users, addresses and devices: the owner's only. A
+    // missing folder is made so by whatever first writes into it.
+    if data_dir.is_dir() {
+        if let Err(e) = palisade::state::private_dir(&data_dir) {
+            eprintln!(
+                "palisade serve: warning: cannot make the data directory {} private (0700): {e}",
+                data_dir.display()
+            );
+        }
+    }
     let s = config.server.clone();
     let (keys, key_source) = match auth::load(&s.api_keys, s.api_keys_file.as_deref(), &data_dir) {
         Ok(k) => k,
@@ -569,8 +585,19 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         // The state is a fold over the journal: replay it before serving.
         let (journal, journal_said) = if config.journal.enabled {
             let dir = data_dir.join("journal");
-            let j = match palisade::state::journal::Journal::open(&dir, config.journal.segment_bytes) {
-                Ok(j) => Arc::new(j),
+            let opened = palisade::state::journal::Journal::open_at(
+                &dir,
+                config.journal.segment_bytes,
+                from,
+                config.journal.repair,
+            );
+            let j = match opened {
+                Ok((j, notes)) => {
+                    for n in notes {
+                        eprintln!("palisade serve: {n}");
+                    }
+                    Arc::new(j)
+                }
                 Err(e) => {
                     eprintln!("palisade serve: {e}");
                     return Ok(ExitCode::from(EXIT_CONFIG));

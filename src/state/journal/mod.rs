@@ -11,12 +11,16 @@
 //! what checkpoints have made unnecessary can be deleted whole.
 //!
 //! A record is `length: u32 LE | crc32 of the rest: u32 LE | kind: u8 |
-//! payload`. A record cut short by a crash (the tail of the last segment)
-//! fails its length or checksum: it is cut off at open, with a warning. It was
-//! never acknowledged: only synced records are.
+//! payload`. A record cut short by a crash (the tail of the last segment,
+//! with nothing readable after it) fails its length or checksum: it is cut
+//! off at open, with a warning. It was never acknowledged: only synced
+//! records are. Anything else that does not read is damage inside what was
+//! acknowledged, and stops the start until a repair (see [`repair`]).
 //!
 //! The journal holds what events hold, `password_sha1` included (as a Kafka
 //! events topic would); its files are created readable by their owner only.
+
+mod repair;
 
 use crate::event::{Event, FeedbackVerdict};
 use std::fs::{File, OpenOptions};
@@ -45,6 +49,9 @@ pub struct JournalConfig {
     pub checkpoint_interval: std::time::Duration,
     /// Checkpoints kept; the journal before the oldest is deleted.
     pub checkpoints_kept: usize,
+    /// `serve --repair-journal`: repair damage instead of refusing to start.
+    #[serde(skip)]
+    pub repair: bool,
 }
 
 impl Default for JournalConfig {
@@ -55,6 +62,7 @@ impl Default for JournalConfig {
             flush_interval: std::time::Duration::from_millis(100),
             checkpoint_interval: std::time::Duration::from_secs(300),
             checkpoints_kept: 3,
+            repair: false,
         }
     }
 }
@@ -71,6 +79,8 @@ pub enum Entry {
     },
 }
 
+/// Bytes that hold no entry: a repair's blank over damage.
+const KIND_PADDING: u8 = 0;
 const KIND_EVENT: u8 = 1;
 const KIND_FEEDBACK: u8 = 2;
 const HEADER: usize = 8;
@@ -89,6 +99,19 @@ pub enum JournalError {
         path: PathBuf,
         position: u64,
         message: String,
+    },
+    /// Acknowledged records that do not read, where a crash cannot have
+    /// left them: a repair must be asked for.
+    #[error(
+        "journal {path}: damaged at position {position} ({what}), inside what was acknowledged; \
+         stopping rather than losing the records after it. Keep a copy of the data folder, then \
+         start again with --repair-journal: the damaged segment is moved aside (never deleted) and \
+         a copy with the damage blanked out takes its place, keeping every readable record"
+    )]
+    Damaged {
+        path: PathBuf,
+        position: u64,
+        what: String,
     },
 }
 
@@ -203,16 +226,20 @@ fn read_segment(
             position: seg.base + offset,
             message,
         })?;
-        f(position, entry)?;
+        if let Some(entry) = entry {
+            f(position, entry)?;
+        }
         offset += HEADER as u64 + u64::from(len);
     }
 }
 
-fn decode(body: &[u8]) -> Result<Entry, String> {
+/// The entry a record holds; `None` for padding.
+fn decode(body: &[u8]) -> Result<Option<Entry>, String> {
     let (&kind, payload) = body.split_first().ok_or("an empty record")?;
     match kind {
+        KIND_PADDING => Ok(None),
         KIND_EVENT => Event::from_json(payload)
-            .map(Entry::Event)
+            .map(|e| Some(Entry::Event(e)))
             .map_err(|e| format!("an event that does not read back: {e}")),
         KIND_FEEDBACK => {
             #[derive(serde::Deserialize)]
@@ -221,9 +248,11 @@ fn decode(body: &[u8]) -> Result<Entry, String> {
                 verdict: FeedbackVerdict,
             }
             serde_json::from_slice::<F>(payload)
-                .map(|f| Entry::Feedback {
-                    event_id: f.event_id,
-                    verdict: f.verdict,
+                .map(|f| {
+                    Some(Entry::Feedback {
+                        event_id: f.event_id,
+                        verdict: f.verdict,
+                    })
                 })
                 .map_err(|e| format!("feedback that does not read back: {e}"))
         }
@@ -277,32 +306,41 @@ impl Journal {
     /// Opens the journal in `dir` (creating it), cutting off a torn record
     /// at the end of the last segment with a warning on stderr.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<Journal, JournalError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let (j, notes) = Journal::open_at(dir, segment_bytes, 0, false)?;
+        for n in notes {
+            eprintln!("palisade: {n}");
+        }
+        Ok(j)
+    }
+
+    /// Opens the journal for a state restored to position `floor` (the
+    /// newest checkpoint's; 0 without one): the segments from there on are
+    /// read through first. A torn tail is cut; damage stops the open unless
+    /// `repair` (see [`repair`]); a journal that ends before `floor` goes on
+    /// from `floor`, never below it, once repair is asked for. Returns what
+    /// was cut or repaired, in words, for the start-up lines.
+    pub fn open_at(
+        dir: &Path,
+        segment_bytes: u64,
+        floor: u64,
+        repair: bool,
+    ) -> Result<(Journal, Vec<String>), JournalError> {
+        super::private_dir(dir).map_err(io(dir))?;
+        let (end, notes) = repair::prepare(dir, floor, repair)?;
         let segs = segments(dir)?;
-        let (base, path, end) = match segs.last() {
-            None => (0, dir.join(segment_name(0)), 0),
-            Some(last) => {
-                let (valid, torn) = read_segment(last, 0, &mut |_, _| Ok(()))?;
-                if let Some(what) = torn {
-                    eprintln!(
-                        "palisade: journal {}: {what} at position {} (a write cut off by a crash, never acknowledged); cut off there",
-                        last.path.display(),
-                        last.base + valid
-                    );
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(&last.path)
-                        .map_err(io(&last.path))?;
-                    f.set_len(valid).map_err(io(&last.path))?;
-                    f.sync_all().map_err(io(&last.path))?;
-                }
-                (last.base, last.path.clone(), last.base + valid)
-            }
+        let last_end = segs.last().map(|l| {
+            let len = std::fs::metadata(&l.path).map_or(0, |m| m.len());
+            (l, l.base + len)
+        });
+        // The last segment goes on, unless the journal resumes past it.
+        let (base, path) = match last_end {
+            Some((l, e)) if e == end => (l.base, l.path.clone()),
+            _ => (end, dir.join(segment_name(end))),
         };
         let file = create(&path)?;
         sync_dir(dir);
         let (synced, _) = tokio::sync::watch::channel(end);
-        Ok(Journal {
+        let journal = Journal {
             dir: dir.to_path_buf(),
             segment_bytes: segment_bytes.max(1 << 16),
             writer: Mutex::new(Writer {
@@ -315,7 +353,8 @@ impl Journal {
             synced,
             syncing: tokio::sync::Mutex::new(()),
             broken: std::sync::atomic::AtomicBool::new(false),
-        })
+        };
+        Ok((journal, notes))
     }
 
     /// Every entry from `from` (a position a checkpoint recorded, or 0) to
