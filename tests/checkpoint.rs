@@ -396,6 +396,16 @@ fn no_checkpoint_is_none_and_keep_deletes_the_oldest() {
         .collect();
     assert_eq!(names.len(), 2, "leftover .tmp files go too: {names:?}");
     assert_eq!(load(&c).unwrap().unwrap().position, 25);
+    // What names users, addresses and devices is the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for (_, path) in c.list().unwrap() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
 }
 
 /// A checkpoint of format 1 (before the failure sources), written by

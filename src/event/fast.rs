@@ -146,7 +146,7 @@ pub(super) fn decode(json: &str) -> Option<RawEvent<'_>> {
                 "tenant" => text(&mut raw.tenant, &mut s[12], v)?,
                 "label" => text(&mut raw.label, &mut s[13], v)?,
                 // Refused, with its reason, by the serde path.
-                "password" if !matches!(v, Value::Null) => return None,
+                k if !matches!(v, Value::Null) && super::parse::is_password_key(k) => return None,
                 _ => {} // unknown fields are ignored, as serde does
             }
             c.skip_ws();

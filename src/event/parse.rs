@@ -193,17 +193,18 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
     };
     // Events as services write them (flat, no escapes) take the quick decoder;
     // anything else, and every error, goes through serde_json.
-    let raw: RawEvent = match super::fast::decode(json) {
-        Some(raw) => raw,
+    let (raw, fast): (RawEvent, bool) = match super::fast::decode(json) {
+        Some(raw) => (raw, true),
         None => match serde_json::from_str(json) {
-            Ok(raw) => raw,
+            Ok(raw) => (raw, false),
             Err(_) => return Err(locate_error(bytes)),
         },
     };
-    if raw.password.is_some() {
+    if raw.password.is_some() || (!fast && has_password_key(json)) {
         return Err(EventError::new(
             "password",
-            "a plain-text password is never accepted: send password_sha1, the SHA-1 of the password in hex",
+            "a plain-text password is never accepted, under `password` or any spelling of it \
+             (`Password`, `passwd`, `pwd`, ...): send password_sha1, the SHA-1 of the password in hex",
         ));
     }
     let timestamp = match raw.timestamp {
@@ -255,6 +256,40 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
     assign_opt(&mut e.tenant, text("tenant", raw.tenant, false)?);
     assign_opt(&mut e.label, text("label", raw.label, false)?);
     Ok(())
+}
+
+/// Whether a key names a plain-text password, in any case and spelling:
+/// `password`, `Password`, `PASSWD`, `pwd`, `pass`, `new-password`, ...
+/// (`password_sha1` is the contract's hash, not a password).
+pub(super) fn is_password_key(key: &str) -> bool {
+    if key.len() > 32 {
+        return false;
+    }
+    let mut folded = [0u8; 32];
+    let mut n = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        folded[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let k = &folded[..n];
+    if k == b"passwordsha1" {
+        return false;
+    }
+    matches!(
+        k,
+        b"pwd" | b"pass" | b"passwd" | b"passphrase" | b"passcode"
+    ) || k.windows(8).any(|w| w == b"password")
+        || k.windows(6).any(|w| w == b"passwd")
+}
+
+/// Whether the top-level object has a non-null value under a password key.
+fn has_password_key(json: &str) -> bool {
+    let Ok(map) =
+        serde_json::from_str::<std::collections::HashMap<Cow<'_, str>, serde_json::Value>>(json)
+    else {
+        return false;
+    };
+    map.iter().any(|(k, v)| !v.is_null() && is_password_key(k))
 }
 
 /// The contract's field names (and `label`), the only names a rejection cites.
@@ -432,6 +467,28 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let null = GOOD.replacen('{', r#"{"password":null,"#, 1);
         assert!(parse(null.as_bytes()).is_ok(), "null says nothing");
+        // Any case or spelling, on the quick path and on serde's (an escaped
+        // key, `pass\u0077ord`, takes serde's).
+        for key in [
+            "Password",
+            "PASSWORD",
+            "passwd",
+            "pwd",
+            "Pass",
+            "new-password",
+            r"pass\u0077ord",
+        ] {
+            let json = GOOD.replacen('{', &format!(r#"{{"{key}":"hunter2-secret","#), 1);
+            let e = parse(json.as_bytes()).unwrap_err();
+            assert_eq!(e.field, "password", "{key}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        // Not passwords: the contract's hash, and words that only contain "pass".
+        assert!(GOOD.contains("password_sha1") && parse(GOOD.as_bytes()).is_ok());
+        for key in ["passenger", "bypass"] {
+            let json = GOOD.replacen('{', &format!(r#"{{"{key}":"x","#), 1);
+            assert!(parse(json.as_bytes()).is_ok(), "{key}");
+        }
     }
 
     #[test]

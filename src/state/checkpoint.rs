@@ -438,7 +438,7 @@ impl Checkpoints {
         recent: &RecentIds,
         position: u64,
     ) -> Result<(PathBuf, u64), CheckpointError> {
-        fs::create_dir_all(&self.dir).map_err(|e| self.folder_error(e))?;
+        super::private_dir(&self.dir).map_err(|e| self.folder_error(e))?;
         let name = format!("checkpoint-{position:020}");
         let tmp = self.dir.join(format!("{name}.tmp"));
         let path = self.dir.join(format!("{name}.ckpt"));
@@ -458,7 +458,7 @@ impl Checkpoints {
             model_version: engine.model_version().to_string(),
         };
         let written = (|| -> io::Result<u64> {
-            let mut file = File::create(&tmp)?;
+            let mut file = super::create_private(&tmp)?;
             let blank = header_bytes(&header);
             file.write_all(&blank)?;
             let mut body = Summing {

@@ -10,6 +10,7 @@ pub mod frequency;
 pub mod history;
 pub mod journal;
 pub mod limiter;
+pub mod prefilter;
 pub mod profile;
 pub mod recent_ids;
 pub mod sources;
@@ -32,6 +33,34 @@ impl std::ops::AddAssign for Evictions {
     }
 }
 
+/// Creates a folder of the data directory (and its parents) readable by
+/// the owner only (0700 on Unix): checkpoints and the journal hold user
+/// names, addresses and user agents. An existing folder is narrowed to
+/// 0700 too, and so is the folder above it when that is the data
+/// directory Palisade made.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates (or truncates) a file only its owner can read (0600 on Unix).
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
 /// `map.retain(keep)`, returning how many entries it dropped.
 pub fn retain_counted<K, V, S>(
     map: &mut std::collections::HashMap<K, V, S>,
@@ -40,4 +69,30 @@ pub fn retain_counted<K, V, S>(
     let before = map.len();
     map.retain(keep);
     (before - map.len()) as u64
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_data_folders_and_files_are_the_owners_only() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        super::private_dir(&data.join("journal")).unwrap();
+        assert_eq!((mode(&data), mode(&data.join("journal"))), (0o700, 0o700));
+        // An existing folder is narrowed.
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
+        let f = data.join("checkpoint.tmp");
+        super::create_private(&f).unwrap();
+        assert_eq!(mode(&f), 0o600);
+    }
 }
