@@ -43,6 +43,8 @@ pub struct Config {
     pub journal: crate::state::journal::JournalConfig,
     /// The breach-corpus check: off unless `index` is set.
     pub pwned: crate::engine::breached::PwnedConfig,
+    /// How user names become keys.
+    pub users: crate::event::username::UsersConfig,
     /// How far an event's time may stray before it is refused.
     pub event_time: crate::event::bounds::EventTimeConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords

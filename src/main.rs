@@ -403,6 +403,9 @@ fn load_config(c: &Common) -> Result<Config, ExitCode> {
     if c.data_dir.is_some() {
         config.data_dir = c.data_dir.clone();
     }
+    // How user names are keyed holds for the whole process, before any
+    // event is read.
+    palisade::event::username::set_user_names(config.users.names);
     Ok(config)
 }
 

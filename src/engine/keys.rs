@@ -53,19 +53,15 @@ impl Hasher {
     }
 }
 
-/// The account a user name means: trimmed and lower-cased, so `Alice` and
-/// `alice` are one account. Borrowed when already folded (the usual case: no
-/// allocation per event).
+/// The account a user name means: mapped as RFC 8265's UsernameCaseMapped
+/// (see [`crate::event::username`]), so `Alice`, `alice` and their Unicode
+/// spellings are one account. Borrowed when already folded (the usual
+/// case: no allocation per event).
 pub fn fold_user(user: &str) -> Cow<'_, str> {
-    let user = user.trim();
-    if user
-        .bytes()
-        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-    {
-        Cow::Owned(user.to_lowercase())
-    } else {
-        Cow::Borrowed(user)
-    }
+    // The decoder refused the names the mapping disallows; one that got
+    // here otherwise is folded as before.
+    crate::event::username::key_name(user)
+        .unwrap_or_else(|_| Cow::Owned(user.trim().to_lowercase()))
 }
 
 /// Appends an account as text, `TENANT/user` (`/user` without a tenant): the

@@ -11,6 +11,7 @@ pub(crate) use parse::{HEX, NOT_HEX};
 pub mod bounds;
 mod scan;
 mod time;
+pub mod username;
 
 pub use decision::{Action, Decision, MfaStep, Reason, ReasonCode, RiskLevel};
 pub use feedback::FeedbackVerdict;

@@ -238,10 +238,11 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
     );
     e.timestamp = timestamp;
     e.kind = required("kind", raw.kind)?.into();
-    assign(
-        &mut e.user,
-        &text("user", raw.user, true)?.unwrap_or_default(),
-    );
+    let user = text("user", raw.user, true)?.unwrap_or_default();
+    // Keyed as RFC 8265 maps it; a name it disallows is refused here, so
+    // every door says so (see `username`).
+    super::username::key_name(&user).map_err(|r| EventError::new("user", r))?;
+    assign(&mut e.user, &user);
     e.user_exists = raw.user_exists;
     e.ip = ip;
     e.outcome = outcome;

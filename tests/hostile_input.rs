@@ -1,6 +1,7 @@
-//! Event time is partly in an attacker's hands (issue 16): a forged date far
-//! ahead or far back changes no other decision on any door, and a late event
-//! is decided as it would have been in order.
+//! Input partly in an attacker's hands (issue 16). Event time: a forged date
+//! far ahead or far back changes no other decision on any door, and a late
+//! event is decided as it would have been in order. User names: the Unicode
+//! spellings of one name are one user.
 
 mod support;
 
@@ -316,4 +317,55 @@ async fn http_refuses_events_far_ahead_or_far_back() {
             && text.contains("palisade_rejected_events_total{reason=\"timestamp_late\"} 2"),
         "{text}"
     );
+}
+
+/// Twelve failures for one account from twelve addresses, a minute apart,
+/// each in another Unicode spelling of its name: decided exactly as twelve
+/// in one spelling, `slow_brute_force` included (it counts per user).
+#[test]
+fn the_unicode_spellings_of_one_name_are_one_user() {
+    let spellings = [
+        r"kevin.müller@example.com",
+        r"kevin.mu\u0308ller@example.com",
+        r"\u212aevin.müller@example.com",
+        r"\uff4b\uff45\uff56\uff49\uff4e.müller@example.com",
+        r"kev\u200bin.müller@example.com",
+        r"Kevin.Müller@Example.com",
+        r"kevin.mül\u00adler@example.com",
+        r"KEVIN.MÜLLER@EXAMPLE.COM",
+        r"kevin.mu\u0308ller@example.com",
+        r"\u212aevin.müller@example.com",
+        r"kev\u200bin.müller@example.com",
+        r"kevin.müller@example.com",
+    ];
+    let lines = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                format!(
+                    r#"{{"event_id":"f{i}","kind":"sign_in","user":"{u}","ip":"198.51.{i}.9","outcome":"failure","failure_reason":"bad_password","timestamp":"2026-03-02T10:{i:02}:00Z"}}"#
+                )
+            })
+            .collect()
+    };
+    let one = in_turn(&lines(&[spellings[0]; 12]));
+    assert!(
+        one.iter()
+            .any(|(_, codes)| codes.iter().any(|c| c == "slow_brute_force")),
+        "one spelling: {one:?}"
+    );
+    assert_eq!(in_turn(&lines(&spellings)), one);
+}
+
+/// A name RFC 8265 disallows even after the mapping is refused on every
+/// door, naming the field.
+#[tokio::test]
+async fn a_user_name_the_profile_disallows_is_a_422_on_user() {
+    let s = support::server(Default::default());
+    let bad = event("x", r"bell\u0007", "203.0.113.1", "failure");
+    let a = call(&s, "POST", "/v1/events", &bad, true).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.error(), ("invalid_field".into(), Some("user".into())));
+    assert!(a.body.contains("RFC 8265"), "{}", a.body);
 }
