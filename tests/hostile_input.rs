@@ -250,6 +250,24 @@ fn replay_escapes_control_characters_in_what_it_echoes() {
     );
 }
 
+/// A server with the shipped bounds, `max_age` included (the other tests
+/// turn it off).
+fn strict_server() -> Server {
+    let config = Config {
+        rules: Some("rules".into()),
+        models: Some("models".into()),
+        ..Config::default()
+    };
+    Server::start(
+        Engine::new(EngineParts::from_config(&config).unwrap()),
+        palisade::state::history::History::new(20, 1000),
+        palisade::state::recent_ids::RecentIds::new(10_000),
+        None,
+        Default::default(),
+        ApiKeys::new([KEY]),
+    )
+}
+
 /// The live doors bound event time by the host's clock: 2099 and 1970 are a
 /// 422 naming `timestamp` on both endpoints, counted by reason, and leave
 /// every later decision and the enforcements in force as they were.
@@ -260,20 +278,7 @@ async fn http_refuses_events_far_ahead_or_far_back() {
         .unwrap()
         .as_millis() as u64;
     let at = |ms: u64| palisade::event::Timestamp(ms).to_rfc3339();
-    // The shipped bounds, `max_age` included (the other tests turn it off).
-    let config = Config {
-        rules: Some("rules".into()),
-        models: Some("models".into()),
-        ..Config::default()
-    };
-    let s = Server::start(
-        Engine::new(EngineParts::from_config(&config).unwrap()),
-        palisade::state::history::History::new(20, 1000),
-        palisade::state::recent_ids::RecentIds::new(10_000),
-        None,
-        Default::default(),
-        ApiKeys::new([KEY]),
-    );
+    let s = strict_server();
     let bad = |id: &str, when: &str, outcome: &str| {
         event(id, "mallory", "198.51.100.9", outcome).replace("2026-11-26T10:00:00Z", when)
     };
@@ -311,6 +316,37 @@ async fn http_refuses_events_far_ahead_or_far_back() {
         last = Some(a.json()["action"].clone());
     }
     assert_eq!(last.unwrap(), "block");
+    // Behind the engine's clock: a new event 3 h late is refused, while the
+    // same event sent again after it was taken (a client's retry after a
+    // crash) is a duplicate, however late.
+    let at3h = at(now - 3 * 3_600_000);
+    let old =
+        event("old", "hank", "203.0.113.60", "failure").replace("2026-11-26T10:00:00Z", &at3h);
+    let fresh =
+        event("old2", "hank", "203.0.113.60", "failure").replace("2026-11-26T10:00:00Z", &at3h);
+    let s2 = strict_server();
+    let a = call(&s2, "POST", "/v1/events", &old, true).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let now_event =
+        event("now", "hank", "203.0.113.60", "failure").replace("2026-11-26T10:00:00Z", &at(now));
+    assert_eq!(
+        call(&s2, "POST", "/v1/events", &now_event, true)
+            .await
+            .status,
+        202
+    );
+    let again = call(&s2, "POST", "/v1/events", &format!("[{old}]"), true).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(again.json()["duplicates"], 1);
+    let late = call(&s2, "POST", "/v1/events", &format!("[{old},{fresh}]"), true).await;
+    assert_eq!(late.status, 422, "{}", late.body);
+    assert_eq!(late.error().1.as_deref(), Some("[1].timestamp"));
+    assert!(
+        late.body.contains("event_time.max_lateness"),
+        "{}",
+        late.body
+    );
+
     let text = call(&s, "GET", "/metrics", "", true).await.body;
     assert!(
         text.contains("palisade_rejected_events_total{reason=\"timestamp_ahead\"} 3")

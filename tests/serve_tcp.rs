@@ -151,3 +151,84 @@ fn the_binary_logs_one_line_then_exits_0_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(rest, vec!["palisade serve: stopped".to_string()]);
 }
+
+/// Writes `head` on a fresh connection and reads what comes back within
+/// `wait` (the connection stays open: a body may never follow).
+async fn raw(
+    addr: std::net::SocketAddr,
+    head: &str,
+    wait: Duration,
+) -> (tokio::net::TcpStream, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(wait, s.read(&mut buf))
+        .await
+        .map_or(0, |r| r.unwrap_or(0));
+    (s, String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Overload costs no memory: a declared length over the limit is a 413 at
+/// once (no `100 Continue` first), a body that does not fit in
+/// `max_body_memory` now is a 503 with `Retry-After` before it is read, and
+/// a body that does not arrive in time is a retryable 503, not a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_answered_before_a_body_is_read() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server(ServerConfig {
+        max_batch_bytes: 1 << 20,
+        max_body_memory: 1 << 20,
+        request_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(s.serve(listener, None, async move {
+        let _ = stop_rx.await;
+    }));
+    let head = |len: usize, extra: &str| {
+        format!("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n{extra}\r\n")
+    };
+    let second = Duration::from_secs(2);
+
+    let (_, answer) = raw(addr, &head(1 << 30, "Expect: 100-continue\r\n"), second).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+
+    // A slow body takes the whole budget; the next request is turned away
+    // at once, its body unread.
+    let (mut slow, nothing) = raw(
+        addr,
+        &format!("{}[{{", head(1 << 20, "")),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(nothing, "", "the slow body is still being read");
+    let (_, answer) = raw(addr, &head(1000, ""), second).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert!(answer.contains("max_body_memory"), "{answer}");
+
+    // The slow body times out: retryable, and the budget is free again.
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("did not arrive"), "{answer}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/events",
+        &event("ok", "gina", "203.0.113.10", "failure"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    stop_tx.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}

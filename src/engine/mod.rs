@@ -195,11 +195,6 @@ impl Engine {
         self.last_ms
     }
 
-    /// A handle on the clock the doors can read while the engine runs.
-    pub fn event_clock(&self) -> EventClock {
-        self.clock.clone()
-    }
-
     /// The browser and OS families of the event's user agent.
     fn families(&mut self, e: &Event) -> Families {
         e.user_agent

@@ -114,6 +114,14 @@ impl TimeBounds {
         host_ms: u64,
         clock_ms: u64,
     ) -> Result<(), TimeRefusal> {
+        self.check_host(event_ms, host_ms)?;
+        self.check_late(event_ms, clock_ms)
+    }
+
+    /// The host clock's part of [`TimeBounds::check_live`]: what a door
+    /// checks before the engine, which checks lateness itself (a
+    /// redelivered event is answered as before, however late).
+    pub fn check_host(&self, event_ms: u64, host_ms: u64) -> Result<(), TimeRefusal> {
         if event_ms > host_ms.saturating_add(self.max_ahead_ms) {
             return Err(refusal(
                 "ahead",
@@ -134,7 +142,7 @@ impl TimeBounds {
                 "max_age",
             ));
         }
-        self.check_late(event_ms, clock_ms)
+        Ok(())
     }
 
     /// Checks that an event is not too far behind the engine's clock.

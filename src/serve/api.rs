@@ -44,6 +44,9 @@ pub struct Shared {
     pub keys: super::auth::ApiKeys,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ServerConfig>,
+    /// Bytes of request bodies that may be held at once
+    /// (`server.max_body_memory`), taken before a body is read.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     /// Turns true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
     /// The Kafka consumer's connection, when Kafka is on.
@@ -77,7 +80,12 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
     let response = if protected && !has_key(&s, &req) {
         ApiError::unauthorized().into_response()
     } else {
-        next.run(req).await
+        match admit(&s, &req) {
+            // Held until the answer is made: the body and what is decoded
+            // from it live that long.
+            Ok(_permit) => next.run(req).await,
+            Err(e) => e.into_response(),
+        }
     };
     let m = &s.metrics;
     m.http_requests
@@ -87,6 +95,49 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
         .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Admission, before a body is read: a declared length over the route's
+/// limit is a 413 at once (with `Expect: 100-continue` too, since no
+/// `100 Continue` goes out before the body is read), and a body that does
+/// not fit in `server.max_body_memory` now is a 503 with `Retry-After`.
+fn admit(
+    s: &AppState,
+    req: &Request,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+    let c = &s.config;
+    let limit = match req.uri().path() {
+        "/v1/events" => c.max_batch_bytes,
+        "/v1/decide" | "/v1/feedback" | "/v1/checkpoint" => c.max_body_bytes,
+        _ => return Ok(None),
+    };
+    if req.method() != Method::POST {
+        return Ok(None);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is over the limit of {limit} bytes"),
+        ));
+    }
+    let need = declared.map_or(limit, |n| n as usize).max(1);
+    let need = u32::try_from(need).unwrap_or(u32::MAX);
+    s.body_budget
+        .clone()
+        .try_acquire_many_owned(need)
+        .map(Some)
+        .map_err(|_| {
+            s.metrics.overloaded.inc();
+            ApiError::overloaded(
+                "too many request bodies in memory (server.max_body_memory); retry shortly",
+            )
+        })
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme's name
@@ -123,7 +174,9 @@ pub async fn decide(
     s.engine
         .check_time(&event)
         .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
-    let decision = ask(&s, |tx| Job::Decide(Box::new(event), tx)).await?;
+    let decision = ask(&s, |tx| Job::Decide(Box::new(event), tx))
+        .await?
+        .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
     let mut json = Vec::with_capacity(512);
     decision.write_json(&mut json);
     Ok(json_response(StatusCode::OK, json))
@@ -137,18 +190,22 @@ pub async fn events(
     let events =
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     // Like any fault, one event out of time refuses the batch.
+    let array = body.trim_ascii_start().starts_with(b"[");
+    let out_of_time = |i: usize, r: crate::event::bounds::TimeRefusal| {
+        let field = if array {
+            format!("[{i}].timestamp")
+        } else {
+            "timestamp".to_string()
+        };
+        ApiError::invalid_field(&field, r.message)
+    };
     for (i, e) in events.iter().enumerate() {
-        s.engine.check_time(e).map_err(|r| {
-            let field = if events.len() > 1 || body.trim_ascii_start().starts_with(b"[") {
-                format!("[{i}].timestamp")
-            } else {
-                "timestamp".to_string()
-            };
-            ApiError::invalid_field(&field, r.message)
-        })?;
+        s.engine.check_time(e).map_err(|r| out_of_time(i, r))?;
     }
     let n = events.len();
-    let done = ask(&s, |tx| Job::Ingest(events, tx)).await?;
+    let done = ask(&s, |tx| Job::Ingest(events, tx))
+        .await?
+        .map_err(|(i, r)| out_of_time(i, r))?;
     durable(&s).await?;
     let body = serde_json::json!({
         "accepted": n,
@@ -436,6 +493,13 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<B
                 "payload_too_large",
                 format!("the request body is over the limit of {limit} bytes"),
             )
+        } else if timed_out(&r) {
+            // A body that does not arrive in time is the server's load or
+            // the network, not a bad request: the client may send it again.
+            ApiError::overloaded(format!(
+                "the request body did not arrive within the request timeout: {}",
+                r.body_text()
+            ))
         } else {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -444,6 +508,18 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<B
             )
         }
     })
+}
+
+/// Whether a body could not be read because its read timed out.
+fn timed_out(r: &BytesRejection) -> bool {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(err) = e {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        e = err.source();
+    }
+    false
 }
 
 /// One event: malformed JSON is a 400, a well-formed event with a bad field a

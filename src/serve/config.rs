@@ -32,6 +32,11 @@ pub struct ServerConfig {
     /// Requests in flight (deciding or waiting for the engine); beyond it,
     /// 503 with `Retry-After`.
     pub queue_capacity: usize,
+    /// Bytes of request bodies held at once (being read, decoded or
+    /// decided): a request whose declared length (or, without one, its
+    /// route's limit) does not fit is answered 503 with `Retry-After`
+    /// before its body is read, so overload costs no memory.
+    pub max_body_memory: usize,
     /// After SIGTERM or SIGINT, how long in-flight requests may take.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -52,6 +57,7 @@ impl Default for ServerConfig {
             max_batch_events: 10_000,
             request_timeout: Duration::from_secs(2),
             queue_capacity: 1024,
+            max_body_memory: 256 << 20,
             shutdown_grace: Duration::from_secs(10),
             stream_buffer: 4096,
         }
@@ -87,6 +93,16 @@ impl ServerConfig {
             if v == 0 {
                 out.push((key, format!("server.{key} must be at least 1, got 0")));
             }
+        }
+        if self.max_body_memory < self.max_batch_bytes.max(self.max_body_bytes) {
+            out.push((
+                "max_body_memory",
+                format!(
+                    "server.max_body_memory ({}) must hold at least one largest body (max_batch_bytes {})",
+                    self.max_body_memory,
+                    self.max_batch_bytes.max(self.max_body_bytes)
+                ),
+            ));
         }
         if self.request_timeout.is_zero() {
             out.push((

@@ -136,6 +136,7 @@ impl Server {
             engine: handle,
             keys,
             metrics,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(config.max_body_memory)),
             config: Arc::new(config),
             shutdown,
             kafka: std::sync::OnceLock::new(),

@@ -16,7 +16,6 @@ use crate::metrics::{DecisionCounters, Metrics, StateObserver};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};
-use crate::state::limiter::EventClock;
 use crate::state::recent_ids::RecentIds;
 use axum::body::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +25,14 @@ use tokio::sync::{broadcast, oneshot, Mutex};
 
 /// What the engine can be asked.
 pub enum Job {
-    Decide(Box<Event>, oneshot::Sender<Decision>),
-    Ingest(Vec<Event>, oneshot::Sender<Ingested>),
+    /// A decision, or the event's refusal as too late (see `late`).
+    Decide(Box<Event>, oneshot::Sender<Result<Decision, TimeRefusal>>),
+    /// What was taken, or the first new event too late (its index) and
+    /// nothing taken.
+    Ingest(
+        Vec<Event>,
+        oneshot::Sender<Result<Ingested, (usize, TimeRefusal)>>,
+    ),
     /// Events from Kafka: each one's decision (for a redelivery the earlier
     /// one, while the history holds it) and the enforcements it issued, in
     /// order.
@@ -94,6 +99,9 @@ pub struct Consumed {
     /// Issued by this event now; always empty for a redelivery, whose
     /// enforcements were issued the first time and are in force.
     pub enforcements: Vec<Enforcement>,
+    /// Not applied: further behind the engine's clock than
+    /// `event_time.max_lateness` allows.
+    pub late: Option<TimeRefusal>,
 }
 
 /// Feedback named an event id no longer (or never) in the history.
@@ -128,8 +136,11 @@ pub struct EngineHandle {
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
     journal: Option<Arc<Journal>>,
-    clock: EventClock,
     bounds: TimeBounds,
+}
+
+fn count_refusal(m: &Metrics, r: &TimeRefusal) {
+    m.rejected_events.with_label_values(&[r.label()]).inc();
 }
 
 /// Counts a request in flight until dropped.
@@ -145,21 +156,17 @@ impl Drop for InFlight<'_> {
 impl EngineHandle {
     /// Whether a live door takes an event at this time (see
     /// [`crate::event::bounds`]): not too far ahead of this host's clock,
-    /// nor behind it or the engine's clock by more than the bounds allow.
-    /// A refusal is counted by its reason.
+    /// nor behind it by more than the bounds allow. (How far it is behind
+    /// the engine's clock is the worker's to check: a redelivery is answered
+    /// however late.) A refusal is counted by its reason.
     pub fn check_time(&self, e: &Event) -> Result<(), TimeRefusal> {
         let Some(t) = e.timestamp else { return Ok(()) };
         let host_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         self.bounds
-            .check_live(t.millis(), host_ms, self.clock.millis())
-            .inspect_err(|r| {
-                self.metrics
-                    .rejected_events
-                    .with_label_values(&[r.label()])
-                    .inc();
-            })
+            .check_host(t.millis(), host_ms)
+            .inspect_err(|r| count_refusal(&self.metrics, r))
     }
 
     /// Runs the job on the engine, waiting for it at most `timeout`. The job
@@ -209,7 +216,6 @@ pub fn start(
 ) -> EngineHandle {
     let journal = durability.as_ref().map(|d| d.journal.clone());
     let (feed, _) = broadcast::channel(stream_buffer);
-    let clock = engine.event_clock();
     let bounds = engine.time_bounds();
     let worker = Worker {
         engine,
@@ -231,7 +237,6 @@ pub fn start(
         metrics,
         feed,
         journal,
-        clock,
         bounds,
     }
 }
@@ -335,12 +340,26 @@ impl Worker {
         match job {
             Job::Decide(event, reply) => {
                 let d = match self.redelivery(&event) {
-                    Some(d) => d,
-                    None => self.decide(&event).0,
+                    Some(d) => Ok(d),
+                    None => match self.late(&event) {
+                        Some(r) => Err(r),
+                        None => Ok(self.decide(&event).0),
+                    },
                 };
                 let _ = reply.send(d);
             }
             Job::Ingest(events, reply) => {
+                // Refused whole, before anything is applied.
+                let late = events.iter().enumerate().find_map(|(i, e)| {
+                    if self.is_redelivery(e) {
+                        return None;
+                    }
+                    self.late(e).map(|r| (i, r))
+                });
+                if let Some(refused) = late {
+                    let _ = reply.send(Err(refused));
+                    return;
+                }
                 let mut duplicates = 0;
                 for e in &events {
                     if self.is_redelivery(e) {
@@ -349,10 +368,10 @@ impl Worker {
                         self.decide(e);
                     }
                 }
-                let _ = reply.send(Ingested {
+                let _ = reply.send(Ok(Ingested {
                     decided: events.len() - duplicates,
                     duplicates,
-                });
+                }));
             }
             Job::Consume(events, reply) => {
                 let out = events
@@ -362,6 +381,7 @@ impl Worker {
                             decision: Some(d),
                             redelivered: true,
                             enforcements: Vec::new(),
+                            late: None,
                         },
                         // The history checked: what remains of
                         // `is_redelivery` is the memory of recent ids.
@@ -372,16 +392,26 @@ impl Worker {
                                 decision: None,
                                 redelivered: true,
                                 enforcements: Vec::new(),
+                                late: None,
                             }
                         }
-                        None => {
-                            let (d, enforcements) = self.decide(e);
-                            Consumed {
-                                decision: Some(d),
+                        None => match self.late(e) {
+                            Some(r) => Consumed {
+                                decision: None,
                                 redelivered: false,
-                                enforcements,
+                                enforcements: Vec::new(),
+                                late: Some(r),
+                            },
+                            None => {
+                                let (d, enforcements) = self.decide(e);
+                                Consumed {
+                                    decision: Some(d),
+                                    redelivered: false,
+                                    enforcements,
+                                    late: None,
+                                }
                             }
-                        }
+                        },
                     })
                     .collect();
                 let _ = reply.send(out);
@@ -423,6 +453,18 @@ impl Worker {
         }
         let seen = self.history.find(&e.event_id)?;
         (seen.event.outcome == e.outcome).then(|| seen.decision.clone())
+    }
+
+    /// A new event further behind the engine's clock than the bounds allow
+    /// (counted), if it is one.
+    fn late(&self, e: &Event) -> Option<TimeRefusal> {
+        let t = e.timestamp?;
+        let bounds = self.engine.time_bounds();
+        let r = bounds
+            .check_late(t.millis(), self.engine.clock_ms())
+            .err()?;
+        count_refusal(&self.metrics, &r);
+        Some(r)
     }
 
     /// Whether the event (same id and outcome) was decided before, by the

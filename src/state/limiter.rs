@@ -38,12 +38,6 @@ impl EventClock {
     pub fn now_nanos(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
-
-    /// The engine's clock in ms: the latest event time applied, 0 before
-    /// the first event. The doors read it to bound lateness.
-    pub fn millis(&self) -> u64 {
-        self.now_nanos() / 1_000_000
-    }
 }
 
 impl Clock for EventClock {

@@ -488,6 +488,14 @@ impl Pipeline {
         let mut out = Vec::new();
         let m = &self.metrics;
         for (msg, verdict) in batch.iter().zip(verdicts) {
+            // Too late for the engine's clock: a dead letter like any other.
+            let verdict = verdict.and_then(|i| match &consumed[i].late {
+                Some(r) => Err(DeadLetter {
+                    code: "timestamp",
+                    message: r.message.clone(),
+                }),
+                None => Ok(i),
+            });
             match verdict {
                 Err(dead) => {
                     m.kafka_messages.with_label_values(&["dead_lettered"]).inc();
