@@ -80,7 +80,7 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
     let response = if protected && !has_key(&s, &req) {
         ApiError::unauthorized().into_response()
     } else {
-        match admit(&s, &req) {
+        match super::body::admit(&s, &req) {
             // Held until the answer is made: the body and what is decoded
             // from it live that long.
             Ok(_permit) => next.run(req).await,
@@ -95,49 +95,6 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
         .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
     response
-}
-
-/// Admission, before a body is read: a declared length over the route's
-/// limit is a 413 at once (with `Expect: 100-continue` too, since no
-/// `100 Continue` goes out before the body is read), and a body that does
-/// not fit in `server.max_body_memory` now is a 503 with `Retry-After`.
-fn admit(
-    s: &AppState,
-    req: &Request,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
-    let c = &s.config;
-    let limit = match req.uri().path() {
-        "/v1/events" => c.max_batch_bytes,
-        "/v1/decide" | "/v1/feedback" | "/v1/checkpoint" => c.max_body_bytes,
-        _ => return Ok(None),
-    };
-    if req.method() != Method::POST {
-        return Ok(None);
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body is over the limit of {limit} bytes"),
-        ));
-    }
-    let need = declared.map_or(limit, |n| n as usize).max(1);
-    let need = u32::try_from(need).unwrap_or(u32::MAX);
-    s.body_budget
-        .clone()
-        .try_acquire_many_owned(need)
-        .map(Some)
-        .map_err(|_| {
-            s.metrics.overloaded.inc();
-            ApiError::overloaded(
-                "too many request bodies in memory (server.max_body_memory); retry shortly",
-            )
-        })
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme's name
@@ -169,7 +126,7 @@ pub async fn decide(
     State(s): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body, s.config.max_body_bytes)?;
+    let body = super::body::read(body, s.config.max_body_bytes)?;
     let event = decode_event(&body, "").inspect_err(|e| reject(&s.metrics, e))?;
     s.engine
         .check_time(&event)
@@ -186,7 +143,7 @@ pub async fn events(
     State(s): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body, s.config.max_batch_bytes)?;
+    let body = super::body::read(body, s.config.max_batch_bytes)?;
     let events =
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     // Like any fault, one event out of time refuses the batch.
@@ -229,7 +186,7 @@ pub async fn feedback(
     State(s): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body, s.config.max_body_bytes)?;
+    let body = super::body::read(body, s.config.max_body_bytes)?;
     if let Err(e) = serde_json::from_slice::<&RawValue>(&body) {
         return Err(ApiError::malformed_json(e.to_string()));
     }
@@ -483,43 +440,6 @@ async fn durable(s: &AppState) -> Result<(), ApiError> {
             ))
         }),
     }
-}
-
-pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body is over the limit of {limit} bytes"),
-            )
-        } else if timed_out(&r) {
-            // A body that does not arrive in time is the server's load or
-            // the network, not a bad request: the client may send it again.
-            ApiError::overloaded(format!(
-                "the request body did not arrive within the request timeout: {}",
-                r.body_text()
-            ))
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                format!("cannot read the request body: {}", r.body_text()),
-            )
-        }
-    })
-}
-
-/// Whether a body could not be read because its read timed out.
-fn timed_out(r: &BytesRejection) -> bool {
-    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(r);
-    while let Some(err) = e {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        e = err.source();
-    }
-    false
 }
 
 /// One event: malformed JSON is a 400, a well-formed event with a bad field a

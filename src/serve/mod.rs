@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+mod body;
 pub(crate) mod config;
 pub mod error;
 mod range;
