@@ -232,3 +232,129 @@ async fn overload_is_answered_before_a_body_is_read() {
     stop_tx.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+/// Slow clients cannot hold the server: connections that never finish their
+/// headers, past the cap, make way for ones that send a request at once;
+/// each is closed after `header_read_timeout` anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_make_way_for_requests() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server(ServerConfig {
+        max_connections: 40,
+        header_read_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    });
+    let metrics = s.state.metrics.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(s.serve(listener, None, async move {
+        let _ = stop_rx.await;
+    }));
+    // Three times the cap, each with half a request head.
+    let mut slow = Vec::new();
+    for _ in 0..120 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        let (status, body) = http(addr, "GET", "/healthz", "").await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "round {round}: {:?}",
+            started.elapsed()
+        );
+    }
+    let made_way = metrics
+        .connections_closed
+        .with_label_values(&["slow_client"])
+        .get();
+    assert!(
+        made_way >= 80,
+        "{made_way} slow connections closed at the cap"
+    );
+    // The rest are closed when their headers' time is up.
+    let mut closed = 0;
+    for c in &mut slow {
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(0)) | Ok(Err(_)) =
+            tokio::time::timeout(Duration::from_secs(4), c.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, slow.len(), "every slow connection is closed");
+    stop_tx.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+/// The file-descriptor limit of this process, from `/proc/self/limits`.
+fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 16's case against the binary: 2,000 connections that never finish
+/// their headers, with `serve` under a 1,024-descriptor limit (a common
+/// default), and `/healthz` still answers at once.
+#[test]
+fn two_thousand_slow_clients_under_a_1024_descriptor_limit() {
+    use std::io::Write;
+    use support::child::Serve;
+    let limit = open_files_limit();
+    if limit < 2_200 {
+        eprintln!("SKIP: this process may open {limit} files; the test needs 2,200 (ulimit -n)");
+        return;
+    }
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: prlimit (util-linux) not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Serve::start_under(
+        dir.path(),
+        "[journal]\nenabled = false\n",
+        &[],
+        &["prlimit", "--nofile=1024:1024"],
+    );
+    s.wait_ready();
+    let mut slow = Vec::new();
+    for i in 0..2_000 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port))
+            .unwrap_or_else(|e| panic!("connection {i}: {e}; log:\n{}", s.log()));
+        let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        slow.push(c);
+    }
+    for round in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            s.get("/healthz").map(|r| r.0),
+            Some(200),
+            "round {round}: {}",
+            s.log()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "round {round}: {:?}",
+            started.elapsed()
+        );
+    }
+    let made_way = s.metric("palisade_http_connections_closed_total", "slow_client");
+    assert!(made_way >= 1_000.0, "{made_way} slow connections made way");
+    drop(slow);
+    assert_eq!(s.terminate(), Some(0), "{}", s.log());
+}

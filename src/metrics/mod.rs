@@ -40,6 +40,8 @@ pub struct Metrics {
     /// The name of every metric family, for checking dashboards against.
     names: Vec<String>,
     pub overloaded: IntCounter,
+    /// Connections the API closed or could not take, by why.
+    pub connections_closed: IntCounterVec,
     pub info: IntGaugeVec,
     pub kafka_up: IntGauge,
     pub kafka_messages: IntCounterVec,
@@ -185,6 +187,11 @@ impl Metrics {
                 "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
             )
             .expect("a valid metric"),
+            connections_closed: counter(
+                "palisade_http_connections_closed_total",
+                "Connections closed to keep the listener serving, by why: slow_client (the oldest still sending its first request's headers, at server.max_connections), busy (at the cap with every connection serving), accept_error (the system refused one, such as out of file descriptors).",
+                &["reason"],
+            ),
             info: IntGaugeVec::new(
                 Opts::new(
                     "palisade_build_info",
@@ -266,6 +273,7 @@ impl Metrics {
             Box::new(m.evaluation.clone()),
             Box::new(m.engine_queue.clone()),
             Box::new(m.overloaded.clone()),
+            Box::new(m.connections_closed.clone()),
             Box::new(m.state_entries.clone()),
             Box::new(m.state_bytes.clone()),
             Box::new(m.state_evictions.clone()),

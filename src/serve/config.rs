@@ -37,6 +37,14 @@ pub struct ServerConfig {
     /// route's limit) does not fit is answered 503 with `Retry-After`
     /// before its body is read, so overload costs no memory.
     pub max_body_memory: usize,
+    /// Open connections per listener; at the cap the oldest one still
+    /// sending its first request's headers is closed to make room (keep it
+    /// below the process's file-descriptor limit).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and how long
+    /// a kept-alive connection may idle) before it is closed.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
     /// After SIGTERM or SIGINT, how long in-flight requests may take.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -58,6 +66,8 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(2),
             queue_capacity: 1024,
             max_body_memory: 256 << 20,
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             stream_buffer: 4096,
         }
@@ -88,6 +98,7 @@ impl ServerConfig {
             ("max_batch_bytes", self.max_batch_bytes),
             ("max_batch_events", self.max_batch_events),
             ("queue_capacity", self.queue_capacity),
+            ("max_connections", self.max_connections),
             ("stream_buffer", self.stream_buffer),
         ] {
             if v == 0 {
@@ -102,6 +113,12 @@ impl ServerConfig {
                     self.max_body_memory,
                     self.max_batch_bytes.max(self.max_body_bytes)
                 ),
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            out.push((
+                "header_read_timeout",
+                "server.header_read_timeout must be more than 0s".to_string(),
             ));
         }
         if self.request_timeout.is_zero() {

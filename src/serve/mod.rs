@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 mod body;
 pub(crate) mod config;
+mod conn;
 pub mod error;
 mod range;
 pub mod worker;
@@ -19,7 +20,6 @@ use crate::state::recent_ids::RecentIds;
 use api::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -182,19 +182,17 @@ impl Server {
             apps.push((l, admin_router(state.clone())));
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let limits = conn::ConnLimits {
+            max_connections: state.config.max_connections,
+            header_read_timeout: state.config.header_read_timeout,
+        };
         for (listener, app) in apps {
-            let mut done = state.shutdown.clone();
-            // Answers go out at once, not held back to be coalesced (Nagle).
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = done.wait_for(|stopping| *stopping).await;
-                    })
-                    .await
-            });
+            let stop = state.shutdown.clone();
+            let m = state.metrics.clone();
+            let closed = move |why: &'static str| {
+                m.connections_closed.with_label_values(&[why]).inc();
+            };
+            tasks.spawn(conn::serve(listener, app, limits, stop, closed));
         }
         // Wait for the stop signal, then give in-flight requests the grace period.
         let mut stopping = state.shutdown.clone();

@@ -29,6 +29,12 @@ impl Serve {
     /// The same in `dir`, whose `data` folder outlives the process: a second
     /// start in the same folder is a restart.
     pub fn start_in(dir: &Path, config: &str, args: &[&str]) -> Serve {
+        Serve::start_under(dir, config, args, &[])
+    }
+
+    /// The same, run by `wrapper` (a command and its arguments, before
+    /// palisade's), such as `prlimit --nofile=1024:1024`.
+    pub fn start_under(dir: &Path, config: &str, args: &[&str], wrapper: &[&str]) -> Serve {
         let port = super::free_port();
         let config_path = dir.join("palisade.toml");
         // The tests' events carry fixed dates, which must not age out of
@@ -41,7 +47,16 @@ impl Serve {
         };
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join(format!("serve-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        let exe = env!("CARGO_BIN_EXE_palisade");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(exe),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+        };
+        let child = cmd
             .arg("--config")
             .arg(&config_path)
             .arg("--data-dir")
