@@ -11,9 +11,15 @@ const BITS_LOG2: u32 = 22;
 pub struct Prefilter {
     words: Box<[u64]>,
     /// Keys inserted since the bits were last rebuilt from the table: past
-    /// an eighth of the bits, stale bits (of keys since removed) are
-    /// cleared by a rebuild.
+    /// an eighth of the bits, and past as many as the rebuild set, stale
+    /// bits (of keys since removed) are cleared by a rebuild. The second
+    /// bound keeps rebuilds of a large table rare: each reads every key, so
+    /// one per insert once the table passed an eighth of the bits (as
+    /// before, with a million failing sources) made each insert cost the
+    /// whole table.
     inserted: usize,
+    /// Keys set by the last rebuild.
+    rebuilt_with: usize,
 }
 
 impl Default for Prefilter {
@@ -21,6 +27,7 @@ impl Default for Prefilter {
         Prefilter {
             words: vec![0; 1 << (BITS_LOG2 - 6)].into_boxed_slice(),
             inserted: 0,
+            rebuilt_with: 0,
         }
     }
 }
@@ -43,7 +50,10 @@ impl Prefilter {
     }
 
     /// Marks a key added to the table. `true` when enough keys came since
-    /// the last rebuild that the caller should rebuild now.
+    /// the last rebuild that the caller should rebuild now: an eighth of
+    /// the bits, and at least as many as the rebuild set, so that a rebuild
+    /// (which reads every key) costs a constant per insert however large the
+    /// table.
     #[inline]
     pub fn insert(&mut self, key: u64) -> bool {
         let (w, bit) = Prefilter::slot(key);
@@ -51,7 +61,7 @@ impl Prefilter {
             self.words[w] |= bit;
             self.inserted += 1;
         }
-        self.inserted > Prefilter::BYTES
+        self.inserted > Prefilter::BYTES.max(self.rebuilt_with)
     }
 
     /// Sets exactly the bits of `keys` (the table's keys, after removals).
@@ -61,6 +71,7 @@ impl Prefilter {
         for k in keys {
             self.insert(k);
         }
+        self.rebuilt_with = std::mem::take(&mut self.inserted);
     }
 }
 
@@ -105,5 +116,26 @@ mod tests {
         }
         let at = asked.expect("asked") as usize;
         assert!(at > Prefilter::BYTES && at < Prefilter::BYTES * 2, "{at}");
+    }
+
+    /// A table far past an eighth of the bits (3,000,000 keys, as a cap of
+    /// millions allows) is rebuilt a few times as it grows, not at every
+    /// insert.
+    #[test]
+    fn rebuilds_of_a_growing_table_stay_rare() {
+        let mut f = Prefilter::default();
+        let mut keys = Vec::new();
+        let mut rebuilds = 0;
+        for i in 0..3_000_000u64 {
+            let k = i.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            keys.push(k);
+            if f.insert(k) {
+                rebuilds += 1;
+                assert!(rebuilds <= 8, "rebuilt {rebuilds} times by key {i}");
+                f.rebuild(keys.iter().copied());
+            }
+        }
+        assert!(rebuilds >= 1, "never asked for a rebuild");
+        assert!(keys.iter().all(|&k| f.may_contain(k)));
     }
 }
