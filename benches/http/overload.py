@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Overload with large batches (issue 16): CONNECTIONS clients at once, each
-posting one batch of about 4 MB (10,000 outcome events) to `POST /v1/events`
+posting one batch of about 4 MB (up to 10,000 outcome events, under the
+default max_batch_bytes of 4 MiB) to `POST /v1/events`
 of a fresh `palisade serve`. Prints every status code seen, the server's peak
 resident memory (sampled every 20 ms, and VmHWM at the end) and its memory
 after the run.
@@ -38,7 +39,7 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def main():
-    binary, events_path, work = sys.argv[1:4]
+    binary, events_path, work = (os.path.abspath(a) for a in sys.argv[1:4])
     connections = int(sys.argv[4]) if len(sys.argv) > 4 else 300
     os.makedirs(work, exist_ok=True)
     # Every event dated now: one batch's span must not make another's late.
@@ -55,10 +56,15 @@ def main():
                 break
 
     def batch(i):
-        out = []
+        # As many events as fit under the default max_batch_bytes (4 MiB).
+        out, size = [], 2
         for e in base:
             e = dict(e, event_id=f"c{i}-{e['event_id']}")
-            out.append(json.dumps(e, separators=(",", ":")))
+            line = json.dumps(e, separators=(",", ":"))
+            size += len(line) + 1
+            if size > 4 << 20:
+                break
+            out.append(line)
         return ("[" + ",".join(out) + "]").encode()
 
     bodies = [batch(i) for i in range(connections)]

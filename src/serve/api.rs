@@ -84,7 +84,12 @@ async fn pass(s: AppState, req: Request, next: Next, keyed: bool) -> Response {
             // Held until the answer is made: the body and what is decoded
             // from it live that long.
             Ok(_permit) => next.run(req).await,
-            Err(e) => e.into_response(),
+            Err(e) => {
+                if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                    super::body::discard(&s.config, req.into_body());
+                }
+                e.into_response()
+            }
         }
     };
     let m = &s.metrics;
@@ -148,6 +153,9 @@ pub async fn events(
         decode_batch(&body, s.config.max_batch_events).inspect_err(|e| reject(&s.metrics, e))?;
     // Like any fault, one event out of time refuses the batch.
     let array = body.trim_ascii_start().starts_with(b"[");
+    // The events are decoded: the body's bytes need not wait with them in
+    // the engine's queue (what a batch holds there is about its size again).
+    drop(body);
     let out_of_time = |i: usize, r: crate::event::bounds::TimeRefusal| {
         let field = if array {
             format!("[{i}].timestamp")

@@ -5,10 +5,12 @@
 
 use super::api::AppState;
 use super::error::ApiError;
-use axum::body::Bytes;
+use super::ServerConfig;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
+use futures_util::StreamExt;
 
 /// Admission, before a body is read: a declared length over the route's
 /// limit is a 413 at once (with `Expect: 100-continue` too, since no
@@ -51,6 +53,29 @@ pub(super) fn admit(
                 "too many request bodies in memory (server.max_body_memory); retry shortly",
             )
         })
+}
+
+/// A body refused for memory is read and thrown away, chunk by chunk and in
+/// the background, so the client, still sending it, reads the 503 rather
+/// than a reset connection (most clients send the whole body before they
+/// read an answer). It costs no memory beyond a chunk; at most the route's
+/// limit in bytes (`max_batch_bytes`) and `header_read_timeout` are spent on
+/// it, then the connection is dropped.
+pub(super) fn discard(c: &ServerConfig, body: Body) {
+    let (limit, within) = (c.max_batch_bytes, c.header_read_timeout);
+    tokio::spawn(async move {
+        let mut chunks = body.into_data_stream();
+        let mut seen = 0usize;
+        let _ = tokio::time::timeout(within, async {
+            while let Some(Ok(chunk)) = chunks.next().await {
+                seen += chunk.len();
+                if seen > limit {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 /// The body, or the answer to a failure to read it: over the limit 413, a

@@ -22,6 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tower::ServiceExt;
 
+/// The most a connection buffers of what it reads (headers, or body bytes
+/// not yet taken by the handler).
+const READ_BUFFER: usize = 64 * 1024;
+
 /// How connections are held.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
@@ -122,8 +126,12 @@ pub async fn serve(
             app.clone().oneshot(req.map(Body::new))
         });
         let mut http = hyper::server::conn::http1::Builder::new();
+        // A connection's read buffer: hyper's default grows to about
+        // 400 KiB while a body streams in, 200 MiB over 512 connections;
+        // 64 KiB holds any request's headers and reads bodies as fast.
         http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(READ_BUFFER);
         let conn = http.serve_connection(TokioIo::new(tcp), service);
         let conn = graceful.watch(conn);
         let done = open.clone();
