@@ -159,15 +159,7 @@ fn main() -> std::io::Result<()> {
     let mut poll = Poll::new()?;
     let mut connections = Vec::with_capacity(o.connections);
     for i in 0..o.connections {
-        let std_stream = std::net::TcpStream::connect(o.addr)?;
-        std_stream.set_nodelay(true)?;
-        std_stream.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(std_stream);
-        poll.registry().register(
-            &mut stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let stream = connect(&o, &poll, i)?;
         connections.push(Connection {
             stream,
             started: None,
@@ -179,7 +171,7 @@ fn main() -> std::io::Result<()> {
     let mut idle: Vec<usize> = (0..o.connections).rev().collect();
     let mut queue: VecDeque<Instant> = VecDeque::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
-    let (mut serial, mut bad_status) = (0u64, 0u64);
+    let (mut serial, mut bad_status, mut reopened) = (0u64, 0u64, 0u64);
     let mut events = Events::with_capacity(1024);
     let mean_gap = if o.rate > 0.0 { 1.0 / o.rate } else { 0.0 };
     let gap = |rng: &mut ChaCha8Rng| -> Duration {
@@ -235,8 +227,18 @@ fn main() -> std::io::Result<()> {
             let mut buf = [0u8; 16 * 1024];
             loop {
                 match c.stream.read(&mut buf) {
+                    Ok(0) if c.started.is_none() => {
+                        // An idle connection the server closed (its idle
+                        // timeout, `server.header_read_timeout`): opened
+                        // again, as a client's pool does.
+                        poll.registry().deregister(&mut c.stream)?;
+                        c.stream = connect(&o, &poll, i)?;
+                        c.input.clear();
+                        reopened += 1;
+                        break;
+                    }
                     Ok(0) => {
-                        eprintln!("loadgen: the server closed connection {i}");
+                        eprintln!("loadgen: the server closed connection {i} with a request on it");
                         std::process::exit(1);
                     }
                     Ok(n) => c.input.extend_from_slice(&buf[..n]),
@@ -276,7 +278,7 @@ fn main() -> std::io::Result<()> {
     };
     println!(
         "requests {} in {seconds:.1} s: {:.0}/s{asked_text}; latency p50 {} us, p90 {} us, p99 {} us, p99.9 {} us, max {} us; \
-         errors: status {bad_status}, unfinished {unfinished}, queued at end {}",
+         errors: status {bad_status}, unfinished {unfinished}, queued at end {}; idle connections reopened {reopened}",
         latency.len(),
         latency.len() as f64 / seconds,
         p(0.5),
@@ -287,6 +289,20 @@ fn main() -> std::io::Result<()> {
         queue.len(),
     );
     Ok(())
+}
+
+/// A new connection to the server, registered with `poll` as `Token(i)`.
+fn connect(o: &Options, poll: &Poll, i: usize) -> std::io::Result<TcpStream> {
+    let std_stream = std::net::TcpStream::connect(o.addr)?;
+    std_stream.set_nodelay(true)?;
+    std_stream.set_nonblocking(true)?;
+    let mut stream = TcpStream::from_std(std_stream);
+    poll.registry().register(
+        &mut stream,
+        Token(i),
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
+    Ok(stream)
 }
 
 /// Writes what is left of the connection's request; the rest waits for the
