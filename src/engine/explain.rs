@@ -94,14 +94,23 @@ impl Explain {
     }
 
     pub fn hour(hour: u32, known: u32) -> String {
-        let hours: Vec<String> = (0..24)
-            .filter(|h| known & (1 << h) != 0)
-            .map(|h| format!("{h:02}"))
-            .collect();
-        format!(
-            "sign-in at {hour:02}h UTC; this user signs in at {}h",
-            hours.join(", ")
-        )
+        // Pushed digit by digit: `format!` per hour showed at 1% of a replay.
+        let two = |out: &mut String, h: u32| {
+            out.push(char::from(b'0' + (h / 10 % 10) as u8));
+            out.push(char::from(b'0' + (h % 10) as u8));
+        };
+        let mut out = String::with_capacity(48 + 4 * known.count_ones() as usize);
+        out.push_str("sign-in at ");
+        two(&mut out, hour);
+        out.push_str("h UTC; this user signs in at ");
+        for (i, h) in (0..24).filter(|h| known & (1 << h) != 0).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            two(&mut out, h);
+        }
+        out.push('h');
+        out
     }
 
     /// `reported_fraud_block`: which key feedback blocked, until when, and on
@@ -278,6 +287,18 @@ mod tests {
         assert_eq!(fixed(7.0, 1), "7.0");
         assert_eq!(fixed(3.007, 3), "3.007");
         assert_eq!(fixed(-0.01, 1), "0.0");
+    }
+
+    #[test]
+    fn an_unusual_hour_names_the_known_ones() {
+        assert_eq!(
+            Explain::hour(3, (1 << 8) | (1 << 9) | (1 << 23)),
+            "sign-in at 03h UTC; this user signs in at 08, 09, 23h"
+        );
+        assert_eq!(
+            Explain::hour(0, 1),
+            "sign-in at 00h UTC; this user signs in at 00h"
+        );
     }
 
     #[test]

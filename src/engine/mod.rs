@@ -208,6 +208,7 @@ impl Engine {
         let (now_ms, geo, families, keys) = self.arrive(e);
         let mut v = Verdict::default();
         let mut compromised = false;
+        let mut present = None;
 
         let allowlisted = self.allow.contains(e.ip) && !self.deny.contains(e.ip);
         if allowlisted {
@@ -227,7 +228,7 @@ impl Engine {
             }
             self.run_detectors(e, &keys, &geo, families, now_ms, &mut v);
             compromised = self.check_breached(e, now_ms, &mut v);
-            self.weigh_sources(e, &keys, now_ms, &mut v);
+            present = self.weigh_sources(e, &keys, now_ms, &mut v);
             // One look-up serves both: the profile is the slowest memory an
             // event touches.
             let profile = self.profiles.get(keys.user);
@@ -288,15 +289,20 @@ impl Engine {
             ),
             Action::Block => false,
         };
-        if e.outcome == Outcome::Success && passed {
-            let quiet = self
-                .sources
-                .as_ref()
-                .map_or_else(Default::default, |s| s.quiet(&keys));
-            self.learn(e, &geo, families, &keys, now_ms, quiet);
-        }
-        if let (Outcome::Success, Some(src)) = (e.outcome, &mut self.sources) {
-            src.succeeded(e, &keys, now_ms, passed);
+        if e.outcome == Outcome::Success {
+            // An allow-listed success was not weighed: its sources are
+            // looked up here.
+            let present = present.or_else(|| self.sources.as_ref().map(|s| s.present(&keys)));
+            if passed {
+                let quiet = match (&self.sources, present) {
+                    (Some(src), Some(present)) => src.quiet(present),
+                    _ => Default::default(),
+                };
+                self.learn(e, &geo, families, &keys, now_ms, quiet);
+            }
+            if let (Some(src), Some(present)) = (&mut self.sources, present) {
+                src.succeeded(e, &keys, present, now_ms, passed);
+            }
         }
         if would == Action::Block && v.source_blame {
             self.ban_source(e, &keys, geo.asn, now_ms);
@@ -406,19 +412,19 @@ impl Engine {
     }
 
     /// The failure evidence of the event's sources (counting the event when
-    /// it is a failed sign-in), and its address's ban record.
+    /// it is a failed sign-in), and its address's ban record. Returns which
+    /// sources have a tally, `None` when the model weighs none.
     fn weigh_sources(
         &mut self,
         e: &Event,
         keys: &crate::detect::Keys,
         now_ms: u64,
         v: &mut Verdict,
-    ) {
-        let Some(src) = &mut self.sources else {
-            return;
-        };
+    ) -> Option<evidence::Present> {
+        let src = self.sources.as_mut()?;
         let standing = src.standing(evidence::ban_key(e, keys), now_ms);
-        if let Some(found) = src.weigh(e, keys, now_ms) {
+        let (found, present) = src.weigh(e, keys, now_ms);
+        if let Some(found) = found {
             let detail = src.explain(&found);
             // The account's own failures are evidence against this sign-in;
             // an address's, network's or ASN's may be a crowd's.
@@ -444,6 +450,7 @@ impl Engine {
             let score = src.standing_score(standing);
             v.add_evidence(code, score, src.explain_standing(standing, now_ms));
         }
+        Some(present)
     }
 
     /// Bans the event's address for its blocked failures (longer for each

@@ -253,9 +253,14 @@ impl SourceTable {
         window: u32,
         times: &mut [u32; RING],
     ) -> usize {
-        let Some(t) = self.get_mut(key) else {
+        if self.filter.as_ref().is_some_and(|f| !f.may_contain(key)) {
+            return 0;
+        }
+        // One probe, for the read and the removal.
+        let std::collections::hash_map::Entry::Occupied(mut o) = self.map.entry(key) else {
             return 0;
         };
+        let t = o.get_mut();
         let mut n = 0;
         for &at in &t.failures {
             if at != 0 && now.saturating_sub(at) < window {
@@ -264,7 +269,7 @@ impl SourceTable {
             }
         }
         if t.ok == [0.0; WINDOWS] {
-            self.map.remove(&key);
+            o.remove();
         } else {
             t.clear_failures();
         }

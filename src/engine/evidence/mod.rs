@@ -103,6 +103,12 @@ pub struct Found {
     pub score: f64,
 }
 
+/// Which of an event's sources have a tally, by [`SourceKind`]: read once
+/// per event, since nothing between weighing a success and crediting it
+/// changes the tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Present([bool; 4]);
+
 /// An address's ban record, as an event from it meets it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Standing {
@@ -209,30 +215,36 @@ impl SourceEvidence {
         tallied(&self.tables, &self.sources, keys)
     }
 
+    /// Which of the event's sources have a tally now.
+    pub fn present(&self, keys: &Keys) -> Present {
+        Present(self.tallied(keys).map(|t| t.is_some()))
+    }
+
     /// How long the event's address and network are known to have made no
     /// failed sign-in (ms): the longest window for a source with no tally (a
     /// tally lives that long after its source's last failure), otherwise 0.
     /// The rules use it to skip what a success cannot change.
-    pub fn quiet(&self, keys: &Keys) -> crate::detect::Quiet {
+    pub fn quiet(&self, present: Present) -> crate::detect::Quiet {
         let horizon = u64::from(self.times.windows[WINDOWS - 1]) * 1000;
-        let [_, ip, network, _] = SourceKind::ALL.map(|k| self.sources[k as usize].is_some());
-        let t = self.tallied(keys);
-        let quiet = |counted: bool, tally: Option<&Tally>| {
-            if counted && tally.is_none() {
+        let quiet = |kind: SourceKind| {
+            if self.sources[kind as usize].is_some() && !present.0[kind as usize] {
                 horizon
             } else {
                 0
             }
         };
         crate::detect::Quiet {
-            address_ms: quiet(ip, t[SourceKind::Ip as usize]),
-            network_ms: quiet(network, t[SourceKind::Network as usize]),
+            address_ms: quiet(SourceKind::Ip),
+            network_ms: quiet(SourceKind::Network),
         }
     }
 
     /// Counts the event if it is a failed sign-in, then weighs what its
-    /// sources have done: the strongest source's evidence, if any.
-    pub fn weigh(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<Found> {
+    /// sources have done: the strongest source's evidence, if any, and
+    /// which sources have a tally after it (for [`SourceEvidence::quiet`]
+    /// and [`SourceEvidence::succeeded`], so a success looks its sources up
+    /// once).
+    pub fn weigh(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> (Option<Found>, Present) {
         let now = secs(now_ms);
         let failed = e.kind == Kind::SignIn && e.outcome == Outcome::Failure;
         let succeeded = e.outcome == Outcome::Success;
@@ -261,6 +273,7 @@ impl SourceEvidence {
         } else {
             tallied(&self.tables, &self.sources, keys)
         };
+        let present = Present(tallies.map(|t| t.is_some()));
         let mut best: Option<Found> = None;
         // The user's own failures from the address, per window. For a
         // success they were typos (the password was right): the user's
@@ -320,10 +333,11 @@ impl SourceEvidence {
                 });
             }
         }
-        best.map(|b| Found {
+        let found = best.map(|b| Found {
             likelihood_ratio: b.likelihood_ratio.exp(),
             ..b
-        })
+        });
+        (found, present)
     }
 
     /// The address's ban record, if it has one worth a score.
@@ -357,16 +371,22 @@ impl SourceEvidence {
     /// engine decided: whoever typed the password knew it. When the engine
     /// let the success through (`let_through`), the typos teach the
     /// legitimate failure rate and the address, network and ASN are
-    /// credited with a success.
-    pub fn succeeded(&mut self, e: &Event, keys: &Keys, now_ms: u64, let_through: bool) {
+    /// credited with a success. `present` is what [`SourceEvidence::weigh`]
+    /// found for the event (a source without a tally has no typos to forget
+    /// and no failures to credit the success against).
+    pub fn succeeded(
+        &mut self,
+        e: &Event,
+        keys: &Keys,
+        present: Present,
+        now_ms: u64,
+        let_through: bool,
+    ) {
         if e.kind != Kind::SignIn {
             return;
         }
         let now = secs(now_ms);
-        // As in `weigh`: no tally for the network, none for any source, so
-        // there are no typos to forget and no failing source to credit; no
-        // tally for the address, none for the user from it.
-        let tallied = self.tallied(keys).map(|t| t.is_some());
+        let tallied = present.0;
         let mut typos = [0; RING];
         let n = if tallied[SourceKind::UserIp as usize] {
             self.tables[0].clear_failures(keys.user_ip, now, TYPO_WINDOW_SECS, &mut typos)

@@ -35,7 +35,7 @@ fn a_failure_weighs_against_the_sign_ins_after_it() {
     let fail = event("a", "198.51.100.1", "failure");
     let mut scores = Vec::new();
     for i in 0..6 {
-        let f = ev.weigh(&fail, &k, T + i * 30_000);
+        let (f, _) = ev.weigh(&fail, &k, T + i * 30_000);
         scores.push(f.map_or(0.0, |f| f.score));
     }
     assert_eq!(scores[0], 0.0, "the first failure is no evidence");
@@ -45,8 +45,8 @@ fn a_failure_weighs_against_the_sign_ins_after_it() {
     );
     // An attempt after 6 failures weighs all 6, as the 7th failure does
     // (besides itself).
-    let attempt = ev.weigh(&event("a", "198.51.100.1", "attempt"), &k, T + 200_000);
-    let seventh = ev.weigh(&fail, &k, T + 200_000).unwrap();
+    let (attempt, _) = ev.weigh(&event("a", "198.51.100.1", "attempt"), &k, T + 200_000);
+    let seventh = ev.weigh(&fail, &k, T + 200_000).0.unwrap();
     assert_eq!(attempt.unwrap().others, 6);
     assert_eq!((seventh.others, seventh.failures), (6, 7));
     assert_eq!(seventh.kind, SourceKind::UserIp);
@@ -73,32 +73,37 @@ fn a_success_forgets_its_users_typos_everywhere_and_credits_the_address() {
     }
     let probe = |ev: &mut SourceEvidence, at: u64| {
         ev.weigh(&event("c", "198.51.100.2", "attempt"), &keys(3, ip), T + at)
+            .0
             .map(|f| (f.kind, f.others))
     };
     assert_eq!(probe(&mut ev, 90_000), Some((SourceKind::Ip, 5)));
     // User 1 gets the password right, even unlet: three typos forgotten.
+    let present = ev.present(&keys(1, ip));
     ev.succeeded(
         &event("u", "198.51.100.2", "success"),
         &keys(1, ip),
+        present,
         T + 95_000,
         false,
     );
     assert_eq!(probe(&mut ev, 100_000), Some((SourceKind::Ip, 2)));
     // Let through, successes raise what the address is expected to fail.
-    let before = ev.weigh(
+    let (before, _) = ev.weigh(
         &event("c", "198.51.100.2", "attempt"),
         &keys(3, ip),
         T + 100_000,
     );
     for i in 0..30 {
+        let present = ev.present(&keys(100 + i, ip));
         ev.succeeded(
             &event("v", "198.51.100.2", "success"),
             &keys(100 + i, ip),
+            present,
             T + 100_000 + i * 1_000,
             true,
         );
     }
-    let after = ev.weigh(
+    let (after, _) = ev.weigh(
         &event("c", "198.51.100.2", "attempt"),
         &keys(3, ip),
         T + 130_000,
@@ -120,6 +125,7 @@ fn a_success_is_not_held_to_its_own_typos_at_the_address() {
     // not again as the address's.
     let f = ev
         .weigh(&event("a", "198.51.100.3", "success"), &k, T + 90_000)
+        .0
         .unwrap();
     assert_eq!((f.kind, f.others), (SourceKind::UserIp, 4));
     // Another user's failure from there sees all of them.
@@ -129,6 +135,7 @@ fn a_success_is_not_held_to_its_own_typos_at_the_address() {
             &keys(2, 0x0c00),
             T + 95_000,
         )
+        .0
         .unwrap();
     assert_eq!((other.kind, other.others), (SourceKind::Ip, 4));
 }
