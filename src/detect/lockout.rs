@@ -197,6 +197,12 @@ impl Lockout {
         }
     }
 
+    /// Starts fetching what a sign-in of the user reads first.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        self.filter.prefetch(key);
+    }
+
     /// Until when (event time, ms) the user is locked at `now_ms`, if locked:
     /// [`PERMANENT_UNTIL_MS`] for a permanent lockout.
     pub fn locked_until(&self, key: u64, now_ms: u64) -> Option<u64> {

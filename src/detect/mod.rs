@@ -161,6 +161,14 @@ pub enum HitKind {
 }
 
 impl Detector {
+    /// Starts fetching what the rule reads first of the event's key, where
+    /// its table has a filter in front (the lockout's).
+    pub fn prefetch(&self, keys: &Keys) {
+        if let Counter::Lockout(l) = &self.counter {
+            l.prefetch(keys.user);
+        }
+    }
+
     /// The key this detector counts the event under, if the event has one.
     pub fn key(&self, keys: &Keys) -> Option<u64> {
         match &self.counter {

@@ -206,6 +206,7 @@ impl Engine {
     /// Decides on one event and, when it is an outcome, learns from it.
     pub fn evaluate(&mut self, e: &Event) -> Decision {
         let (now_ms, geo, families, keys) = self.arrive(e);
+        self.prefetch(&keys);
         let mut v = Verdict::default();
         let mut compromised = false;
         let mut present = None;
@@ -536,6 +537,19 @@ impl Engine {
     /// and looks up what every path needs: its place, its browser and OS
     /// families, its keys.
     #[inline]
+    /// Starts fetching the user's profile and the filter bits the event's
+    /// lookups read first: they miss the cache for most events, and fetched
+    /// together here they arrive while the rules run, not one after another.
+    fn prefetch(&self, keys: &crate::detect::Keys) {
+        self.profiles.prefetch(keys.user);
+        for d in &self.detectors {
+            d.prefetch(keys);
+        }
+        if let Some(src) = &self.sources {
+            src.prefetch(keys);
+        }
+    }
+
     fn arrive(&mut self, e: &Event) -> (u64, GeoInfo, Families, crate::detect::Keys) {
         // The clock only moves forward: a late event is applied at the
         // clock's time (the doors bound how late, and how far ahead).

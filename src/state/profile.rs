@@ -313,6 +313,16 @@ impl ProfileStore {
         self.index.get(&key).map(|&i| self.profiles.get(i))
     }
 
+    /// Starts fetching the user's profile, if there is one, into cache:
+    /// the index is read now, the profile's lines arrive while the engine
+    /// does other work (see [`crate::state::prefilter::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        if let Some(&i) = self.index.get(&key) {
+            crate::state::prefilter::prefetch(self.profiles.get(i));
+        }
+    }
+
     pub fn get_mut(&mut self, key: u64) -> Option<&mut Profile> {
         self.index.get(&key).map(|&i| self.profiles.get_mut(i))
     }

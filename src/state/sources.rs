@@ -145,6 +145,14 @@ impl<V> Capped<V> {
         self.map.get(&key)
     }
 
+    /// Starts fetching what [`Capped::get`] of `key` reads first.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        if let Some(f) = &self.filter {
+            f.prefetch(key);
+        }
+    }
+
     #[inline]
     fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         if self.filter.as_ref().is_some_and(|f| !f.may_contain(key)) {

@@ -215,6 +215,16 @@ impl SourceEvidence {
         tallied(&self.tables, &self.sources, keys)
     }
 
+    /// Starts fetching what [`SourceEvidence::weigh`] reads first of the
+    /// event's sources, so that those fetches overlap the rules' work.
+    pub fn prefetch(&self, keys: &Keys) {
+        for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
+            if let (Some(_), Some(key)) = (self.sources[i], kind.key(keys)) {
+                self.tables[i].prefetch(key);
+            }
+        }
+    }
+
     /// Which of the event's sources have a tally now.
     pub fn present(&self, keys: &Keys) -> Present {
         Present(self.tallied(keys).map(|t| t.is_some()))
