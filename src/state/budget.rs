@@ -50,7 +50,9 @@ impl Footprint {
             .iter()
             .map(|d| keys * d.worst_bytes_per_key(HASH_SLACK))
             .sum();
-        let sources = 4.0 * table(l.max_source_keys, crate::state::sources::ENTRY_BYTES)
+        let sources = 4.0
+            * (table(l.max_source_keys, crate::state::sources::ENTRY_BYTES)
+                + (l.max_source_keys * crate::state::sources::FAR_BYTES) as f64)
             + table(l.max_offenders, crate::state::sources::OFFENCE_ENTRY_BYTES);
         let frequencies = 4.0 * table(l.max_frequency_values, 8);
         let agents = table(l.max_user_agents, std::mem::size_of::<(u64, Families)>());

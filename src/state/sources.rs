@@ -21,15 +21,27 @@ use serde::{Deserialize, Serialize};
 
 /// Failure times kept per source.
 pub const RING: usize = 16;
+/// Of those, the places held in the tally itself: most failing sources fail
+/// a few times (a typo, a user who gives up), so the rest of the ring is
+/// made apart only for a source that fails more, and a tally fits in one
+/// 64-byte cache line with its key.
+const NEAR: usize = 4;
 /// The windows failures and successes are counted over (the model names
 /// their lengths).
 pub const WINDOWS: usize = 4;
 
+/// The ring's places past [`NEAR`], made at a source's fifth failure.
+type Far = [u32; RING - NEAR];
+
 /// One source's recent sign-ins.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SavedTally", into = "SavedTally")]
 pub struct Tally {
-    /// Event times (seconds) of the latest failures; 0 marks an empty place.
-    failures: [u32; RING],
+    /// Event times (seconds) of the latest failures, the ring's first
+    /// [`NEAR`] places; 0 marks an empty place.
+    near: [u32; NEAR],
+    /// The ring's other places, once the source has failed more.
+    far: Option<Box<Far>>,
     /// Where the next failure goes.
     next: u8,
     /// Successes let through, decayed by each window's mean life to `ok_secs`.
@@ -39,14 +51,79 @@ pub struct Tally {
     last_secs: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<(u64, Tally)>() == 64);
+
+/// A tally as checkpoints hold it: the whole ring in one array, as before
+/// the ring was split, so checkpoints keep their format.
+#[derive(Serialize, Deserialize)]
+struct SavedTally {
+    failures: [u32; RING],
+    next: u8,
+    ok: [f32; WINDOWS],
+    ok_secs: u32,
+    last_secs: u32,
+}
+
+impl From<SavedTally> for Tally {
+    fn from(t: SavedTally) -> Tally {
+        let mut near = [0; NEAR];
+        near.copy_from_slice(&t.failures[..NEAR]);
+        let mut far: Far = [0; RING - NEAR];
+        far.copy_from_slice(&t.failures[NEAR..]);
+        Tally {
+            near,
+            far: (far != [0; RING - NEAR]).then(|| Box::new(far)),
+            next: t.next % RING as u8,
+            ok: t.ok,
+            ok_secs: t.ok_secs,
+            last_secs: t.last_secs,
+        }
+    }
+}
+
+impl From<Tally> for SavedTally {
+    fn from(t: Tally) -> SavedTally {
+        let mut failures = [0; RING];
+        failures[..NEAR].copy_from_slice(&t.near);
+        if let Some(far) = &t.far {
+            failures[NEAR..].copy_from_slice(&far[..]);
+        }
+        SavedTally {
+            failures,
+            next: t.next,
+            ok: t.ok,
+            ok_secs: t.ok_secs,
+            last_secs: t.last_secs,
+        }
+    }
+}
+
 /// Bytes of one entry in a source table (key and tally).
 pub const ENTRY_BYTES: usize = std::mem::size_of::<(u64, Tally)>();
 
+/// Bytes a source that failed more than [`NEAR`] times holds outside its
+/// table: the rest of its ring.
+pub const FAR_BYTES: usize = std::mem::size_of::<Far>();
+
 impl Tally {
+    /// Every failure time held, empty places (0) included.
+    fn times(&self) -> impl Iterator<Item = u32> + '_ {
+        self.near
+            .iter()
+            .chain(self.far.iter().flat_map(|f| f.iter()))
+            .copied()
+    }
+
     /// A failure dated `at`, counted at `now` (later, for a late event): it
     /// ages from its own time, and the latest time never moves back.
     fn fail(&mut self, at: u32, now: u32) {
-        self.failures[self.next as usize] = at.min(now).max(1);
+        let t = at.min(now).max(1);
+        let i = self.next as usize;
+        if i < NEAR {
+            self.near[i] = t;
+        } else {
+            self.far.get_or_insert_with(Box::default)[i - NEAR] = t;
+        }
         self.next = (self.next + 1) % RING as u8;
         self.last_secs = self.last_secs.max(now);
     }
@@ -63,25 +140,36 @@ impl Tally {
     /// Failures within each window before `now` (a failure at `now` counts;
     /// one dated after it, from a late event, counts as at `now`).
     pub fn failures(&self, now: u32, windows: &[u32; WINDOWS]) -> [u32; WINDOWS] {
+        // Each part in a plain loop: read for most events, and a chained
+        // iterator over the two costs more than the loop's work.
         let mut out = [0; WINDOWS];
-        for &t in &self.failures {
-            if t == 0 {
-                continue;
+        let mut count = |times: &[u32]| {
+            for &t in times {
+                if t == 0 {
+                    continue;
+                }
+                let age = now.saturating_sub(t);
+                for (n, &w) in out.iter_mut().zip(windows) {
+                    *n += u32::from(age < w);
+                }
             }
-            let age = now.saturating_sub(t);
-            for (n, &w) in out.iter_mut().zip(windows) {
-                *n += u32::from(age < w);
-            }
+        };
+        count(&self.near);
+        if let Some(far) = &self.far {
+            count(&far[..]);
         }
         out
     }
 
     /// Failures within `window` seconds before `now`.
     pub fn failures_within(&self, now: u32, window: u32) -> u32 {
-        self.failures
-            .iter()
-            .filter(|&&t| t != 0 && now.saturating_sub(t) < window)
-            .count() as u32
+        let count = |times: &[u32]| {
+            times
+                .iter()
+                .filter(|&&t| t != 0 && now.saturating_sub(t) < window)
+                .count() as u32
+        };
+        count(&self.near) + self.far.as_deref().map_or(0, |f| count(&f[..]))
     }
 
     /// Let-through successes per window, decayed to `now`.
@@ -98,15 +186,39 @@ impl Tally {
     }
 
     fn clear_failures(&mut self) {
-        self.failures = [0; RING];
+        self.near = [0; NEAR];
+        self.far = None;
         self.next = 0;
     }
 
     /// Forgets one failure at exactly `at`, if it holds one.
     fn forget_failure_at(&mut self, at: u32) {
-        if let Some(t) = self.failures.iter_mut().find(|t| **t == at) {
+        let far = self.far.iter_mut().flat_map(|f| f.iter_mut());
+        if let Some(t) = self.near.iter_mut().chain(far).find(|t| **t == at) {
             *t = 0;
         }
+    }
+
+    /// Bytes it holds apart from its table entry.
+    fn held_bytes(&self) -> usize {
+        if self.far.is_some() {
+            FAR_BYTES
+        } else {
+            0
+        }
+    }
+}
+
+/// What an entry holds outside its table, for [`Capped::heap_bytes`].
+pub trait Held {
+    fn held_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Held for Tally {
+    fn held_bytes(&self) -> usize {
+        Tally::held_bytes(self)
     }
 }
 
@@ -125,16 +237,25 @@ pub struct Capped<V> {
     max_keys: usize,
     #[serde(skip)]
     evicted: Evictions,
+    /// Bytes the entries hold outside the table ([`Held`]).
+    #[serde(skip)]
+    held: usize,
 }
 
-impl<V> Capped<V> {
+impl<V: Held> Capped<V> {
     fn new(max_keys: usize, filtered: bool) -> Capped<V> {
         Capped {
             map: FxHashMap::default(),
             filter: filtered.then(Box::default),
             max_keys: max_keys.max(1),
             evicted: Evictions::default(),
+            held: 0,
         }
+    }
+
+    /// Counts what the entries hold outside the table again, after some went.
+    fn recount(&mut self) {
+        self.held = self.map.values().map(Held::held_bytes).sum();
     }
 
     #[inline]
@@ -170,8 +291,14 @@ impl<V> Capped<V> {
 
     /// The entry for `key`, made (with `V::default()`) if it is new. At the
     /// cap, the entries `alive` rejects go first, then the tenth lowest by
-    /// `rank`, so the new one always has room.
-    fn entry(&mut self, key: u64, alive: impl Fn(&V) -> bool, rank: impl Fn(&V) -> f64) -> &mut V
+    /// `rank`, so the new one always has room. With it, the count of bytes
+    /// held outside the table, for the caller to keep up to date.
+    fn entry(
+        &mut self,
+        key: u64,
+        alive: impl Fn(&V) -> bool,
+        rank: impl Fn(&V) -> f64,
+    ) -> (&mut V, &mut usize)
     where
         V: Default,
     {
@@ -184,6 +311,7 @@ impl<V> Capped<V> {
                 let nth = *nth;
                 self.evicted.cap += retain_counted(&mut self.map, |_, v| rank(v) > nth);
                 self.refilter();
+                self.recount();
             }
         }
         if self.filter.as_mut().is_some_and(|f| f.insert(key)) {
@@ -192,19 +320,21 @@ impl<V> Capped<V> {
                 f.insert(key);
             }
         }
-        self.map.entry(key).or_default()
+        (self.map.entry(key).or_default(), &mut self.held)
     }
 
     /// Drops the entries `alive` rejects.
     fn expire(&mut self, alive: impl Fn(&V) -> bool) {
         self.evicted.age += retain_counted(&mut self.map, |_, v| alive(v));
         self.refilter();
+        self.recount();
     }
 
     /// Takes a checkpoint's entries, keeping this table's cap.
     pub fn restore_from(&mut self, saved: Capped<V>) {
         self.map = saved.map;
         self.refilter();
+        self.recount();
     }
 
     pub fn len(&self) -> usize {
@@ -219,10 +349,12 @@ impl<V> Capped<V> {
         self.evicted
     }
 
-    /// Bytes held, counting the table's spare capacity.
+    /// Bytes held, counting the table's spare capacity and what its
+    /// entries hold outside it.
     pub fn heap_bytes(&self) -> usize {
         self.map.capacity() * (std::mem::size_of::<(u64, V)>() + 1)
             + self.filter.as_ref().map_or(0, |_| Prefilter::BYTES)
+            + self.held
     }
 }
 
@@ -244,8 +376,10 @@ impl SourceTable {
     /// event came late.
     pub fn fail_at(&mut self, key: u64, at: u32, now: u32, horizon: u32) -> &Tally {
         let since = now.saturating_sub(horizon);
-        let t = self.entry(key, |t| t.last_secs >= since, |t| t.last_secs as f64);
+        let (t, held) = self.entry(key, |t| t.last_secs >= since, |t| t.last_secs as f64);
+        let before = t.held_bytes();
         t.fail(at, now);
+        *held += t.held_bytes() - before;
         t
     }
 
@@ -270,12 +404,13 @@ impl SourceTable {
         };
         let t = o.get_mut();
         let mut n = 0;
-        for &at in &t.failures {
+        for at in t.times() {
             if at != 0 && now.saturating_sub(at) < window {
                 times[n] = at;
                 n += 1;
             }
         }
+        self.held -= t.held_bytes();
         if t.ok == [0.0; WINDOWS] {
             o.remove();
         } else {
@@ -320,6 +455,8 @@ pub struct Offence {
 /// Bytes of one entry in the offenders table (key and record).
 pub const OFFENCE_ENTRY_BYTES: usize = std::mem::size_of::<(u64, Offence)>();
 
+impl Held for Offence {}
+
 impl Offence {
     /// The decayed count of bans at `now`, for a half-life in seconds.
     pub fn level(&self, now: u32, half_life: u32) -> f32 {
@@ -356,7 +493,7 @@ impl Offenders {
         half_life: u32,
         ban_secs: impl FnOnce(f32) -> u32,
     ) -> (f32, u32) {
-        let o = self.entry(
+        let (o, _) = self.entry(
             key,
             |o| o.alive(now, half_life),
             |o| o.level(now, half_life) as f64,
@@ -387,7 +524,7 @@ mod tests {
         for s in [1_000, 1_100, 1_500, 3_000, 4_000] {
             t.fail(7, s, 86_400);
         }
-        let tally = *t.get(7).unwrap();
+        let tally = t.get(7).unwrap().clone();
         assert_eq!(tally.failures(4_000, &W), [1, 1, 5, 5]);
         assert_eq!(tally.failures(4_599, &W), [0, 1, 5, 5]);
         assert_eq!(
@@ -411,6 +548,61 @@ mod tests {
         let kept = t.get(8).expect("kept for its success");
         assert_eq!(kept.failures(5_040, &W), [0; WINDOWS]);
         assert!(kept.successes(5_040, &W)[3] > 0.9);
+    }
+
+    #[test]
+    fn a_tally_fits_a_cache_line_until_its_fifth_failure_and_counts_the_rest() {
+        let mut t = SourceTable::tallies(10);
+        for s in 1..=4 {
+            t.fail(7, s, 86_400);
+        }
+        let line = t.heap_bytes();
+        assert_eq!(t.get(7).unwrap().held_bytes(), 0);
+        t.fail(7, 5, 86_400);
+        assert_eq!(
+            t.heap_bytes(),
+            line + FAR_BYTES,
+            "the fifth makes the rest of the ring"
+        );
+        assert_eq!(t.get(7).unwrap().failures(5, &W), [5; WINDOWS]);
+        let mut times = [0; RING];
+        assert_eq!(t.clear_failures(7, 5, 600, &mut times), 5);
+        assert_eq!(t.heap_bytes(), line, "and it goes with the failures");
+        for k in 0..3 {
+            for s in 1..=6 {
+                t.fail(k, s, 10);
+            }
+        }
+        assert_eq!(t.heap_bytes(), line + 3 * FAR_BYTES);
+        t.forget_idle(100, 10);
+        assert!(t.is_empty());
+        assert_eq!(t.heap_bytes(), line, "expiry counts them again");
+    }
+
+    #[test]
+    fn a_checkpoint_holds_the_whole_ring_as_one_array_as_before() {
+        let mut t = SourceTable::tallies(10);
+        for s in 1..=6 {
+            t.fail(7, s * 10, 86_400);
+        }
+        t.fail(8, 3, 86_400);
+        let json = serde_json::to_value(t.get(7).unwrap()).unwrap();
+        let failures: Vec<u64> = serde_json::from_value(json["failures"].clone()).unwrap();
+        assert_eq!(
+            failures,
+            [10, 20, 30, 40, 50, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(json["next"], 6);
+        let back: Tally = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, t.get(7).unwrap());
+        let short: Tally =
+            serde_json::from_value(serde_json::to_value(t.get(8).unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            short.held_bytes(),
+            0,
+            "a tally of few failures reads back without a far part"
+        );
+        assert_eq!(&short, t.get(8).unwrap());
     }
 
     #[test]
