@@ -39,7 +39,11 @@ impl Hasher {
     }
 
     pub fn keys(&self, e: &Event, asn: Option<u32>) -> Keys {
-        let user = self.user(e.tenant.as_deref(), &e.user);
+        self.keys_with_user(e, self.user(e.tenant.as_deref(), &e.user), asn)
+    }
+
+    /// [`Hasher::keys`] when the user's key, `user`, is known.
+    pub fn keys_with_user(&self, e: &Event, user: u64, asn: Option<u32>) -> Keys {
         let ip = self.ip(e.ip);
         Keys {
             ip,

@@ -533,9 +533,6 @@ impl Engine {
         true
     }
 
-    /// Moves event time to the event's (expiring what aged out once a day)
-    /// and looks up what every path needs: its place, its browser and OS
-    /// families, its keys.
     #[inline]
     /// Starts fetching the user's profile and the filter bits the event's
     /// lookups read first: they miss the cache for most events, and fetched
@@ -550,6 +547,9 @@ impl Engine {
         }
     }
 
+    /// Moves event time to the event's (expiring what aged out once a day)
+    /// and looks up what every path needs: its place, its browser and OS
+    /// families, its keys.
     fn arrive(&mut self, e: &Event) -> (u64, GeoInfo, Families, crate::detect::Keys) {
         // The clock only moves forward: a late event is applied at the
         // clock's time (the doors bound how late, and how far ahead).
@@ -559,9 +559,12 @@ impl Engine {
         self.last_ms = now_ms;
         self.clock.set_millis(now_ms);
         self.expire_profiles((now_ms / 86_400_000) as u32);
+        // The user's index line is on its way while the address is looked up.
+        let user = self.hasher.user(e.tenant.as_deref(), &e.user);
+        self.profiles.prefetch_index(user);
         let geo = self.geoip.lookup_cached(e.ip, &mut self.geo_cache);
         let families = self.families(e);
-        let keys = self.hasher.keys(e, geo.asn);
+        let keys = self.hasher.keys_with_user(e, user, geo.asn);
         (now_ms, geo, families, keys)
     }
 }

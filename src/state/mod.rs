@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod fraud;
 pub mod frequency;
 pub mod history;
+pub mod index;
 pub mod journal;
 pub mod limiter;
 pub mod prefilter;

@@ -8,8 +8,8 @@
 //! write here (a fraudulent verdict forgets the reported values); failures and
 //! attempts never do.
 
+use crate::state::index::KeyIndex;
 use crate::state::Evictions;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// One remembered value of a feature.
@@ -291,11 +291,12 @@ impl Chunks {
 }
 
 /// Every profile, keyed by the user's 64-bit key. Profiles sit in dense chunks
-/// with a small index beside them, so a profile costs its 196 bytes plus about
-/// 35 of index, not a sparse map's worth of empty 200-byte buckets.
+/// with a small index beside them ([`KeyIndex`]), so a profile costs its 196
+/// bytes plus 17 to 34 of index, not a sparse map's worth of empty 200-byte
+/// buckets.
 #[derive(Debug, Default)]
 pub struct ProfileStore {
-    index: FxHashMap<u64, u32>,
+    index: KeyIndex,
     profiles: Chunks,
     max_profiles: usize,
     evicted: Evictions,
@@ -310,7 +311,14 @@ impl ProfileStore {
     }
 
     pub fn get(&self, key: u64) -> Option<&Profile> {
-        self.index.get(&key).map(|&i| self.profiles.get(i))
+        self.index.get(key).map(|i| self.profiles.get(i))
+    }
+
+    /// Starts fetching the index's line for the user: the first step of
+    /// [`ProfileStore::prefetch`], taken as soon as the user's key is known.
+    #[inline]
+    pub fn prefetch_index(&self, key: u64) {
+        self.index.prefetch(key);
     }
 
     /// Starts fetching the user's profile, if there is one, into cache:
@@ -318,19 +326,19 @@ impl ProfileStore {
     /// does other work (see [`crate::state::prefilter::prefetch`]).
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.index.get(key) {
             crate::state::prefilter::prefetch(self.profiles.get(i));
         }
     }
 
     pub fn get_mut(&mut self, key: u64) -> Option<&mut Profile> {
-        self.index.get(&key).map(|&i| self.profiles.get_mut(i))
+        self.index.get(key).map(|i| self.profiles.get_mut(i))
     }
 
     /// The user's profile, created empty if needed. At the cap, the tenth of
     /// profiles unused longest are dropped first.
     pub fn get_or_insert(&mut self, key: u64) -> &mut Profile {
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.index.get(key) {
             return self.profiles.get_mut(i);
         }
         if self.profiles.len >= self.max_profiles {
@@ -402,7 +410,7 @@ impl ProfileStore {
 
     /// Bytes held: the chunks' capacity and the index's buckets.
     pub fn heap_bytes(&self) -> usize {
-        self.profiles.bytes() + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+        self.profiles.bytes() + self.index.heap_bytes()
     }
 }
 
@@ -411,7 +419,7 @@ impl ProfileStore {
 /// written, and [`ProfileStore::restore_from`] keeps the running one.
 impl Serialize for ProfileStore {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.index.iter().map(|(k, &i)| (k, self.profiles.get(i))))
+        s.collect_seq(self.index.iter().map(|(k, i)| (k, self.profiles.get(i))))
     }
 }
 
@@ -433,7 +441,7 @@ impl<'de> Deserialize<'de> for ProfileStore {
                     .index
                     .reserve(seq.size_hint().unwrap_or(0).min(1 << 20));
                 while let Some((key, p)) = seq.next_element::<(u64, Profile)>()? {
-                    if store.index.contains_key(&key) {
+                    if store.index.contains_key(key) {
                         return Err(serde::de::Error::custom(format_args!(
                             "user key {key:#x} twice"
                         )));
