@@ -419,7 +419,14 @@ impl ProfileStore {
 /// written, and [`ProfileStore::restore_from`] keeps the running one.
 impl Serialize for ProfileStore {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.index.iter().map(|(k, i)| (k, self.profiles.get(i))))
+        // The length first: the checkpoint's format needs it before the
+        // entries, and the index's iterator cannot tell it.
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.index.len()))?;
+        for (k, i) in self.index.iter() {
+            seq.serialize_element(&(k, self.profiles.get(i)))?;
+        }
+        seq.end()
     }
 }
 
@@ -545,6 +552,22 @@ mod tests {
         assert!(h.lookup(1, 10, &age()).0 > 0.0);
         assert_eq!(h.lookup(2, 10, &age()).0, 0.0);
         assert!(h.lookup(3, 10, &age()).0 > 0.0);
+    }
+
+    #[test]
+    fn the_store_survives_the_checkpoints_format() {
+        // Postcard writes a sequence's length first: the store must give it.
+        let mut s = ProfileStore::new(100);
+        for k in [3u64, 0, u64::MAX, 77] {
+            s.get_or_insert(k).last.secs = k as u32 % 1000 + 1;
+        }
+        let bytes = postcard::to_stdvec(&s).expect("serializes");
+        let back: ProfileStore = postcard::from_bytes(&bytes).expect("deserializes");
+        assert_eq!(back.len(), 4);
+        for k in [3u64, 0, u64::MAX, 77] {
+            assert_eq!(back.get(k).unwrap().last.secs, k as u32 % 1000 + 1);
+        }
+        assert!(back.get(4).is_none());
     }
 
     #[test]
