@@ -533,10 +533,10 @@ impl Engine {
         true
     }
 
-    #[inline]
     /// Starts fetching the user's profile and the filter bits the event's
     /// lookups read first: they miss the cache for most events, and fetched
     /// together here they arrive while the rules run, not one after another.
+    #[inline]
     fn prefetch(&self, keys: &crate::detect::Keys) {
         self.profiles.prefetch(keys.user);
         for d in &self.detectors {
