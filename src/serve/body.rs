@@ -11,6 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
 use futures_util::StreamExt;
+use std::time::Duration;
 
 /// Admission, before a body is read: a declared length over the route's
 /// limit is a 413 at once (with `Expect: 100-continue` too, since no
@@ -55,19 +56,23 @@ pub(super) fn admit(
         })
 }
 
+/// The most time a refused body is given to arrive in full (see [`discard`]).
+const DISCARD_WITHIN: Duration = Duration::from_secs(60);
+
 /// A body refused for memory is read and thrown away, chunk by chunk and in
 /// the background, so the client, still sending it, reads the 503 rather
 /// than a reset connection (most clients send the whole body before they
-/// read an answer). It costs no memory beyond a chunk; at most the route's
-/// limit in bytes (`max_batch_bytes`) and `header_read_timeout` are spent on
-/// it, then the connection is dropped.
+/// read an answer). It costs no memory beyond a chunk. Each chunk may take
+/// `request_timeout` to come, as an accepted body's may; at most the route's
+/// limit in bytes (`max_batch_bytes`) and [`DISCARD_WITHIN`] in all are
+/// spent on it, then the connection is dropped.
 pub(super) fn discard(c: &ServerConfig, body: Body) {
-    let (limit, within) = (c.max_batch_bytes, c.header_read_timeout);
+    let (limit, idle) = (c.max_batch_bytes, c.request_timeout);
     tokio::spawn(async move {
         let mut chunks = body.into_data_stream();
         let mut seen = 0usize;
-        let _ = tokio::time::timeout(within, async {
-            while let Some(Ok(chunk)) = chunks.next().await {
+        let _ = tokio::time::timeout(DISCARD_WITHIN, async {
+            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(idle, chunks.next()).await {
                 seen += chunk.len();
                 if seen > limit {
                     break;
