@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +65,14 @@ struct Slots {
     /// When set, governor's verdict is computed but its new state is dropped:
     /// the "would this overflow?" question an attempt asks.
     dry_run: AtomicBool,
+    /// For a `distinct:` count, the value's fingerprint (0 for none): the
+    /// store checks and remembers it in the same probe as governor's update.
+    fingerprint: AtomicU32,
+    /// Set by the store when the fingerprint was among the key's last four:
+    /// the count is a repeat, and nothing was stored.
+    repeat: AtomicBool,
+    /// The map's length after the latest update, for the cap's check.
+    len: AtomicUsize,
 }
 
 /// The handle governor holds; the bucket keeps another to the same slots.
@@ -82,26 +90,41 @@ impl StateStore for SlotStore {
         // the lock is never contended; it exists to keep the engine Send + Sync.
         let mut map = self.0.map.lock().unwrap_or_else(|p| p.into_inner());
         let dry_run = self.0.dry_run.load(Ordering::Relaxed);
-        // One probe of the table, whether the key is there or not.
-        match map.entry(*key) {
+        let fp = self.0.fingerprint.load(Ordering::Relaxed) as u16;
+        // One probe of the table, whether the key is there or not, for the
+        // repeat check, governor's update and the fingerprint.
+        let out = match map.entry(*key) {
             Entry::Occupied(mut slot) => {
+                let seen = slot.get().seen;
+                // A repeat is one whatever governor says: flagged before it is
+                // asked, and nothing is stored.
+                let repeat = fp != 0 && (0..4).any(|i| (seen >> (16 * i)) as u16 == fp);
+                self.0.repeat.store(repeat, Ordering::Relaxed);
                 let (out, tat) = f(Some(Nanos::new(slot.get().tat)))?;
-                if !dry_run {
-                    slot.get_mut().tat = tat.as_u64();
+                if !repeat && !dry_run {
+                    let s = slot.get_mut();
+                    s.tat = tat.as_u64();
+                    // Only a counted value is remembered: one that overflowed
+                    // (the `?` above) overflows again when it comes back.
+                    if fp != 0 {
+                        s.seen = (seen << 16) | u64::from(fp);
+                    }
                 }
-                Ok(out)
+                out
             }
             Entry::Vacant(place) => {
                 let (out, tat) = f(None)?;
                 if !dry_run {
                     place.insert(Slot {
                         tat: tat.as_u64(),
-                        seen: 0,
+                        seen: u64::from(fp),
                     });
                 }
-                Ok(out)
+                out
             }
-        }
+        };
+        self.0.len.store(map.len(), Ordering::Relaxed);
+        Ok(out)
     }
 }
 
@@ -162,25 +185,21 @@ impl KeyedBucket {
     /// slot spares: one user retrying, or a few users behind one NAT taking
     /// turns, do not add up, while a run of new values always does.
     pub fn count(&mut self, key: u64, value: Option<u64>) -> Fill {
-        let fp = value.map(|v| (v >> 48) as u16 | 1); // never 0, which marks an empty place
-        if let Some(fp) = fp {
-            let map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
-            let seen = map.get(&key).map_or(0, |s| s.seen);
-            if (0..4).any(|i| (seen >> (16 * i)) as u16 == fp) {
-                return Fill::Repeat;
-            }
+        let fp = value.map_or(0, |v| (v >> 48) as u16 | 1); // never 0, which marks an empty place
+        self.slots
+            .fingerprint
+            .store(u32::from(fp), Ordering::Relaxed);
+        self.slots.repeat.store(false, Ordering::Relaxed);
+        let overflow = self.limiter.check_key(&key).is_err();
+        self.slots.fingerprint.store(0, Ordering::Relaxed);
+        if self.slots.repeat.load(Ordering::Relaxed) {
+            return Fill::Repeat;
         }
-        let fill = match self.limiter.check_key(&key) {
-            Ok(()) => Fill::Counted,
-            Err(_) => Fill::Overflow,
+        let fill = if overflow {
+            Fill::Overflow
+        } else {
+            Fill::Counted
         };
-        // Only a counted value is remembered: one that overflowed overflows
-        // again when it comes back.
-        if let (Some(fp), Fill::Counted) = (fp, fill) {
-            let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = map.entry(key).or_default();
-            slot.seen = (slot.seen << 16) | fp as u64;
-        }
         self.maybe_sweep();
         fill
     }
@@ -254,13 +273,8 @@ impl KeyedBucket {
         let now = self.clock.now_nanos();
         if now < self.next_sweep_nanos {
             let ceiling = self.max_keys + (self.max_keys / 10).max(64);
-            let len = self
-                .slots
-                .map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .len();
-            if len > ceiling {
+            // The length the count just left, read without the lock.
+            if self.slots.len.load(Ordering::Relaxed) > ceiling {
                 self.sweep(now);
             }
             return;
@@ -315,7 +329,8 @@ impl Clock for BucketClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
-        if self.started.swap(true, Ordering::Relaxed) {
+        // A plain load on every reading after the first, not a swap.
+        if self.started.load(Ordering::Relaxed) || self.started.swap(true, Ordering::Relaxed) {
             self.shared.now()
         } else {
             Nanos::new(0)
