@@ -186,9 +186,9 @@ pub(super) fn parse_into(bytes: &[u8], e: &mut Event) -> Result<(), EventError> 
     // The common case is a good event: decode it plainly, and only on failure
     // decode again with path tracking to name the field (tracking every value
     // of every event cost a third of decoding).
-    // One UTF-8 check of the whole line (std's has an ASCII fast path) is
-    // cheaper than serde_json checking each string on its own.
-    let Ok(json) = std::str::from_utf8(bytes) else {
+    // One UTF-8 check of the whole line, with SIMD, is cheaper than
+    // serde_json checking each string on its own.
+    let Ok(json) = simdutf8::basic::from_utf8(bytes) else {
         return Err(EventError::new("", "event is not valid UTF-8"));
     };
     // Events as services write them (flat, no escapes) take the quick decoder;
