@@ -349,3 +349,49 @@ async fn the_stream_carries_a_brute_force_block_and_replays_it_to_late_readers()
     let first = read_until(&mut late, is_block).await;
     assert_eq!(first.last().unwrap(), block);
 }
+
+/// The README allows an outcome to reuse its attempt's `event_id`: they
+/// are two events, both listed, and the outcome sent again is a duplicate.
+#[tokio::test]
+async fn an_outcome_that_shares_its_attempts_id_is_listed_beside_it() {
+    let s = server(ServerConfig::default());
+    let d = post(
+        &s,
+        "/v1/decide",
+        &at("shared-1", 0, "olive", "198.51.100.8", "attempt", ""),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let outcome = at("shared-1", 2, "olive", "198.51.100.8", "success", "");
+    let first = post(&s, "/v1/events", &outcome).await.json();
+    assert_eq!(
+        (&first["decided"], &first["duplicates"]),
+        (&1.into(), &0.into()),
+        "{first}"
+    );
+    let again = post(&s, "/v1/events", &outcome).await.json();
+    assert_eq!(
+        (&again["decided"], &again["duplicates"]),
+        (&0.into(), &1.into()),
+        "{again}"
+    );
+    let page = call(&s, "GET", "/v1/users/olive/events", "", true)
+        .await
+        .json();
+    let listed: Vec<(&str, &str)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"]["event_id"].as_str().unwrap(),
+                e["event"]["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("shared-1", "success"), ("shared-1", "attempt")],
+        "{page}"
+    );
+}

@@ -6,7 +6,7 @@
 //! (in event time) is forgotten. Stored events never hold the password hash.
 
 use crate::engine::keys::push_account;
-use crate::event::{Decision, Event, FeedbackVerdict};
+use crate::event::{Decision, Event, FeedbackVerdict, Outcome};
 use crate::state::Evictions;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -38,6 +38,32 @@ pub struct Page<'a> {
 /// No slot: the end of the recency list.
 const NIL: u32 = u32::MAX;
 
+/// Where the entries of one event id are: the slot and sequence number of
+/// each outcome's (an attempt and its outcome may share an id, as the README
+/// allows; they are two events), sequence 0 where there is none.
+#[derive(Debug, Default, Clone, Copy)]
+struct Places([(u32, u64); 3]);
+
+impl Places {
+    fn get(&self, outcome: Outcome) -> Option<(u32, u64)> {
+        let p = self.0[outcome as usize];
+        (p.1 != 0).then_some(p)
+    }
+
+    /// The place of the latest recorded of them.
+    fn newest(&self) -> Option<(u32, u64)> {
+        self.0
+            .iter()
+            .copied()
+            .filter(|p| p.1 != 0)
+            .max_by_key(|p| p.1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|p| p.1 == 0)
+    }
+}
+
 /// One user's ring, linked into the list of users by latest event.
 #[derive(Debug, Default)]
 struct UserRing {
@@ -59,8 +85,10 @@ pub struct History {
     /// The ring whose latest event is oldest, and the one with the newest.
     oldest: u32,
     newest: u32,
-    /// Event id to (slot, seq) of every stored entry.
-    ids: FxHashMap<Box<str>, (u32, u64)>,
+    /// Event id to the (slot, seq) of each stored entry with that id.
+    ids: FxHashMap<Box<str>, Places>,
+    /// Entries stored.
+    stored: usize,
     next_seq: u64,
     /// Estimated heap bytes of the stored entries.
     entry_bytes: usize,
@@ -82,6 +110,7 @@ impl History {
             oldest: NIL,
             newest: NIL,
             ids: FxHashMap::default(),
+            stored: 0,
             next_seq: 1,
             entry_bytes: 0,
             scratch: String::new(),
@@ -90,10 +119,11 @@ impl History {
         }
     }
 
-    /// Records an event and its decision; `false` (and nothing stored) when the
-    /// event id is already recorded: a redelivered event keeps its first entry.
+    /// Records an event and its decision; `false` (and nothing stored) when an
+    /// event with its id and outcome is already recorded: a redelivered event
+    /// keeps its first entry.
     pub fn record(&mut self, e: &Event, d: &Decision) -> bool {
-        if self.ids.contains_key(e.event_id.as_str()) {
+        if self.find_outcome(&e.event_id, e.outcome).is_some() {
             return false;
         }
         self.scratch.clear();
@@ -109,10 +139,10 @@ impl History {
         let ring = &mut self.rings[slot as usize];
         if ring.entries.len() >= self.per_user {
             if let Some(old) = ring.entries.pop_front() {
-                self.ids.remove(old.event.event_id.as_str());
-                self.entry_bytes -= entry_bytes(&old);
+                self.forget_id(&old);
             }
         }
+        let ring = &mut self.rings[slot as usize];
         let mut event = e.clone();
         event.password_sha1 = None;
         let entry = Entry {
@@ -124,36 +154,78 @@ impl History {
         };
         self.next_seq += 1;
         self.entry_bytes += entry_bytes(&entry);
-        self.ids
-            .insert(e.event_id.as_str().into(), (slot, entry.seq));
+        self.stored += 1;
+        let place = (slot, entry.seq);
         ring.entries.push_back(entry);
+        if let Some(places) = self.ids.get_mut(e.event_id.as_str()) {
+            places.0[e.outcome as usize] = place;
+        } else {
+            let mut places = Places::default();
+            places.0[e.outcome as usize] = place;
+            self.ids.insert(e.event_id.as_str().into(), places);
+        }
         if let Some(t) = e.timestamp {
             self.age_out(t.millis());
         }
         true
     }
 
-    /// The entry of an event id, unless it was evicted.
+    /// The entry of an event id, unless it was evicted: of an attempt and
+    /// its outcome sharing the id, the later recorded (the outcome), which is
+    /// what feedback on the id is about.
     pub fn find(&self, event_id: &str) -> Option<&Entry> {
-        let &(slot, seq) = self.ids.get(event_id)?;
+        self.at(self.ids.get(event_id)?.newest()?)
+    }
+
+    /// The entry of the event with this id and outcome, unless it was
+    /// evicted: what a redelivery of that event was decided.
+    pub fn find_outcome(&self, event_id: &str, outcome: Outcome) -> Option<&Entry> {
+        self.at(self.ids.get(event_id)?.get(outcome)?)
+    }
+
+    fn at(&self, (slot, seq): (u32, u64)) -> Option<&Entry> {
         let entries = &self.rings[slot as usize].entries;
         let i = entries.binary_search_by_key(&seq, |e| e.seq).ok()?;
         entries.get(i)
     }
 
-    /// Records the verdict of feedback on an event; `false` when the event is
-    /// not (or no longer) stored.
+    fn at_mut(&mut self, (slot, seq): (u32, u64)) -> Option<&mut Entry> {
+        let entries = &mut self.rings[slot as usize].entries;
+        let i = entries.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        entries.get_mut(i)
+    }
+
+    /// Records the verdict of feedback on an event (the entry
+    /// [`find`](Self::find) gives); `false` when the event is not (or no
+    /// longer) stored.
     pub fn set_feedback(&mut self, event_id: &str, verdict: FeedbackVerdict) -> bool {
-        let Some(&(slot, seq)) = self.ids.get(event_id) else {
+        let Some(place) = self.ids.get(event_id).and_then(Places::newest) else {
             return false;
         };
-        let entries = &mut self.rings[slot as usize].entries;
-        match entries.binary_search_by_key(&seq, |e| e.seq) {
-            Ok(i) => {
-                entries[i].feedback = Some(verdict);
+        match self.at_mut(place) {
+            Some(e) => {
+                e.feedback = Some(verdict);
                 true
             }
-            Err(_) => false,
+            None => false,
+        }
+    }
+
+    /// Drops an entry leaving its ring from the id index.
+    fn forget_id(&mut self, old: &Entry) {
+        self.entry_bytes -= entry_bytes(old);
+        self.stored -= 1;
+        let id = old.event.event_id.as_str();
+        if let Some(places) = self.ids.get_mut(id) {
+            if places
+                .get(old.event.outcome)
+                .is_some_and(|p| p.1 == old.seq)
+            {
+                places.0[old.event.outcome as usize] = (0, 0);
+            }
+            if places.is_empty() {
+                self.ids.remove(id);
+            }
         }
     }
 
@@ -208,19 +280,15 @@ impl History {
     /// apply. Entries must come in increasing `seq`.
     pub fn restore(&mut self, entries: impl IntoIterator<Item = Entry>, next_seq: u64) {
         for entry in entries {
-            let (seq, feedback) = (entry.seq, entry.feedback);
-            self.next_seq = seq;
-            let id = entry.event.event_id.clone();
+            self.next_seq = entry.seq;
             if self.record(&entry.event, &entry.decision) {
-                if let (Some(v), Some(&(_, s))) = (feedback, self.ids.get(id.as_str())) {
-                    if s == seq {
-                        self.set_feedback(&id, v);
-                    }
-                }
-                if let Some(&(slot, _)) = self.ids.get(id.as_str()) {
-                    if let Some(e) = self.rings[slot as usize].entries.back_mut() {
-                        e.has_password = entry.has_password;
-                    }
+                let place = self
+                    .ids
+                    .get(entry.event.event_id.as_str())
+                    .and_then(|p| p.get(entry.event.outcome));
+                if let Some(e) = place.and_then(|p| self.at_mut(p)) {
+                    e.feedback = entry.feedback;
+                    e.has_password = entry.has_password;
                 }
             }
         }
@@ -229,7 +297,7 @@ impl History {
 
     /// Events stored.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.stored
     }
 
     /// Users let go so far, at the cap or by age (a user's ring dropping
@@ -272,7 +340,7 @@ impl History {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.stored == 0
     }
 
     /// Users with events stored.
@@ -299,7 +367,7 @@ impl History {
             )
             + index(
                 self.ids.capacity(),
-                std::mem::size_of::<(Box<str>, (u32, u64))>(),
+                std::mem::size_of::<(Box<str>, Places)>(),
             )
     }
 
@@ -331,8 +399,7 @@ impl History {
         self.unlink(slot);
         let ring = std::mem::take(&mut self.rings[slot as usize]);
         for old in &ring.entries {
-            self.ids.remove(old.event.event_id.as_str());
-            self.entry_bytes -= entry_bytes(old);
+            self.forget_id(old);
         }
         self.accounts.remove(&ring.account);
         self.free.push(slot);
@@ -451,6 +518,54 @@ mod tests {
         h.set_max_age(None);
         h.record(&at("d1", "d", 400), &decision("d1"));
         assert!(h.find("c1").is_some());
+    }
+
+    #[test]
+    fn an_attempt_and_its_outcome_sharing_an_id_are_both_listed() {
+        let mut h = History::new(3, 10);
+        let attempt = event("s1", "alice");
+        let mut outcome = event("s1", "alice");
+        outcome.outcome = Outcome::Failure;
+        assert!(h.record(&attempt, &decision("s1")));
+        assert!(
+            h.record(&outcome, &decision("s1")),
+            "a second event, not a repeat"
+        );
+        assert!(
+            !h.record(&outcome, &decision("s1")),
+            "the outcome again is a repeat"
+        );
+        assert_eq!(h.len(), 2);
+        let listed: Vec<Outcome> = h
+            .page(None, "alice", 10, None)
+            .events
+            .iter()
+            .map(|e| e.event.outcome)
+            .collect();
+        assert_eq!(listed, [Outcome::Failure, Outcome::Attempt]);
+        assert_eq!(h.find("s1").unwrap().event.outcome, Outcome::Failure);
+        let a = h.find_outcome("s1", Outcome::Attempt).unwrap();
+        assert_eq!(a.event.outcome, Outcome::Attempt);
+        assert!(h.find_outcome("s1", Outcome::Success).is_none());
+        // Feedback on the id is about the outcome, and survives a restore.
+        assert!(h.set_feedback("s1", FeedbackVerdict::Fraudulent));
+        let mut restored = History::new(3, 10);
+        restored.restore(h.entries_by_seq().into_iter().cloned(), h.next_seq());
+        assert_eq!(restored.len(), 2);
+        let r = restored.find("s1").unwrap();
+        assert_eq!(r.feedback, Some(FeedbackVerdict::Fraudulent));
+        let ra = restored.find_outcome("s1", Outcome::Attempt).unwrap();
+        assert_eq!(ra.feedback, None);
+        assert!(ra.has_password);
+        // The attempt leaving the ring keeps the outcome findable.
+        for id in ["x1", "x2"] {
+            record(&mut h, id, "alice");
+        }
+        assert!(h.find_outcome("s1", Outcome::Attempt).is_none());
+        assert_eq!(h.find("s1").unwrap().event.outcome, Outcome::Failure);
+        record(&mut h, "x3", "alice");
+        assert!(h.find("s1").is_none());
+        assert_eq!(h.len(), 3);
     }
 
     #[test]
