@@ -4,7 +4,8 @@
 //! adds what the address and user agent say, [`state`] holds what earlier events
 //! taught, [`detect`] runs the rules, [`model`] scores the risk, and [`engine`]
 //! ties them into one [`Decision`](event::Decision). The doors ([`ingest`]) only
-//! decode and encode; [`analytics`] makes and studies traffic.
+//! decode and encode, and reach the engine through [`node`], which keeps what
+//! they share; [`analytics`] makes and studies traffic.
 
 pub mod analytics;
 pub mod check;
@@ -16,6 +17,7 @@ pub mod event;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod node;
 pub mod problem;
 pub mod serve;
 pub mod state;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use palisade::config::{Config, Mode};
 use palisade::engine::{Engine, EngineParts};
 use palisade::enrich::pwned::{self, BuildOptions, InputFormat};
+use palisade::node::Core;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -229,9 +230,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             eprintln!("palisade replay: {}", parts.describe());
-            let mut engine = Engine::new(parts);
+            let mut core = Core::new(Engine::new(parts), config.limits.recent_event_ids);
             replay(
-                &mut engine,
+                &mut core,
                 input.as_deref(),
                 output.as_deref(),
                 metrics.as_deref(),
@@ -410,7 +411,7 @@ fn load_config(c: &Common) -> Result<Config, ExitCode> {
 }
 
 fn replay(
-    engine: &mut Engine,
+    core: &mut Core,
     input: Option<&Path>,
     output: Option<&Path>,
     metrics_file: Option<&Path>,
@@ -457,7 +458,7 @@ fn replay(
     let mut counters = palisade::metrics::DecisionCounters::default();
     let recording = metrics_out.is_some().then_some((&metrics, &mut counters));
     let summary = palisade::ingest::replay::replay(
-        engine,
+        core,
         reader,
         writer,
         rejects.lock(),
@@ -466,14 +467,14 @@ fn replay(
     )
     .context("replay failed")?;
     if let (Some(mut f), Some(p)) = (metrics_out, metrics_file) {
-        palisade::metrics::StateObserver::default().observe(&metrics, engine, None);
+        palisade::metrics::StateObserver::default().observe(&metrics, &core.engine, None);
         f.write_all(&metrics.render())
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    eprintln!("{}", engine.state_stats());
+    eprintln!("{}", core.engine.state_stats());
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -585,6 +586,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
         // Configuration, not state: a restored history takes the running one.
         history.set_max_age(config.limits.history_max_age().ok().flatten());
+        let mut core = Core::with_recent(engine, recent);
         // The state is a fold over the journal: replay it before serving.
         let (journal, journal_said) = if config.journal.enabled {
             let dir = data_dir.join("journal");
@@ -609,7 +611,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let mut n = 0u64;
             let replayed = j.replay(from, |_, entry| {
-                palisade::serve::worker::apply(&mut engine, &mut history, &mut recent, entry);
+                palisade::serve::worker::apply(&mut core, &mut history, entry);
                 n += 1;
                 Ok(())
             });
@@ -646,7 +648,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             tokio::spawn(palisade::engine::breached::watch(
                 path,
                 config.pwned.reload_interval,
-                engine.pwned_index().clone(),
+                core.engine.pwned_index().clone(),
             ));
         }
         let durability = journal
@@ -655,6 +657,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 journal,
                 checkpoints,
             });
+        let Core { engine, recent } = core;
         let server = Server::start(engine, history, recent, durability, s, keys);
         let handle = server.state.engine.clone();
         if journal.is_some() {

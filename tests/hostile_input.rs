@@ -8,6 +8,7 @@ mod support;
 use palisade::config::Config;
 use palisade::engine::{Engine, EngineParts};
 use palisade::ingest::replay::replay;
+use palisade::node::Core;
 use palisade::serve::{auth::ApiKeys, Server};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -17,11 +18,11 @@ use support::{call, event, KEY};
 /// Replays JSON lines through a fresh engine on the shipped rules and model:
 /// each accepted line's decision by event id, and the rejected lines.
 fn run(lines: &[String]) -> (BTreeMap<String, serde_json::Value>, Vec<String>) {
-    let mut engine = support::engine();
+    let mut core = Core::new(support::engine(), 1_000_000);
     let input = lines.join("\n");
     let (mut out, mut rejects) = (Vec::new(), Vec::new());
     replay(
-        &mut engine,
+        &mut core,
         input.as_bytes(),
         &mut out,
         &mut rejects,
@@ -142,10 +143,10 @@ fn failure(id: &str, user: &str, ip: &str, when: &str) -> String {
 
 /// The action and reason codes of each decision, in the order made.
 fn in_turn(lines: &[String]) -> Vec<(String, Vec<String>)> {
-    let mut engine = support::engine();
+    let mut core = Core::new(support::engine(), 1_000_000);
     let (mut out, mut rejects) = (Vec::new(), Vec::new());
     replay(
-        &mut engine,
+        &mut core,
         lines.join("\n").as_bytes(),
         &mut out,
         &mut rejects,

@@ -817,3 +817,125 @@ fn a_broker_that_is_down_is_retried_and_reported_not_a_crash() {
     assert_eq!(p.metric("palisade_kafka_up", ""), 0.0);
     assert_eq!(p.terminate(), Some(0), "{}", p.log());
 }
+
+/// Replays `lines` in process on the shipped rules and model: each
+/// decision in order, and how many events were repeats.
+fn replayed(lines: &[Vec<u8>]) -> (Vec<serde_json::Value>, u64) {
+    let mut core = palisade::node::Core::new(support::engine(), 10_000);
+    let input: Vec<u8> = lines.join(&b'\n');
+    let mut out = Vec::new();
+    let summary = palisade::ingest::replay::replay(
+        &mut core,
+        input.as_slice(),
+        &mut out,
+        std::io::sink(),
+        None,
+        None,
+    )
+    .unwrap();
+    let decisions = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (decisions, summary.repeated)
+}
+
+/// What a decision says, without its versions (the child runs the
+/// built-in rules, the in-process engine the repository's copy).
+fn verdict(d: &serde_json::Value) -> (String, String, Vec<String>) {
+    let codes = d["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_string())
+        .collect();
+    (
+        d["action"].as_str().unwrap().to_string(),
+        d["risk_score"].to_string(),
+        codes,
+    )
+}
+
+/// DESIGN.md: an event seen twice counts once, on every door. The same
+/// failed sign-in ten times, then the user's next attempt: replay, HTTP and
+/// Kafka each apply the failure once and decide the attempt alike, as after
+/// one failure, not as after ten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_copies_of_an_event_count_once_through_replay_http_and_kafka() {
+    let failure = event("copy-1", "tenfold", "203.0.113.77", "failure", 0);
+    let attempt = event("next-1", "tenfold", "203.0.113.77", "attempt", 20);
+    let copies = vec![failure.clone(); 10];
+
+    // Replay.
+    let mut lines: Vec<Vec<u8>> = copies.iter().map(|(_, v)| v.clone()).collect();
+    lines.push(attempt.1.clone());
+    let (decisions, repeated) = replayed(&lines);
+    assert_eq!(repeated, 9, "nine copies are repeats");
+    assert_eq!(decisions.len(), 2, "the failure once, then the attempt");
+    let by_replay = verdict(&decisions[1]);
+    let (once, _) = replayed(&[failure.1.clone(), attempt.1.clone()]);
+    assert_eq!(by_replay, verdict(&once[1]), "as after one failure");
+    // Ten distinct failures are another story: the check can fail.
+    let mut distinct: Vec<Vec<u8>> = (0..10)
+        .map(|i| {
+            event(
+                &format!("copy-{i}x"),
+                "tenfold",
+                "203.0.113.77",
+                "failure",
+                0,
+            )
+            .1
+        })
+        .collect();
+    distinct.push(attempt.1.clone());
+    let (after_ten, _) = replayed(&distinct);
+    assert_ne!(
+        verdict(&after_ten[10]),
+        by_replay,
+        "ten failures decide the attempt otherwise"
+    );
+
+    // HTTP, in process.
+    let s = support::server(palisade::serve::ServerConfig::default());
+    let batch = format!(
+        "[{}]",
+        copies
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let took = support::call(&s, "POST", "/v1/events", &batch, true).await;
+    assert_eq!(took.status, 202, "{}", took.body);
+    assert_eq!(took.json()["decided"], 1, "{}", took.body);
+    assert_eq!(took.json()["duplicates"], 9, "{}", took.body);
+    let body = String::from_utf8(attempt.1.clone()).unwrap();
+    let d = support::call(&s, "POST", "/v1/decide", &body, true).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(verdict(&d.json()), by_replay, "HTTP decides as replay");
+
+    // Kafka, against the real broker.
+    let Some(broker) = broker() else { return };
+    let t = topics(&broker, "tenfold", 1).await;
+    let mut p = palisade(&broker, &t, &format!("{}-group", t.events), 4);
+    p.wait_ready();
+    let prod = producer(&broker);
+    publish(&prod, &t.events, &copies).await;
+    p.wait_metric("palisade_kafka_messages_total", "", 10.0);
+    publish(&prod, &t.events, std::slice::from_ref(&attempt)).await;
+    p.wait_metric("palisade_kafka_messages_total", "", 11.0);
+    assert_eq!(p.metric("palisade_kafka_messages_total", "duplicate"), 9.0);
+    assert_eq!(p.metric("palisade_kafka_messages_total", "decided"), 2.0);
+    let mut decisions = Reader::new(&broker, &t.decisions);
+    let records = decisions.until("the attempt's decision", |r| {
+        ids(r, "decision").iter().any(|id| id == "next-1")
+    });
+    let by_kafka = records
+        .iter()
+        .find(|r| r.header("event_id") == "next-1" && r.header("record") == "decision")
+        .unwrap()
+        .json();
+    assert_eq!(verdict(&by_kafka), by_replay, "Kafka decides as replay");
+}

@@ -1,11 +1,13 @@
 //! Offline replay: events JSONL in, decisions JSONL out, one decision per
 //! accepted event in input order. Rejected lines are reported with their line
-//! number and reason and counted; they never stop the run.
+//! number and reason and counted; they never stop the run. An event repeated
+//! (the same id and outcome as one decided lately, as serve and Kafka tell a
+//! redelivery) is counted and not applied again, and yields no decision.
 
-use crate::engine::Engine;
 use crate::event::bounds::{TimeBounds, TimeRefusal};
 use crate::event::{Action, Event, MAX_EVENT_BYTES};
 use crate::metrics::{DecisionCounters, Metrics};
+use crate::node::Core;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Summary {
     pub events: u64,
     pub rejected: u64,
+    /// Events with the id and outcome of one decided lately: not applied.
+    pub repeated: u64,
     /// Decisions per action: allow, challenge, block.
     pub actions: [u64; 3],
     /// Enforcements the engine issued (rules' blocks). Replay writes
@@ -33,7 +37,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "replayed {} events in {:.2} s ({:.0} events/s): {} allow, {} challenge, {} block; {} enforcements issued; {} rejected lines",
+            "replayed {} events in {:.2} s ({:.0} events/s): {} allow, {} challenge, {} block; {} enforcements issued; {} repeated events not applied; {} rejected lines",
             self.events,
             self.elapsed.as_secs_f64(),
             self.events_per_second(),
@@ -41,6 +45,7 @@ impl std::fmt::Display for Summary {
             self.actions[1],
             self.actions[2],
             self.enforcements,
+            self.repeated,
             self.rejected
         )
     }
@@ -61,7 +66,7 @@ enum Pending {
     Rejected(String),
 }
 
-/// Replays `input` through `engine`, writing decisions to `output` and one line
+/// Replays `input` through `core`, writing decisions to `output` and one line
 /// per rejected input line to `rejects`. With `metrics`, every decision is
 /// counted as `serve` counts it (and the engine's time per event observed).
 ///
@@ -72,7 +77,7 @@ enum Pending {
 /// `max_ahead` before it, and one more than `max_lateness` behind the clock
 /// is refused as too late.
 pub fn replay(
-    engine: &mut Engine,
+    core: &mut Core,
     input: impl Read,
     mut output: impl Write,
     mut rejects: impl Write,
@@ -87,7 +92,7 @@ pub fn replay(
     let mut spare: Vec<Box<Event>> = Vec::new();
     let mut queue: VecDeque<(u64, Pending)> = VecDeque::with_capacity(LOOKAHEAD + 1);
     let mut line_no = 0u64;
-    let bounds = engine.time_bounds();
+    let bounds = core.engine.time_bounds();
     loop {
         let next = lines.next_line()?;
         if let Some((line, consumed)) = next {
@@ -139,16 +144,27 @@ pub fn replay(
             }
             Pending::Event(event) => event,
         };
-        if let Err(why) = in_time(&bounds, engine.clock_ms(), &event, &queue) {
-            summary.rejected += 1;
-            writeln!(rejects, "line {n}: {}", why.message)?;
+        // A repeat is counted as one however late it comes (as serve and
+        // Kafka answer a redelivery); the time is checked first only because
+        // it costs no memory look-up.
+        if let Err(why) = in_time(&bounds, core.engine.clock_ms(), &event, &queue) {
+            if core.is_repeat(&event) {
+                summary.repeated += 1;
+            } else {
+                summary.rejected += 1;
+                writeln!(rejects, "line {n}: {}", why.message)?;
+            }
             spare.push(event);
             continue;
         }
         let started = metrics.is_some().then(Instant::now);
-        let decision = engine.evaluate(&event);
+        let Some(decision) = core.decide_once(&event) else {
+            summary.repeated += 1;
+            spare.push(event);
+            continue;
+        };
         // Nearly always empty: taking an empty list allocates nothing.
-        let issued = engine.take_enforcements();
+        let issued = core.engine.take_enforcements();
         summary.enforcements += issued.len() as u64;
         if let (Some((m, counters)), Some(t)) = (metrics.as_mut(), started) {
             m.evaluation.observe(t.elapsed().as_secs_f64());

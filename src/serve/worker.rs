@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::event::bounds::{TimeBounds, TimeRefusal};
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::{DecisionCounters, Metrics, StateObserver};
+use crate::node::Core;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};
@@ -200,7 +201,7 @@ impl EngineHandle {
     /// Takes the engine back, once requests in flight are done; later jobs
     /// are refused as `Stopped`.
     pub async fn stop(&self) -> Option<Engine> {
-        self.worker.lock().await.take().map(|w| w.engine)
+        self.worker.lock().await.take().map(|w| w.core.engine)
     }
 }
 
@@ -218,9 +219,8 @@ pub fn start(
     let (feed, _) = broadcast::channel(stream_buffer);
     let bounds = engine.time_bounds();
     let worker = Worker {
-        engine,
+        core: Core::with_recent(engine, recent),
         history,
-        recent,
         metrics: metrics.clone(),
         feed: feed.clone(),
         published: 0,
@@ -244,33 +244,29 @@ pub fn start(
 /// Applies one journal entry to the state as the worker applied it the
 /// first time (without metrics, publishing or journaling): replaying the
 /// journal rebuilds the state it left.
-pub fn apply(engine: &mut Engine, history: &mut History, recent: &mut RecentIds, entry: Entry) {
+pub fn apply(core: &mut Core, history: &mut History, entry: Entry) {
     match entry {
         Entry::Event(e) => {
-            if !e.event_id.is_empty() {
-                recent.insert(&e.event_id, e.outcome);
-            }
-            let d = engine.evaluate(&e);
+            let d = core.decide(&e);
             history.record(&e, &d);
         }
         Entry::Feedback { event_id, verdict } => {
             if let Some(seen) = history.find(&event_id) {
                 let event = seen.event.clone();
-                engine.feedback(&event, verdict);
+                core.engine.feedback(&event, verdict);
                 history.set_feedback(&event_id, verdict);
             }
         }
     }
     // Published when first issued.
-    let _ = engine.take_enforcements();
+    let _ = core.engine.take_enforcements();
 }
 
 struct Worker {
-    engine: Engine,
+    /// The engine, with the ids decided lately, to know a redelivery when
+    /// the history has forgotten it.
+    core: Core,
     history: History,
-    /// Ids decided lately, to know a redelivery when the history has
-    /// forgotten it.
-    recent: RecentIds,
     metrics: Arc<Metrics>,
     feed: broadcast::Sender<Arc<Published>>,
     /// Sequence number of the last enforcement published.
@@ -294,7 +290,12 @@ impl Worker {
         j.sync_blocking(position).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let (path, bytes) = c
-            .write(&self.engine, &self.history, &self.recent, position)
+            .write(
+                &self.core.engine,
+                &self.history,
+                &self.core.recent,
+                position,
+            )
             .map_err(|e| e.to_string())?;
         let seconds = started.elapsed().as_secs_f64();
         // What every kept checkpoint holds, the journal no longer needs.
@@ -387,16 +388,12 @@ impl Worker {
                         },
                         // The history checked: what remains of
                         // `is_redelivery` is the memory of recent ids.
-                        None if !e.event_id.is_empty()
-                            && self.recent.contains(&e.event_id, e.outcome) =>
-                        {
-                            Consumed {
-                                decision: None,
-                                redelivered: true,
-                                enforcements: Vec::new(),
-                                late: None,
-                            }
-                        }
+                        None if self.core.is_repeat(e) => Consumed {
+                            decision: None,
+                            redelivered: true,
+                            enforcements: Vec::new(),
+                            late: None,
+                        },
                         None => match self.late(e) {
                             Some(r) => Consumed {
                                 decision: None,
@@ -429,6 +426,7 @@ impl Worker {
             }
             Job::InForce(reply) => {
                 let lines = self
+                    .core
                     .engine
                     .enforcements_in_force()
                     .iter()
@@ -453,8 +451,8 @@ impl Worker {
         if e.event_id.is_empty() {
             return None;
         }
-        let seen = self.history.find(&e.event_id)?;
-        (seen.event.outcome == e.outcome).then(|| seen.decision.clone())
+        let seen = self.history.find_outcome(&e.event_id, e.outcome)?;
+        Some(seen.decision.clone())
     }
 
     /// A new event further behind the engine's clock than the bounds allow
@@ -468,28 +466,25 @@ impl Worker {
     /// [`Worker::late`], not counted.
     fn lateness(&self, e: &Event) -> Option<TimeRefusal> {
         let t = e.timestamp?;
-        self.engine
+        self.core
+            .engine
             .time_bounds()
-            .check_late(t.millis(), self.engine.clock_ms())
+            .check_late(t.millis(), self.core.engine.clock_ms())
             .err()
     }
 
     /// Whether the event (same id and outcome) was decided before, by the
     /// history or, past it, the memory of recent ids.
     fn is_redelivery(&self, e: &Event) -> bool {
-        !e.event_id.is_empty()
-            && (self.recent.contains(&e.event_id, e.outcome) || self.redelivery(e).is_some())
+        self.core.is_repeat(e) || self.redelivery(e).is_some()
     }
 
     /// Decides a new event: its decision and the enforcements it issued
     /// (already published to stream readers).
     fn decide(&mut self, e: &Event) -> (Decision, Vec<Enforcement>) {
         self.log(EntryRef::Event(e));
-        if !e.event_id.is_empty() {
-            self.recent.insert(&e.event_id, e.outcome);
-        }
         let started = Instant::now();
-        let d = self.engine.evaluate(e);
+        let d = self.core.decide(e);
         self.metrics
             .evaluation
             .observe(started.elapsed().as_secs_f64());
@@ -515,7 +510,7 @@ impl Worker {
             event_id: id,
             verdict,
         });
-        let effect = self.engine.feedback(&event, verdict);
+        let effect = self.core.engine.feedback(&event, verdict);
         self.history.set_feedback(id, verdict);
         self.metrics
             .feedback
@@ -533,7 +528,7 @@ impl Worker {
     /// Sends the enforcements the engine issued to stream readers, and
     /// returns them.
     fn publish(&mut self) -> Vec<Enforcement> {
-        let issued = self.engine.take_enforcements();
+        let issued = self.core.engine.take_enforcements();
         for e in &issued {
             self.published += 1;
             self.metrics
@@ -552,8 +547,8 @@ impl Worker {
     fn refresh_gauges(&mut self) {
         self.observed.observe(
             &self.metrics,
-            &self.engine,
-            Some((&self.history, &self.recent)),
+            &self.core.engine,
+            Some((&self.history, &self.core.recent)),
         );
         if let Some(j) = &self.journal {
             self.metrics.journal_bytes.set(j.disk_bytes() as i64);

@@ -151,6 +151,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
         &args.history,
         "analyze",
         "analyzing",
+        config.limits.recent_event_ids,
         &mut || {
             let parts = match first.take() {
                 Some(p) => p,

@@ -127,7 +127,8 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
         Err(e) => return Ok(Err(e)),
     };
     eprintln!("palisade evaluate: {}", parts.0.describe());
-    let (counts, shipped, changed) = evaluate(&args.history, parts, &|| {
+    let recent_ids = config.limits.recent_event_ids;
+    let (counts, shipped, changed) = evaluate(&args.history, parts, recent_ids, &|| {
         build().map_err(|e| anyhow::anyhow!(e))
     })?;
     let report = report::Report::new(args, counts, &shipped, changed.as_ref());
@@ -173,6 +174,7 @@ pub fn scored(e: &Event) -> bool {
 pub fn evaluate(
     input: &HistoryArgs,
     parts: Parts,
+    recent_ids: usize,
     again: &dyn Fn() -> anyhow::Result<Parts>,
 ) -> anyhow::Result<(Counts, Pass, Option<Pass>)> {
     let mut first = Some(parts);
@@ -180,6 +182,7 @@ pub fn evaluate(
         input,
         "evaluate",
         "evaluating",
+        recent_ids,
         &mut || {
             let (base, changed) = match first.take() {
                 Some(p) => p,

@@ -5,9 +5,15 @@
 //! order; an event earlier than the one before it stops the stream, and the
 //! history is read again whole and sorted ([`load_sorted`]) into a state
 //! built afresh, so no event is seen twice.
+//!
+//! An event repeated in the history (the id and outcome of one given to the
+//! state lately) is counted and not given again: the rule of every door
+//! (see `palisade::node`), so these commands decide what serve and replay
+//! would.
 
 use super::{load_sorted, progress, Flow, HistoryArgs, Tally};
 use palisade::event::Event;
+use palisade::state::recent_ids::RecentIds;
 
 /// What an in-order pass gave.
 pub struct Ordered<S> {
@@ -18,28 +24,43 @@ pub struct Ordered<S> {
     pub sorted: bool,
 }
 
+/// Whether `e` repeats an event given lately; remembers it if not.
+fn repeated(recent: &mut RecentIds, e: &Event) -> bool {
+    !e.event_id.is_empty() && !recent.insert(&e.event_id, e.outcome)
+}
+
 /// Gives every event of the history to `take`, in time order, with a state
 /// from `fresh`; `fresh` is called again (and the first state dropped) when
 /// the input turns out not to be in order. `command` names the command in
-/// the message saying so; `what` labels the progress bar.
+/// the message saying so; `what` labels the progress bar. The latest
+/// `recent_ids` ids (`limits.recent_event_ids`) are remembered to tell a
+/// repeat.
 pub fn in_time_order<S>(
     input: &HistoryArgs,
     command: &str,
     what: &str,
+    recent_ids: usize,
     fresh: &mut dyn FnMut() -> anyhow::Result<S>,
     take: &mut dyn FnMut(&mut S, &Event),
 ) -> anyhow::Result<Ordered<S>> {
     let mut state = fresh()?;
     let mut last = None;
+    let mut recent = RecentIds::new(recent_ids);
+    let mut repeats = 0;
     let read = input.stream(what, &mut |e| {
         if e.timestamp < last {
             return Flow::Stop;
         }
         last = e.timestamp;
-        take(&mut state, &e);
+        if repeated(&mut recent, &e) {
+            repeats += 1;
+        } else {
+            take(&mut state, &e);
+        }
         Flow::Go
     })?;
     if !read.stopped {
+        report_repeated(command, repeats);
         return Ok(Ordered {
             state,
             read,
@@ -50,9 +71,15 @@ pub fn in_time_order<S>(
     drop(state);
     let (events, read, _) = load_sorted(input, "reading")?;
     let mut state = fresh()?;
+    let mut recent = RecentIds::new(recent_ids);
+    let mut repeats = 0;
     let bar = progress(what, Some(events.len() as u64), "events");
     for (i, e) in events.iter().enumerate() {
-        take(&mut state, e);
+        if repeated(&mut recent, e) {
+            repeats += 1;
+        } else {
+            take(&mut state, e);
+        }
         if i % 4096 == 0 {
             if let Some(b) = &bar {
                 b.set_position(i as u64);
@@ -62,9 +89,20 @@ pub fn in_time_order<S>(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    report_repeated(command, repeats);
     Ok(Ordered {
         state,
         read,
         sorted: true,
     })
+}
+
+fn report_repeated(command: &str, repeats: u64) {
+    if repeats > 0 {
+        eprintln!(
+            "palisade {command}: {repeats} event{} repeated the id and outcome of an earlier one and {} not applied again",
+            if repeats == 1 { "" } else { "s" },
+            if repeats == 1 { "was" } else { "were" }
+        );
+    }
 }

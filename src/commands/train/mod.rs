@@ -182,6 +182,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
         &args.history,
         "train",
         "replaying",
+        config.limits.recent_event_ids,
         &mut || start(),
         &mut |c, e| take(c, e, args.holdout),
     )?;
@@ -355,6 +356,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
         &args.history,
         "train",
         "measuring",
+        config.limits.recent_event_ids,
         &mut || start(),
         &mut |(engine, by), e| {
             let d = engine.evaluate(e);

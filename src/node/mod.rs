@@ -1,0 +1,93 @@
+//! What every door shares. An event reaches the engine through a [`Core`],
+//! whichever door it came in by (HTTP, Kafka, replay, the analytics
+//! commands), so the contract's rule that an event seen twice counts once
+//! holds on all of them alike.
+
+use crate::engine::Engine;
+use crate::event::{Decision, Event};
+use crate::state::recent_ids::RecentIds;
+
+/// The engine and its memory of the event ids decided lately.
+pub struct Core {
+    pub engine: Engine,
+    /// Ids (with their outcome) decided lately; an event without an id is
+    /// never taken for a repeat.
+    pub recent: RecentIds,
+}
+
+impl Core {
+    /// An engine that remembers the latest `recent_ids` ids
+    /// (`limits.recent_event_ids`).
+    pub fn new(engine: Engine, recent_ids: usize) -> Core {
+        Core::with_recent(engine, RecentIds::new(recent_ids))
+    }
+
+    /// An engine with the ids a checkpoint remembered.
+    pub fn with_recent(engine: Engine, recent: RecentIds) -> Core {
+        Core { engine, recent }
+    }
+
+    /// Whether an event with this id and outcome was decided lately: a
+    /// repeat (a redelivery, a retry, a copy in a log), which changes no
+    /// state.
+    #[inline]
+    pub fn is_repeat(&self, e: &Event) -> bool {
+        !e.event_id.is_empty() && self.recent.contains(&e.event_id, e.outcome)
+    }
+
+    /// Decides a new event and remembers its id. The door has checked that
+    /// it is no repeat and is in time.
+    #[inline]
+    pub fn decide(&mut self, e: &Event) -> Decision {
+        if !e.event_id.is_empty() {
+            self.recent.insert(&e.event_id, e.outcome);
+        }
+        self.engine.evaluate(e)
+    }
+
+    /// Decides the event unless it is a repeat (`None`): for the doors that
+    /// answer a repeat with nothing (replay, the analytics commands).
+    #[inline]
+    pub fn decide_once(&mut self, e: &Event) -> Option<Decision> {
+        if e.event_id.is_empty() {
+            return Some(self.engine.evaluate(e));
+        }
+        if !self.recent.insert(&e.event_id, e.outcome) {
+            return None;
+        }
+        Some(self.engine.evaluate(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineParts;
+    use crate::event::Outcome;
+
+    fn core() -> Core {
+        let parts = EngineParts::from_config(&crate::config::Config::default()).unwrap();
+        Core::new(Engine::new(parts), 100)
+    }
+
+    #[test]
+    fn an_event_seen_twice_is_decided_once_and_its_outcome_apart() {
+        let mut c = core();
+        let mut e = Event {
+            event_id: "e1".into(),
+            user: "alice".into(),
+            outcome: Outcome::Failure,
+            ..Event::default()
+        };
+        assert!(c.decide_once(&e).is_some());
+        assert!(c.is_repeat(&e));
+        assert!(c.decide_once(&e).is_none(), "a repeat is not decided");
+        e.outcome = Outcome::Attempt;
+        assert!(!c.is_repeat(&e), "the attempt is another event");
+        assert!(c.decide_once(&e).is_some());
+        e.event_id.clear();
+        assert!(c.decide_once(&e).is_some(), "no id: never a repeat");
+        assert!(c.decide_once(&e).is_some());
+        assert_eq!(c.recent.len(), 2);
+    }
+}
