@@ -244,6 +244,18 @@ impl FeedbackConfig {
 impl Config {
     /// Reads and checks a config file; every problem is reported.
     pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+        let (config, problems) = Config::read(path)?;
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Reads a config file: `Err` when it cannot be read or is no config
+    /// (TOML syntax, unknown keys, wrong types), else the config with the
+    /// problems of its values, so `check` can go on to list the rest.
+    pub fn read(path: &Path) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             vec![Problem::new(
                 path,
@@ -254,11 +266,7 @@ impl Config {
         let config: Config =
             toml::from_str(&text).map_err(|e| vec![Problem::from_toml(path, &text, &e)])?;
         let problems = config.check(path, &text);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        Ok((config, problems))
     }
 
     /// Checks values without touching the file system.

@@ -192,17 +192,24 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check => {
-            let config = match load_config(&cli.common) {
+            // Every problem in one run: the file's values, then what they
+            // point at (the same problem found twice is listed once).
+            let (config, mut problems) = match read_config(&cli.common) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
             let checked = palisade::check::check(&config);
-            let problems = checked.problems;
+            let description = checked.description();
+            for p in checked.problems {
+                if !problems.iter().any(|q| q.message == p.message) {
+                    problems.push(p);
+                }
+            }
             for p in checked.warnings.iter().chain(&problems) {
                 println!("{p}");
             }
             if problems.is_empty() {
-                println!("ok: {}", checked.description.unwrap_or_default());
+                println!("ok: {}", description.unwrap_or_default());
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!(
@@ -268,15 +275,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.kafka.brokers = kafka_brokers;
             }
             config.journal.repair = repair_journal;
-            let mut problems = config.server.problems();
-            problems.extend(config.kafka.problems());
-            if !problems.is_empty() {
-                for (_, message) in problems {
-                    eprintln!("palisade serve: {message}");
+            // The validation `check` runs, so `check` fails whenever this would.
+            let checked = palisade::check::check(&config);
+            match checked.parts {
+                Some(parts) if checked.problems.is_empty() => serve(config, parts),
+                _ => {
+                    for p in &checked.problems {
+                        eprintln!("palisade serve: {p}");
+                    }
+                    Ok(ExitCode::from(EXIT_CONFIG))
                 }
-                return Ok(ExitCode::from(EXIT_CONFIG));
             }
-            serve(config)
         }
         Command::Simulate {
             users,
@@ -371,9 +380,23 @@ fn analytics(
 }
 
 fn load_config(c: &Common) -> Result<Config, ExitCode> {
-    let mut config = match &c.config {
-        None => Config::default(),
-        Some(path) => Config::load(path).map_err(|problems| {
+    let (config, problems) = read_config(c)?;
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("{p}");
+        }
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    Ok(config)
+}
+
+/// The config file (if any) with flags and environment variables applied,
+/// and the problems of its values; a file that cannot be read as a config
+/// is printed and becomes exit code 64.
+fn read_config(c: &Common) -> Result<(Config, Vec<palisade::problem::Problem>), ExitCode> {
+    let (mut config, problems) = match &c.config {
+        None => (Config::default(), Vec::new()),
+        Some(path) => Config::read(path).map_err(|problems| {
             for p in problems {
                 eprintln!("{p}");
             }
@@ -407,7 +430,7 @@ fn load_config(c: &Common) -> Result<Config, ExitCode> {
     // How user names are keyed holds for the whole process, before any
     // event is read.
     palisade::event::username::set_user_names(config.users.names);
-    Ok(config)
+    Ok((config, problems))
 }
 
 fn replay(
@@ -479,15 +502,8 @@ fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(config: Config) -> anyhow::Result<ExitCode> {
+fn serve(config: Config, parts: EngineParts) -> anyhow::Result<ExitCode> {
     use palisade::serve::{auth, bind, shutdown_signal, Server};
-    let parts = match EngineParts::from_config(&config) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(EXIT_CONFIG));
-        }
-    };
     let data_dir = config.data_dir();
     // The state names users, addresses and devices: the owner's only. A
     // missing folder is made so by whatever first writes into it.

@@ -70,14 +70,16 @@ impl EngineParts {
             asn: config.geoip.asn.clone(),
             anonymous: config.geoip.anonymous.clone(),
         };
-        let geoip = GeoIp::open(&paths)
-            .map_err(|e| {
-                let message = e.to_string();
-                let message = message
-                    .strip_prefix("geoip ")
-                    .unwrap_or(&message)
-                    .to_string();
-                problems.push(Problem::new(Path::new("geoip"), None, message))
+        let geoip = GeoIp::open_all(&paths)
+            .map_err(|errors| {
+                for e in errors {
+                    let message = e.to_string();
+                    let message = message
+                        .strip_prefix("geoip ")
+                        .unwrap_or(&message)
+                        .to_string();
+                    problems.push(Problem::new(Path::new("geoip"), None, message));
+                }
             })
             .ok();
         let list = |entries: &[String], what: &str, problems: &mut Vec<Problem>| {

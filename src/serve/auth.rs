@@ -93,37 +93,100 @@ pub fn load(
     file: Option<&Path>,
     data_dir: &Path,
 ) -> Result<(ApiKeys, KeySource), String> {
-    let mut keys: Vec<String> = configured.to_vec();
-    if let Some(f) = file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read the API keys file {}: {e}", f.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let k = line.split('#').next().unwrap_or("").trim();
-            if k.is_empty() {
-                continue;
-            }
-            check_key(k).map_err(|e| format!("{}:{}: {e}", f.display(), i + 1))?;
-            keys.push(k.to_string());
-        }
-    }
-    if !keys.is_empty() {
-        let source = KeySource::Configured { count: keys.len() };
-        return Ok((ApiKeys::new(keys.iter().map(String::as_str)), source));
-    }
-    let path = data_dir.join(KEY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let k = text.trim();
-            check_key(k).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok((ApiKeys::new([k]), KeySource::Existing(path)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match find(configured, file, data_dir).map_err(|mut e| e.swap_remove(0))? {
+        Found::Keys(keys, source) => Ok((ApiKeys::new(keys.iter().map(String::as_str)), source)),
+        Found::ToCreate(path) => {
             let k = new_key()?;
             write_private(&path, &k)
                 .map_err(|e| format!("cannot create the API key file {}: {e}", path.display()))?;
             Ok((ApiKeys::new([k.as_str()]), KeySource::Created(path)))
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Every problem [`load`] would stop at, creating nothing: what `palisade
+/// check` reports, so that it fails whenever `serve` would.
+pub fn problems(configured: &[String], file: Option<&Path>, data_dir: &Path) -> Vec<String> {
+    match find(configured, file, data_dir) {
+        Ok(Found::Keys(..)) => Vec::new(),
+        Ok(Found::ToCreate(path)) => match path.parent().map(creatable) {
+            Some(Err(e)) => vec![format!(
+                "cannot create the API key file {}: {e}",
+                path.display()
+            )],
+            _ => Vec::new(),
+        },
+        Err(problems) => problems,
+    }
+}
+
+/// Whether a folder exists as one, or could be made: its nearest existing
+/// ancestor is a folder.
+fn creatable(dir: &Path) -> Result<(), String> {
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => return Err(format!("{} is not a folder", d.display())),
+            Err(_) => at = d.parent().filter(|p| !p.as_os_str().is_empty()),
+        }
+    }
+    Ok(())
+}
+
+enum Found {
+    Keys(Vec<String>, KeySource),
+    /// No key anywhere: one is made at this path.
+    ToCreate(PathBuf),
+}
+
+/// The keys from the config and the keys file, else the one in the data
+/// folder; every problem on the way.
+fn find(configured: &[String], file: Option<&Path>, data_dir: &Path) -> Result<Found, Vec<String>> {
+    let mut keys: Vec<String> = configured.to_vec();
+    let mut problems = Vec::new();
+    if let Some(f) = file {
+        match std::fs::read_to_string(f) {
+            Err(e) => problems.push(format!(
+                "cannot read the API keys file {}: {e}",
+                f.display()
+            )),
+            Ok(text) => {
+                for (i, line) in text.lines().enumerate() {
+                    let k = line.split('#').next().unwrap_or("").trim();
+                    if k.is_empty() {
+                        continue;
+                    }
+                    match check_key(k) {
+                        Ok(()) => keys.push(k.to_string()),
+                        Err(e) => problems.push(format!("{}:{}: {e}", f.display(), i + 1)),
+                    }
+                }
+                if keys.is_empty() && problems.is_empty() {
+                    problems.push(format!(
+                        "the API keys file {} holds no key (one per line, # comments)",
+                        f.display()
+                    ));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if !keys.is_empty() {
+        let source = KeySource::Configured { count: keys.len() };
+        return Ok(Found::Keys(keys, source));
+    }
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let k = text.trim();
+            check_key(k).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+            Ok(Found::Keys(vec![k.to_string()], KeySource::Existing(path)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::ToCreate(path)),
+        Err(e) => Err(vec![format!("cannot read {}: {e}", path.display())]),
     }
 }
 

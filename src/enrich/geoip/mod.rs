@@ -76,12 +76,27 @@ pub struct GeoIp {
 impl GeoIp {
     /// Opens and checks every configured database; the first problem is the error.
     pub fn open(paths: &GeoPaths) -> Result<GeoIp, GeoIpError> {
-        let open =
-            |slot, path: &Option<PathBuf>| path.as_deref().map(|p| Db::open(slot, p)).transpose();
+        GeoIp::open_all(paths).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`open`](Self::open), with every database's problem when more than
+    /// one fails (never an empty list).
+    pub fn open_all(paths: &GeoPaths) -> Result<GeoIp, Vec<GeoIpError>> {
+        let mut errors = Vec::new();
+        let mut open = |slot, path: &Option<PathBuf>| {
+            let p = path.as_deref()?;
+            Db::open(slot, p).map_err(|e| errors.push(e)).ok()
+        };
+        let city = open(GeoSlot::City, &paths.city);
+        let asn = open(GeoSlot::Asn, &paths.asn);
+        let anonymous = open(GeoSlot::Anonymous, &paths.anonymous);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(GeoIp {
-            city: open(GeoSlot::City, &paths.city)?,
-            asn: open(GeoSlot::Asn, &paths.asn)?,
-            anonymous: open(GeoSlot::Anonymous, &paths.anonymous)?,
+            city,
+            asn,
+            anonymous,
             lookup_errors: AtomicU64::new(0),
         })
     }
