@@ -9,6 +9,7 @@
 use palisade::config::Config;
 use palisade::engine::{Engine, EngineParts};
 use palisade::event::Event;
+use palisade::node::checkpoint::NodeCheckpoints;
 use palisade::state::checkpoint::Checkpoints;
 use palisade::state::history::History;
 use palisade::state::recent_ids::RecentIds;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use palisade::config::{Config, Mode};
 use palisade::engine::{Engine, EngineParts};
 use palisade::enrich::pwned::{self, BuildOptions, InputFormat};
+use palisade::node::checkpoint::NodeCheckpoints;
 use palisade::node::Core;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -627,7 +628,7 @@ fn serve(config: Config, parts: EngineParts) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let mut n = 0u64;
             let replayed = j.replay(from, |_, entry| {
-                palisade::serve::worker::apply(&mut core, &mut history, entry);
+                palisade::node::worker::apply(&mut core, &mut history, entry);
                 n += 1;
                 Ok(())
             });
@@ -669,7 +670,7 @@ fn serve(config: Config, parts: EngineParts) -> anyhow::Result<ExitCode> {
         }
         let durability = journal
             .clone()
-            .map(|journal| palisade::serve::worker::Durability {
+            .map(|journal| palisade::node::worker::Durability {
                 journal,
                 checkpoints,
             });
@@ -687,8 +688,18 @@ fn serve(config: Config, parts: EngineParts) -> anyhow::Result<ExitCode> {
             });
         }
         let kafka = if config.kafka.enabled() {
-            match server.start_kafka(config.kafka.clone()) {
-                Ok(k) => Some(k),
+            // A second door on the same node: its connection shows in /readyz.
+            let started = palisade::ingest::kafka::Kafka::start(
+                config.kafka.clone(),
+                handle.clone(),
+                server.state.metrics.clone(),
+                tokio::runtime::Handle::current(),
+            );
+            match started {
+                Ok(k) => {
+                    server.report_health(k.health.clone());
+                    Some(k)
+                }
                 Err(e) => {
                     eprintln!("palisade serve: {e}");
                     return Ok(ExitCode::from(EXIT_CONFIG));
@@ -725,8 +736,8 @@ fn serve(config: Config, parts: EngineParts) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes a checkpoint through the engine's handle, logging a failure.
-async fn checkpoint(handle: &palisade::serve::worker::EngineHandle, when: &str) {
-    use palisade::serve::worker::Job;
+async fn checkpoint(handle: &palisade::node::worker::EngineHandle, when: &str) {
+    use palisade::node::worker::Job;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let ran = handle
         .run(Job::Checkpoint(tx), std::time::Duration::from_secs(60))

@@ -246,7 +246,7 @@ async fn metrics_need_the_key_on_the_api_listener_and_count_requests() {
 
 /// Occupies the engine with a long job on another task; returns once it runs.
 async fn keep_busy(s: &palisade::serve::Server) {
-    use palisade::serve::worker::Job;
+    use palisade::node::worker::Job;
     let line = event("busy", "dave", "10.9.9.9", "failure");
     let template = palisade::event::Event::from_json(line.as_bytes()).unwrap();
     // Distinct ids: a repeated id would be answered from the history at once.

@@ -63,7 +63,14 @@ async fn an_undeliverable_decision_pauses_reading_at_the_window_then_catches_up(
         delivery_timeout: Duration::from_secs(1),
         ..KafkaConfig::default()
     };
-    let kafka = server.start_kafka(config).unwrap();
+    let kafka = palisade::ingest::kafka::Kafka::start(
+        config,
+        server.state.engine.clone(),
+        server.state.metrics.clone(),
+        tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    server.report_health(kafka.health.clone());
 
     wait_for("a failed delivery", || {
         counter(&server, "palisade_kafka_produce_errors_total", "") >= 1.0

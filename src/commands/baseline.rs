@@ -19,6 +19,7 @@ use clap::Args;
 use palisade::config::Config;
 use palisade::engine::{Engine, EngineParts};
 use palisade::event::{Event, Kind, Outcome};
+use palisade::node::checkpoint::NodeCheckpoints;
 use palisade::state::checkpoint::Checkpoints;
 use palisade::state::history::History;
 use palisade::state::recent_ids::RecentIds;

@@ -12,92 +12,11 @@
 use crate::enrich::pwned::PwnedIndex;
 use crate::event::{Event, Kind};
 use arc_swap::ArcSwapOption;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What a compromised password does to the event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PwnedAction {
-    /// Refuse the sign-in, sign-up or password change.
-    Block,
-    /// Refuse it, and require the user to reset the password (an enforcement
-    /// on the stream and the decisions topic).
-    RequirePasswordReset,
-    /// Ask for a second factor (MFA required).
-    Challenge,
-    /// Only the reason and the flag; `audit_action` tells that a block would
-    /// have followed.
-    Audit,
-}
-
-/// The action per event kind.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PwnedActions {
-    pub sign_in: PwnedAction,
-    pub sign_up: PwnedAction,
-    pub password_change: PwnedAction,
-}
-
-impl Default for PwnedActions {
-    fn default() -> PwnedActions {
-        PwnedActions {
-            sign_in: PwnedAction::RequirePasswordReset,
-            sign_up: PwnedAction::Block,
-            password_change: PwnedAction::Block,
-        }
-    }
-}
-
-/// The `[pwned]` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PwnedConfig {
-    /// The index `palisade pwned build` wrote. Unset: no check, and every
-    /// decision says `compromised_password: false`.
-    pub index: Option<PathBuf>,
-    /// Prevalence threshold: a hash counts as compromised when the corpus saw
-    /// it at least this often (as the index's count buckets round it down).
-    pub min_count: u32,
-    /// How often `serve` looks for a new build at `index` (by size and
-    /// modification time) and swaps it in.
-    #[serde(deserialize_with = "crate::serve::config::duration")]
-    pub reload_interval: Duration,
-    pub actions: PwnedActions,
-}
-
-impl Default for PwnedConfig {
-    fn default() -> PwnedConfig {
-        PwnedConfig {
-            index: None,
-            min_count: 1,
-            reload_interval: Duration::from_secs(10),
-            actions: PwnedActions::default(),
-        }
-    }
-}
-
-impl PwnedConfig {
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        if self.min_count == 0 {
-            out.push((
-                "min_count",
-                "pwned.min_count must be at least 1, got 0".to_string(),
-            ));
-        }
-        if self.reload_interval < Duration::from_secs(1) {
-            out.push((
-                "reload_interval",
-                "pwned.reload_interval must be at least 1s".to_string(),
-            ));
-        }
-        out
-    }
-}
+pub use crate::config::pwned::{PwnedAction, PwnedActions, PwnedConfig};
 
 /// The index the engine reads, replaceable while it runs.
 pub type SharedIndex = Arc<ArcSwapOption<PwnedIndex>>;

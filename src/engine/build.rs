@@ -2,6 +2,7 @@
 //! and compile rules and model, parse the address lists. Every problem found is
 //! reported together, so one run of `palisade check` shows them all.
 
+use super::budget::Footprint;
 use super::feedback::FeedbackSettings;
 use super::keys::DEFAULT_HASH_KEY;
 use super::Engine;
@@ -12,7 +13,6 @@ use crate::enrich::iplist::IpList;
 use crate::event::bounds::TimeBounds;
 use crate::model::{load_model, Model};
 use crate::problem::{Problem, Problems};
-use crate::state::budget::Footprint;
 use crate::state::limiter::EventClock;
 use std::path::{Path, PathBuf};
 

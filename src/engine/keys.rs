@@ -5,7 +5,6 @@
 use crate::detect::Keys;
 use crate::enrich::netclass;
 use crate::event::Event;
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// The public default key: replays are reproducible; production sets its own.
@@ -57,35 +56,12 @@ impl Hasher {
     }
 }
 
-/// The account a user name means: mapped as RFC 8265's UsernameCaseMapped
-/// (see [`crate::event::username`]), so `Alice`, `alice` and their Unicode
-/// spellings are one account. Borrowed when already folded (the usual
-/// case: no allocation per event).
-pub fn fold_user(user: &str) -> Cow<'_, str> {
-    // The decoder refused the names the mapping disallows; one that got
-    // here otherwise is folded as before.
-    crate::event::username::key_name(user)
-        .unwrap_or_else(|_| Cow::Owned(user.trim().to_lowercase()))
-}
-
-/// Appends an account as text, `TENANT/user` (`/user` without a tenant): the
-/// user folded as [`fold_user`], and `%` and `/` in the tenant escaped as `%25`
-/// and `%2F` so the first `/` always ends the tenant.
-pub fn push_account(out: &mut String, tenant: Option<&str>, user: &str) {
-    for c in tenant.unwrap_or("").chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '/' => out.push_str("%2F"),
-            c => out.push(c),
-        }
-    }
-    out.push('/');
-    out.push_str(&fold_user(user));
-}
+pub use crate::event::username::{fold_user, push_account};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn users_fold_case_and_tenants_separate() {

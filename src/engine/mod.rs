@@ -6,6 +6,7 @@
 //! a verdict on an earlier event.
 
 pub mod breached;
+pub mod budget;
 mod build;
 pub mod enforce;
 pub mod evidence;

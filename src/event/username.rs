@@ -151,6 +151,31 @@ fn is_default_ignorable(c: char) -> bool {
         | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
 }
 
+/// The account a user name means: mapped as RFC 8265's UsernameCaseMapped
+/// (see this module), so `Alice`, `alice` and their Unicode
+/// spellings are one account. Borrowed when already folded (the usual
+/// case: no allocation per event).
+pub fn fold_user(user: &str) -> Cow<'_, str> {
+    // The decoder refused the names the mapping disallows; one that got
+    // here otherwise is folded as before.
+    key_name(user).unwrap_or_else(|_| Cow::Owned(user.trim().to_lowercase()))
+}
+
+/// Appends an account as text, `TENANT/user` (`/user` without a tenant): the
+/// user folded as [`fold_user`], and `%` and `/` in the tenant escaped as `%25`
+/// and `%2F` so the first `/` always ends the tenant.
+pub fn push_account(out: &mut String, tenant: Option<&str>, user: &str) {
+    for c in tenant.unwrap_or("").chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            c => out.push(c),
+        }
+    }
+    out.push('/');
+    out.push_str(&fold_user(user));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

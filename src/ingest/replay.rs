@@ -61,8 +61,9 @@ pub const LOOKAHEAD: usize = 16;
 
 /// A line read and decoded, waiting for its turn.
 enum Pending {
-    /// Boxed, so that the queue moves a pointer, not the event.
-    Event(Box<Event>),
+    /// Boxed, so that the queue moves a pointer, not the event; with what
+    /// its id is remembered as ([`Core::id_key`]).
+    Event(Box<Event>, u64),
     Rejected(String),
 }
 
@@ -120,7 +121,13 @@ pub fn replay(
                                 "field `timestamp`: is required in replay".to_string(),
                             )
                         }
-                        Ok(()) => Pending::Event(event),
+                        Ok(()) => {
+                            // Its slot in the memory of ids is on its way
+                            // while the events before it are decided.
+                            let key = core.id_key(&event);
+                            core.prefetch(key, queue.len());
+                            Pending::Event(event, key)
+                        }
                         Err(e) => {
                             spare.push(event);
                             Pending::Rejected(e.to_string())
@@ -136,13 +143,13 @@ pub fn replay(
         let Some((n, pending)) = queue.pop_front() else {
             break;
         };
-        let event = match pending {
+        let (event, key) = match pending {
             Pending::Rejected(why) => {
                 summary.rejected += 1;
                 writeln!(rejects, "line {n}: {}", escape_controls(&why))?;
                 continue;
             }
-            Pending::Event(event) => event,
+            Pending::Event(event, key) => (event, key),
         };
         // A repeat is counted as one however late it comes (as serve and
         // Kafka answer a redelivery); the time is checked first only because
@@ -158,7 +165,7 @@ pub fn replay(
             continue;
         }
         let started = metrics.is_some().then(Instant::now);
-        let Some(decision) = core.decide_once(&event) else {
+        let Some(decision) = core.decide_once_keyed(&event, key) else {
             summary.repeated += 1;
             spare.push(event);
             continue;
@@ -208,7 +215,7 @@ fn in_time(
     if t > clock_ms.saturating_add(bounds.max_ahead_ms) {
         let (mut behind, mut seen) = (0, 0);
         for (_, p) in after {
-            if let Pending::Event(e) = p {
+            if let Pending::Event(e, _) = p {
                 seen += 1;
                 let u = e.timestamp.map_or(t, |u| u.millis());
                 behind += usize::from(u.saturating_add(bounds.max_ahead_ms) < t);

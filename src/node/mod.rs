@@ -3,6 +3,9 @@
 //! commands), so the contract's rule that an event seen twice counts once
 //! holds on all of them alike.
 
+pub mod checkpoint;
+pub mod worker;
+
 use crate::engine::Engine;
 use crate::event::{Decision, Event};
 use crate::state::recent_ids::RecentIds;
@@ -49,13 +52,67 @@ impl Core {
     /// answer a repeat with nothing (replay, the analytics commands).
     #[inline]
     pub fn decide_once(&mut self, e: &Event) -> Option<Decision> {
+        let key = self.id_key(e);
+        self.decide_once_keyed(e, key)
+    }
+
+    /// What the event's id and outcome are remembered as; 0 for an event
+    /// without an id. A door that reads ahead takes it early and passes it
+    /// to [`Core::prefetch`], then to [`Core::decide_once_keyed`].
+    #[inline]
+    pub fn id_key(&self, e: &Event) -> u64 {
         if e.event_id.is_empty() {
-            return Some(self.engine.evaluate(e));
+            0
+        } else {
+            self.recent.key(&e.event_id, e.outcome)
         }
-        if !self.recent.insert(&e.event_id, e.outcome) {
+    }
+
+    /// Starts fetching what deciding the event `ahead` events from now will
+    /// read of the memory of ids (see [`RecentIds::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, key: u64, ahead: usize) {
+        if key != 0 {
+            self.recent.prefetch(key, ahead);
+        }
+    }
+
+    /// [`Core::decide_once`] with the event's [`Core::id_key`].
+    #[inline]
+    pub fn decide_once_keyed(&mut self, e: &Event, key: u64) -> Option<Decision> {
+        if key != 0 && !self.recent.insert_key(key) {
             return None;
         }
         Some(self.engine.evaluate(e))
+    }
+}
+
+/// A door's connection, for `/readyz`: ready, or what is wrong (Kafka's
+/// consumer sets it; the HTTP door reports it).
+pub struct Health {
+    state: std::sync::Mutex<(bool, String)>,
+}
+
+impl Health {
+    /// Not ready yet, for the reason given.
+    pub fn new(detail: String) -> Health {
+        Health {
+            state: std::sync::Mutex::new((false, detail)),
+        }
+    }
+
+    /// `Ok` when ready; otherwise what is wrong.
+    pub fn status(&self) -> Result<(), String> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.0 {
+            Ok(())
+        } else {
+            Err(s.1.clone())
+        }
+    }
+
+    pub fn set(&self, ready: bool, detail: String) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (ready, detail);
     }
 }
 

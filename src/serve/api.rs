@@ -2,10 +2,10 @@
 //! thread, answer. Every failure is an [`ApiError`].
 
 use super::error::ApiError;
-use super::worker::{EngineHandle, Job, Refused, UnknownEvent, UserQuery};
 use super::ServerConfig;
 use crate::event::{Event, FeedbackVerdict, Outcome, Timestamp};
 use crate::metrics::Metrics;
+use crate::node::worker::{EngineHandle, Job, Refused, UnknownEvent, UserQuery};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
@@ -50,7 +50,7 @@ pub struct Shared {
     /// Turns true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
     /// The Kafka consumer's connection, when Kafka is on.
-    pub kafka: std::sync::OnceLock<Arc<crate::ingest::kafka::KafkaHealth>>,
+    pub kafka: std::sync::OnceLock<Arc<crate::node::Health>>,
     /// The breach-corpus index, for `/range` (the engine reads the same one).
     pub pwned: crate::engine::breached::SharedIndex,
 }

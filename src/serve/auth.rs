@@ -5,8 +5,7 @@ use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
-/// Shortest key accepted: shorter ones can be guessed.
-pub const MIN_KEY_CHARS: usize = 16;
+pub use crate::config::server::{check_key, MIN_KEY_CHARS};
 
 /// The accepted keys, kept only as digests: comparing digests of equal length
 /// leaks neither a key's bytes nor its length through timing.
@@ -43,22 +42,6 @@ impl ApiKeys {
 
 fn digest(key: &str) -> [u8; 20] {
     Sha1::digest(key.as_bytes()).into()
-}
-
-/// A key must be long enough and printable, so it survives a header intact.
-pub fn check_key(k: &str) -> Result<(), String> {
-    if k.chars().count() < MIN_KEY_CHARS {
-        return Err(format!(
-            "an API key needs at least {MIN_KEY_CHARS} characters, this one has {}",
-            k.chars().count()
-        ));
-    }
-    if !k.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(
-            "an API key may hold only printable ASCII characters, without spaces".to_string(),
-        );
-    }
-    Ok(())
 }
 
 /// Where the keys came from, for the start-up line (never the keys).

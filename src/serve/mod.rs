@@ -1,20 +1,20 @@
-//! `palisade serve`: the HTTP risk-decision API (axum). The engine sits
-//! behind one async mutex with a bound on requests in flight (see
-//! [`worker`]); the handlers decode, check, run the job and answer.
+//! `palisade serve`: the HTTP risk-decision API (axum), a door on the node:
+//! the engine sits behind one async mutex with a bound on requests in
+//! flight (see [`crate::node::worker`]); the handlers decode, check, run the
+//! job and answer.
 
 pub mod api;
 pub mod auth;
 mod body;
-pub(crate) mod config;
 mod conn;
 pub mod error;
 mod range;
-pub mod worker;
 
-pub use config::ServerConfig;
+pub use crate::config::server::ServerConfig;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::node::worker;
 use crate::state::history::History;
 use crate::state::recent_ids::RecentIds;
 use api::AppState;
@@ -146,20 +146,10 @@ impl Server {
         Server { state, shutdown_tx }
     }
 
-    /// Starts the Kafka consumer on this server's engine (call inside the
-    /// runtime); `/readyz` reports its connection from then on.
-    pub fn start_kafka(
-        &self,
-        config: crate::ingest::kafka::KafkaConfig,
-    ) -> Result<crate::ingest::kafka::Kafka, String> {
-        let k = crate::ingest::kafka::Kafka::start(
-            config,
-            self.state.engine.clone(),
-            self.state.metrics.clone(),
-            tokio::runtime::Handle::current(),
-        )?;
-        let _ = self.state.kafka.set(k.health.clone());
-        Ok(k)
+    /// Reports another door's connection (Kafka's consumer on the same
+    /// node) in `/readyz` from now on.
+    pub fn report_health(&self, health: Arc<crate::node::Health>) {
+        let _ = self.state.kafka.set(health);
     }
 
     /// Serves on the given listeners until `stop` resolves, then lets

@@ -5,7 +5,7 @@
 //! and, when set, a maximum age: a user whose latest event is older than that
 //! (in event time) is forgotten. Stored events never hold the password hash.
 
-use crate::engine::keys::push_account;
+use crate::event::username::push_account;
 use crate::event::{Decision, Event, FeedbackVerdict, Outcome};
 use crate::state::Evictions;
 use rustc_hash::FxHashMap;

@@ -3,7 +3,6 @@
 //! feedback, and the recent events of each user. Every structure here is
 //! bounded (a cap and an age) and sized in bytes for the metrics.
 
-pub mod budget;
 pub mod checkpoint;
 pub mod fraud;
 pub mod frequency;

@@ -23,13 +23,12 @@
 //! in flight, commits, and leaves the group. A broker that is down at start or
 //! goes away is retried by librdkafka with backoff; `/readyz` reports it.
 
-pub mod config;
-
-pub use config::KafkaConfig;
+pub use crate::config::kafka::{KafkaConfig, MANAGED_PROPERTIES};
 
 use crate::event::{Event, EventError};
 use crate::metrics::Metrics;
-use crate::serve::worker::{Consumed, EngineHandle, Job, Refused};
+use crate::node::worker::{Consumed, EngineHandle, Job, Refused};
+use crate::node::Health;
 use futures_util::future::join_all;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -46,37 +45,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Whether the consumer is connected, for `/readyz`.
-pub struct KafkaHealth {
-    state: Mutex<(bool, String)>,
-}
-
-impl KafkaHealth {
-    fn new(brokers: &str) -> KafkaHealth {
-        KafkaHealth {
-            state: Mutex::new((false, format!("connecting to {brokers}"))),
-        }
-    }
-
-    /// `Ok` when connected and in the group; otherwise what is wrong.
-    pub fn status(&self) -> Result<(), String> {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.0 {
-            Ok(())
-        } else {
-            Err(s.1.clone())
-        }
-    }
-
-    fn set(&self, ready: bool, detail: String, metrics: &Metrics) {
-        metrics.kafka_up.set(i64::from(ready));
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (ready, detail);
-    }
+/// Sets the consumer's connection state for `/readyz` and the
+/// `palisade_kafka_up` gauge.
+fn set_health(health: &Health, ready: bool, detail: String, metrics: &Metrics) {
+    metrics.kafka_up.set(i64::from(ready));
+    health.set(ready, detail);
 }
 
 /// librdkafka's callbacks: connection errors, rebalances.
 struct Context {
-    health: Arc<KafkaHealth>,
+    health: Arc<Health>,
     metrics: Arc<Metrics>,
     /// When the last connection error was printed, so a broker that stays
     /// down is reported every 30 s, not on every retry.
@@ -108,7 +86,8 @@ impl ClientContext for Context {
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
         );
         if fatal {
-            self.health.set(
+            set_health(
+                &self.health,
                 false,
                 format!("broker unreachable: {reason}"),
                 &self.metrics,
@@ -164,7 +143,8 @@ impl ConsumerContext for Context {
                     "palisade kafka: assigned partitions [{}] of the events topic",
                     list.join(", ")
                 );
-                self.health.set(
+                set_health(
+                    &self.health,
                     true,
                     format!("{} partitions assigned", list.len()),
                     &self.metrics,
@@ -193,7 +173,7 @@ fn commit(consumer: &BaseConsumer<Context>, when: &str) {
 pub struct Kafka {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    pub health: Arc<KafkaHealth>,
+    pub health: Arc<Health>,
 }
 
 impl Kafka {
@@ -206,7 +186,7 @@ impl Kafka {
         runtime: tokio::runtime::Handle,
     ) -> Result<Kafka, String> {
         let brokers = config.brokers.clone().ok_or("kafka.brokers is not set")?;
-        let health = Arc::new(KafkaHealth::new(&brokers));
+        let health = Arc::new(Health::new(format!("connecting to {brokers}")));
         // Exported only when Kafka is on (a second start finds it there).
         let _ = metrics
             .registry
@@ -383,7 +363,7 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
-    health: Arc<KafkaHealth>,
+    health: Arc<Health>,
     instance: String,
     config: KafkaConfig,
 }
@@ -410,7 +390,8 @@ impl Pipeline {
             .is_ok();
         let assigned = self.consumer.assignment().map_or(0, |a| a.count());
         if answered && assigned > 0 {
-            self.health.set(
+            set_health(
+                &self.health,
                 true,
                 format!("{assigned} partitions assigned"),
                 &self.metrics,

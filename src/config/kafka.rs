@@ -28,7 +28,7 @@ pub struct KafkaConfig {
     /// How long the producer tries to deliver a record before it reports a
     /// failure (librdkafka's `message.timeout.ms`); failed records are sent
     /// again with backoff, and nothing more is read meanwhile.
-    #[serde(deserialize_with = "crate::serve::config::duration")]
+    #[serde(deserialize_with = "super::duration")]
     pub delivery_timeout: Duration,
     /// librdkafka properties for the consumer and the producer alike:
     /// `security.protocol`, `sasl.mechanism`, `sasl.username`,

@@ -1,9 +1,13 @@
-//! Checkpoints: the engine's state, the history and the recent event ids as
-//! they stood after the log up to a position, in one file, so a restart
-//! restores them and replays only the log after that position (DESIGN.md,
-//! principle 3). What configuration gives (rules, model, lists, GeoIP, keys)
-//! is not in it: a checkpoint is restored into an engine built from the
-//! running configuration.
+//! Checkpoint files: the format, below the engine. A checkpoint holds the
+//! engine's state, the history and the recent event ids as they stood after
+//! the log up to a position, so a restart restores them and replays only the
+//! log after that position (DESIGN.md, principle 3). This module writes and
+//! reads the files (header, checksums, atomic replacement, which to keep)
+//! and the history's and recent ids' sections; what the engine writes into a
+//! body, and the checks against a running engine, are `node::checkpoint`'s.
+//! What configuration gives (rules, model, lists, GeoIP, keys) is not in a
+//! checkpoint: it is restored into an engine built from the running
+//! configuration.
 //!
 //! A file is `checkpoint-<position:020>.ckpt`: a header, then a body of
 //! postcard messages. Postcard, not bincode: its wire format is specified and
@@ -31,7 +35,6 @@
 //! offenders and learnt typo rate (`engine::evidence`) after the fraud marks;
 //! format 1 files are still read, and start those empty.
 
-use crate::engine::{Engine, EngineParts};
 use crate::event::{
     Action, Decision, Event, FailureReason, FeedbackVerdict, Kind, Mfa, MfaStep, Outcome, Reason,
     ReasonCode, RiskLevel, Timestamp,
@@ -75,17 +78,27 @@ pub enum CheckpointError {
     NoneValid { dir: PathBuf, skipped: usize },
 }
 
-/// What a checkpoint restores beside the engine.
-pub struct Restored {
-    pub engine: Engine,
-    pub history: History,
-    pub recent: RecentIds,
-    /// The log position the checkpoint was taken at: replay from here.
+/// What a checkpoint's header says of the engine that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// Fingerprint of the hash key (never the key).
+    pub key_fingerprint: u64,
+    /// The keyed hash of a fixed account: another hash function shows.
+    pub hash_probe: u64,
+    pub rules_version: String,
+    pub model_version: String,
+}
+
+/// A checkpoint file's header, read and checked.
+pub struct Header {
+    /// The format version the body was written in.
+    pub version: u32,
+    len: usize,
+    /// The log position it was taken at.
     pub position: u64,
-    pub path: PathBuf,
-    /// Every warning printed while loading (skipped files, rule state left
-    /// out), one line each.
-    pub warnings: Vec<String>,
+    pub stamp: Stamp,
+    body_len: u64,
+    body_crc: u32,
 }
 
 /// A folder of checkpoints: `<data_dir>/checkpoints`.
@@ -95,12 +108,12 @@ pub struct Checkpoints {
 }
 
 /// Writes postcard messages to the body.
-pub(crate) struct Sink<'a> {
+pub struct Sink<'a> {
     w: &'a mut dyn Write,
 }
 
 impl Sink<'_> {
-    pub(crate) fn put<T: Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
+    pub fn put<T: Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
         postcard::to_io(v, &mut *self.w)
             .map(|_| ())
             .map_err(|e| match e {
@@ -111,14 +124,14 @@ impl Sink<'_> {
 }
 
 /// Reads postcard messages from a body whose checksum was verified.
-pub(crate) struct Source<'a> {
+pub struct Source<'a> {
     r: &'a mut dyn Read,
     /// Room for the longest string of one message.
     scratch: Vec<u8>,
 }
 
 impl Source<'_> {
-    pub(crate) fn take<T: DeserializeOwned>(&mut self, what: &str) -> Result<T, String> {
+    pub fn take<T: DeserializeOwned>(&mut self, what: &str) -> Result<T, String> {
         postcard::from_io((&mut *self.r, &mut self.scratch[..]))
             .map(|(v, _)| v)
             .map_err(|e| format!("reading {what}: {e}"))
@@ -145,29 +158,18 @@ impl<W: Write> Write for Summing<W> {
     }
 }
 
-struct Header {
-    version: u32,
-    len: usize,
-    position: u64,
-    key_fingerprint: u64,
-    hash_probe: u64,
-    body_len: u64,
-    body_crc: u32,
-    rules_version: String,
-    model_version: String,
-}
-
 fn header_bytes(h: &Header) -> Vec<u8> {
-    let mut b = Vec::with_capacity(FIXED + h.rules_version.len() + h.model_version.len() + 4);
+    let st = &h.stamp;
+    let mut b = Vec::with_capacity(FIXED + st.rules_version.len() + st.model_version.len() + 4);
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&h.version.to_le_bytes());
     b.extend_from_slice(&[0; 8]); // length and CRC, below
     b.extend_from_slice(&h.position.to_le_bytes());
-    b.extend_from_slice(&h.key_fingerprint.to_le_bytes());
-    b.extend_from_slice(&h.hash_probe.to_le_bytes());
+    b.extend_from_slice(&st.key_fingerprint.to_le_bytes());
+    b.extend_from_slice(&st.hash_probe.to_le_bytes());
     b.extend_from_slice(&h.body_len.to_le_bytes());
     b.extend_from_slice(&h.body_crc.to_le_bytes());
-    for s in [&h.rules_version, &h.model_version] {
+    for s in [&st.rules_version, &st.model_version] {
         let s = &s.as_bytes()[..s.len().min(4096)];
         b.extend_from_slice(&(s.len() as u16).to_le_bytes());
         b.extend_from_slice(s);
@@ -180,7 +182,7 @@ fn header_bytes(h: &Header) -> Vec<u8> {
 }
 
 /// Why a file is not a whole checkpoint: it is skipped.
-struct Corrupt(String);
+pub struct Corrupt(pub String);
 
 /// Reads and checks a header; `Ok(Err(..))` for a corrupt one.
 fn read_header(f: &mut impl Read, path: &Path) -> Result<Result<Header, Corrupt>, CheckpointError> {
@@ -242,12 +244,14 @@ fn read_header(f: &mut impl Read, path: &Path) -> Result<Result<Header, Corrupt>
         version,
         len,
         position: u64_at(&b, 20),
-        key_fingerprint: u64_at(&b, 28),
-        hash_probe: u64_at(&b, 36),
+        stamp: Stamp {
+            key_fingerprint: u64_at(&b, 28),
+            hash_probe: u64_at(&b, 36),
+            rules_version,
+            model_version,
+        },
         body_len: u64_at(&b, 44),
         body_crc: u32_at(&b, 52),
-        rules_version,
-        model_version,
     }))
 }
 
@@ -383,7 +387,8 @@ fn position_of(name: &str) -> Option<u64> {
         .flatten()
 }
 
-fn warn(warnings: &mut Vec<String>, line: String) {
+/// Prints a warning and keeps it for the caller.
+pub fn warn(warnings: &mut Vec<String>, line: String) {
     eprintln!("palisade: warning: {line}");
     warnings.push(line);
 }
@@ -431,12 +436,11 @@ impl Checkpoints {
     /// `position`, atomically: `checkpoint-<position:020>.tmp`, fsync, rename
     /// to `.ckpt`, fsync the folder; then deletes all but the newest `keep`
     /// (and leftover `.tmp` files). Returns the path and the size in bytes.
-    pub fn write(
+    pub fn write_with(
         &self,
-        engine: &Engine,
-        history: &History,
-        recent: &RecentIds,
+        stamp: Stamp,
         position: u64,
+        body: &mut dyn FnMut(&mut Sink<'_>) -> io::Result<()>,
     ) -> Result<(PathBuf, u64), CheckpointError> {
         super::private_dir(&self.dir).map_err(|e| self.folder_error(e))?;
         let name = format!("checkpoint-{position:020}");
@@ -450,27 +454,24 @@ impl Checkpoints {
             version: FORMAT_VERSION,
             len: 0,
             position,
-            key_fingerprint: engine.hash_key_fingerprint(),
-            hash_probe: engine.hash_probe(),
+            stamp,
             body_len: 0,
             body_crc: 0,
-            rules_version: engine.rules_version().to_string(),
-            model_version: engine.model_version().to_string(),
         };
         let written = (|| -> io::Result<u64> {
             let mut file = super::create_private(&tmp)?;
             let blank = header_bytes(&header);
             file.write_all(&blank)?;
-            let mut body = Summing {
+            let mut summing = Summing {
                 inner: BufWriter::with_capacity(1 << 20, &mut file),
                 crc: crc32fast::Hasher::new(),
                 len: 0,
             };
-            write_body(&mut body, engine, history, recent)?;
-            body.flush()?;
-            header.body_len = body.len;
-            header.body_crc = body.crc.clone().finalize();
-            drop(body);
+            body(&mut Sink { w: &mut summing })?;
+            summing.flush()?;
+            header.body_len = summing.len;
+            header.body_crc = summing.crc.clone().finalize();
+            drop(summing);
             file.seek(SeekFrom::Start(0))?;
             let full = header_bytes(&header);
             debug_assert_eq!(full.len(), blank.len());
@@ -524,18 +525,17 @@ impl Checkpoints {
         }
     }
 
-    /// The newest checkpoint that reads back whole, restored into an engine
-    /// built from `parts_for()`. A corrupt or partial one (bad checksum,
-    /// truncated, wrong magic) is skipped with a warning naming it and why,
-    /// and the one before is tried. A future format version, another hash key
-    /// or hash function are errors, as is a folder whose every checkpoint is
-    /// corrupt. `Ok(None)` when there is no checkpoint at all.
-    pub fn load_newest(
+    /// The newest checkpoint that reads back whole, as `open` reads its
+    /// body (verified against its checksum first). A corrupt or partial one
+    /// (bad checksum, truncated, wrong magic, or a body `open` finds
+    /// corrupt) is skipped with a warning naming it and why, and the one
+    /// before is tried. A future format version, an error of `open` (another
+    /// hash key), or a folder whose every checkpoint is corrupt stop the
+    /// search. `Ok(None)` when there is no checkpoint at all.
+    pub fn load_newest_with<T>(
         &self,
-        parts_for: &dyn Fn() -> EngineParts,
-        history_limits: (usize, usize),
-        recent_cap: usize,
-    ) -> Result<Option<Restored>, CheckpointError> {
+        open: &mut Opener<'_, T>,
+    ) -> Result<Option<Loaded<T>>, CheckpointError> {
         let all = self.list()?;
         if all.is_empty() {
             return Ok(None);
@@ -543,11 +543,13 @@ impl Checkpoints {
         let mut warnings = Vec::new();
         let mut skipped = 0;
         for (_, path) in &all {
-            match self.load(path, parts_for, history_limits, recent_cap, &mut warnings)? {
-                Ok(restored) => {
-                    return Ok(Some(Restored {
+            match self.load_with(path, open, &mut warnings)? {
+                Ok((value, position)) => {
+                    return Ok(Some(Loaded {
+                        value,
+                        position,
+                        path: path.clone(),
                         warnings,
-                        ..restored
                     }))
                 }
                 Err(Corrupt(why)) => {
@@ -568,14 +570,12 @@ impl Checkpoints {
         })
     }
 
-    fn load(
+    fn load_with<T>(
         &self,
         path: &Path,
-        parts_for: &dyn Fn() -> EngineParts,
-        history_limits: (usize, usize),
-        recent_cap: usize,
+        open: &mut Opener<'_, T>,
         warnings: &mut Vec<String>,
-    ) -> Result<Result<Restored, Corrupt>, CheckpointError> {
+    ) -> Result<Result<(T, u64), Corrupt>, CheckpointError> {
         let io = |source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
@@ -607,50 +607,15 @@ impl Checkpoints {
         if crc.finalize() != h.body_crc {
             return Ok(Err(Corrupt("body checksum mismatch".into())));
         }
-        let mut engine = Engine::new(parts_for());
-        if h.key_fingerprint != engine.hash_key_fingerprint() {
-            return Err(CheckpointError::HashKey {
-                path: path.to_path_buf(),
-                found: h.key_fingerprint,
-                expected: engine.hash_key_fingerprint(),
-            });
-        }
-        if h.hash_probe != engine.hash_probe() {
-            return Err(CheckpointError::HashFunction {
-                path: path.to_path_buf(),
-            });
-        }
-        let same_rules = h.rules_version == engine.rules_version();
-        if !same_rules {
-            warn(
-                warnings,
-                format!(
-                    "checkpoint {}: rules version {:?}, now {:?}: rule state (buckets, lockouts, blocks) starts empty; profiles, frequencies, enforcements and fraud marks are restored",
-                    path.display(),
-                    h.rules_version,
-                    engine.rules_version()
-                ),
-            );
-        }
         file.seek(SeekFrom::Start(h.len as u64)).map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 20, &mut file).take(h.body_len);
         let mut src = Source {
             r: &mut reader,
             scratch: vec![0; 1 << 16],
         };
-        let (per_user, max_users) = history_limits;
-        let mut history = History::new(per_user, max_users);
-        let mut recent = RecentIds::new(recent_cap);
-        let read = (|| -> Result<Vec<String>, String> {
-            let dropped = engine.read_state(&mut src, same_rules, h.version)?;
-            read_history(&mut src, &mut history)?;
-            let hashes: VecDeque<u64> = src.take("recent event ids")?;
-            recent.restore_hashes(hashes);
-            Ok(dropped.rules)
-        })();
-        let dropped = match read {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(Corrupt(why))),
+        let value = match open(path, &h, &mut src, warnings)? {
+            Ok(v) => v,
+            Err(c) => return Ok(Err(c)),
         };
         if reader.limit() != 0 {
             return Ok(Err(Corrupt(format!(
@@ -658,35 +623,29 @@ impl Checkpoints {
                 reader.limit()
             ))));
         }
-        for why in dropped {
-            warn(
-                warnings,
-                format!(
-                    "checkpoint {}: {why}; that rule's state starts empty",
-                    path.display()
-                ),
-            );
-        }
-        if h.model_version != engine.model_version() {
-            warn(
-                warnings,
-                format!(
-                    "checkpoint {}: model version {:?}, now {:?}: profiles are kept and age by the new model's parameters",
-                    path.display(),
-                    h.model_version,
-                    engine.model_version()
-                ),
-            );
-        }
-        Ok(Ok(Restored {
-            engine,
-            history,
-            recent,
-            position: h.position,
-            path: path.to_path_buf(),
-            warnings: Vec::new(),
-        }))
+        Ok(Ok((value, h.position)))
     }
+}
+
+/// Reads a checkpoint's body, given its file and header: the value, or why
+/// the body is corrupt; an error stops the search for a checkpoint.
+pub type Opener<'a, T> = dyn FnMut(
+        &Path,
+        &Header,
+        &mut Source<'_>,
+        &mut Vec<String>,
+    ) -> Result<Result<T, Corrupt>, CheckpointError>
+    + 'a;
+
+/// A checkpoint read back: what its body gave, where it was.
+pub struct Loaded<T> {
+    pub value: T,
+    /// The log position it was taken at: replay from here.
+    pub position: u64,
+    pub path: PathBuf,
+    /// Every warning printed while loading (skipped files, and the
+    /// opener's), one line each.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -695,14 +654,9 @@ struct HistoryHead {
     entries: u64,
 }
 
-fn write_body(
-    w: &mut dyn Write,
-    engine: &Engine,
-    history: &History,
-    recent: &RecentIds,
-) -> io::Result<()> {
-    let mut out = Sink { w };
-    engine.write_state(&mut out)?;
+/// Writes the history and the recent event ids: the body's sections after
+/// the engine's state.
+pub fn write_history(out: &mut Sink<'_>, history: &History, recent: &RecentIds) -> io::Result<()> {
     let entries = history.entries_by_seq();
     out.put(&HistoryHead {
         next_seq: history.next_seq(),
@@ -715,7 +669,22 @@ fn write_body(
     Ok(())
 }
 
-fn read_history(src: &mut Source<'_>, history: &mut History) -> Result<(), String> {
+/// Reads what [`write_history`] wrote, into a history and a memory of ids
+/// with these limits (`per_user`, `max_users`) and cap.
+pub fn read_history(
+    src: &mut Source<'_>,
+    (per_user, max_users): (usize, usize),
+    recent_cap: usize,
+) -> Result<(History, RecentIds), String> {
+    let mut history = History::new(per_user, max_users);
+    read_entries(src, &mut history)?;
+    let mut recent = RecentIds::new(recent_cap);
+    let hashes: VecDeque<u64> = src.take("recent event ids")?;
+    recent.restore_hashes(hashes);
+    Ok((history, recent))
+}
+
+fn read_entries(src: &mut Source<'_>, history: &mut History) -> Result<(), String> {
     let head: HistoryHead = src.take("history head")?;
     let mut interned = FxHashMap::default();
     let mut failed = None;
@@ -763,12 +732,14 @@ mod tests {
             version: FORMAT_VERSION,
             len: 0,
             position: 77,
-            key_fingerprint: 1,
-            hash_probe: 2,
+            stamp: Stamp {
+                key_fingerprint: 1,
+                hash_probe: 2,
+                rules_version: "rules-abc".into(),
+                model_version: "risk-v1".into(),
+            },
             body_len: 0,
             body_crc: crc32fast::hash(b""),
-            rules_version: "rules-abc".into(),
-            model_version: "risk-v1".into(),
         };
         let bytes = header_bytes(&h);
         let path = Path::new("h");
@@ -777,8 +748,8 @@ mod tests {
             (
                 back.position,
                 back.len,
-                back.rules_version.as_str(),
-                back.model_version.as_str()
+                back.stamp.rules_version.as_str(),
+                back.stamp.model_version.as_str()
             ),
             (77, bytes.len(), "rules-abc", "risk-v1")
         );

@@ -65,7 +65,7 @@ impl Footprint {
         let history_events = l.max_history_users as f64 * l.history_per_user as f64;
         let history =
             history_events * HISTORY_EVENT_BYTES as f64 + table(history_events as usize, 32);
-        let recent = l.recent_event_ids as f64 * 8.0 + table(l.recent_event_ids, 8);
+        let recent = crate::state::recent_ids::RecentIds::worst_bytes(l.recent_event_ids) as f64;
         let parts = [
             ("profiles", profiles),
             ("rule keys", rule_keys),

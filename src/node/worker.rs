@@ -8,12 +8,13 @@
 //! bounded. Enforcements the engine issues go out on a broadcast channel to
 //! the `/v1/decisions/stream` readers.
 
+use super::checkpoint::NodeCheckpoints;
+use super::Core;
 use crate::engine::enforce::Enforcement;
 use crate::engine::Engine;
 use crate::event::bounds::{TimeBounds, TimeRefusal};
 use crate::event::{Decision, Event, FeedbackVerdict};
 use crate::metrics::{DecisionCounters, Metrics, StateObserver};
-use crate::node::Core;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::{Entry, EntryRef, Journal};

@@ -1,7 +1,8 @@
 //! The `[server]` section: where `serve` listens, who may call it, and the
 //! limits that keep it predictable under load.
 
-use serde::{Deserialize, Deserializer};
+use super::duration;
+use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -128,7 +129,7 @@ impl ServerConfig {
             ));
         }
         for (i, k) in self.api_keys.iter().enumerate() {
-            if let Err(e) = super::auth::check_key(k) {
+            if let Err(e) = check_key(k) {
                 out.push(("api_keys", format!("server.api_keys[{i}]: {e}")));
             }
         }
@@ -136,12 +137,21 @@ impl ServerConfig {
     }
 }
 
-/// A duration written as humantime text: `2s`, `500ms`, `1m 30s`.
-pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{text}` is not a duration such as 2s or 500ms: {e}"
-        ))
-    })
+/// Shortest key accepted: shorter ones can be guessed.
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// A key must be long enough and printable, so it survives a header intact.
+pub fn check_key(k: &str) -> Result<(), String> {
+    if k.chars().count() < MIN_KEY_CHARS {
+        return Err(format!(
+            "an API key needs at least {MIN_KEY_CHARS} characters, this one has {}",
+            k.chars().count()
+        ));
+    }
+    if !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "an API key may hold only printable ASCII characters, without spaces".to_string(),
+        );
+    }
+    Ok(())
 }

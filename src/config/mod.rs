@@ -1,9 +1,15 @@
 //! Palisade's configuration: one TOML file, every key optional, unknown keys
 //! rejected. Flags and environment variables (see `main.rs`) win over the file.
 
+pub mod journal;
+pub mod kafka;
+pub mod pwned;
+pub mod server;
+
 use crate::problem::Problem;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Whether decisions are applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -36,13 +42,13 @@ pub struct Config {
     pub ip_lists: IpListsConfig,
     pub limits: Limits,
     /// `palisade serve`: listeners, API keys, request limits.
-    pub server: crate::serve::ServerConfig,
+    pub server: server::ServerConfig,
     /// Kafka: off unless `brokers` is set.
-    pub kafka: crate::ingest::kafka::KafkaConfig,
+    pub kafka: kafka::KafkaConfig,
     /// The journal `serve` keeps of what it applied.
-    pub journal: crate::state::journal::JournalConfig,
+    pub journal: journal::JournalConfig,
     /// The breach-corpus check: off unless `index` is set.
-    pub pwned: crate::engine::breached::PwnedConfig,
+    pub pwned: pwned::PwnedConfig,
     /// How user names become keys.
     pub users: crate::event::username::UsersConfig,
     /// How far an event's time may stray before it is refused.
@@ -116,7 +122,7 @@ pub struct Limits {
     /// recognised and not decided again; at the cap the oldest is forgotten.
     pub recent_event_ids: usize,
     /// Memory the state may take at worst, such as `"2 GiB"`: at start the
-    /// caps above are checked against it (see `palisade::state::budget` for
+    /// caps above are checked against it (see `palisade::engine::budget` for
     /// how the worst case is reckoned) and a start whose caps could exceed it
     /// is refused. Unset: no check. Exported as `palisade_memory_budget_bytes`.
     pub memory_budget: Option<String>,
@@ -385,6 +391,16 @@ pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
         seeds[i] = u64::from_le_bytes(b);
     }
     Ok(seeds)
+}
+
+/// A duration written as humantime text: `2s`, `500ms`, `1m 30s`.
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration such as 2s or 500ms: {e}"
+        ))
+    })
 }
 
 #[cfg(test)]
