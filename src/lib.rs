@@ -20,4 +20,5 @@ pub mod model;
 pub mod node;
 pub mod problem;
 pub mod serve;
+pub mod service;
 pub mod state;

@@ -62,3 +62,17 @@ async fn every_documented_operation_answers() {
         assert!(status.as_u16() < 500, "{method} {path}: {status}");
     }
 }
+
+#[test]
+fn the_documented_history_bound_is_the_configs_default() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let description = doc["paths"]["/v1/users/{user}/events"]["get"]["description"]
+        .as_str()
+        .unwrap();
+    let default = palisade::config::Config::default().limits.history_per_user;
+    assert!(
+        description.contains(&format!("`limits.history_per_user`, {default} by default")),
+        "the history's description names another bound than the config's default ({default}): {description}"
+    );
+}

@@ -4,6 +4,7 @@
 //! holds on all of them alike.
 
 pub mod checkpoint;
+pub mod open;
 pub mod worker;
 
 use crate::engine::Engine;

@@ -51,12 +51,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub const FORMAT_VERSION: u32 = 2;
+mod header;
 
-const MAGIC: &[u8; 8] = b"PALISCKP";
-/// The fixed part of the header, before the two version strings.
-const FIXED: usize = 56;
-const MAX_HEADER: usize = 1 << 16;
+use header::{header_bytes, read_header};
+pub use header::{Corrupt, Header, Stamp};
+
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -76,29 +76,6 @@ pub enum CheckpointError {
     HashFunction { path: PathBuf },
     #[error("no checkpoint in {} reads back whole ({skipped} skipped, warnings above); move them away to start with empty state and replay the whole log", dir.display())]
     NoneValid { dir: PathBuf, skipped: usize },
-}
-
-/// What a checkpoint's header says of the engine that wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
-    /// Fingerprint of the hash key (never the key).
-    pub key_fingerprint: u64,
-    /// The keyed hash of a fixed account: another hash function shows.
-    pub hash_probe: u64,
-    pub rules_version: String,
-    pub model_version: String,
-}
-
-/// A checkpoint file's header, read and checked.
-pub struct Header {
-    /// The format version the body was written in.
-    pub version: u32,
-    len: usize,
-    /// The log position it was taken at.
-    pub position: u64,
-    pub stamp: Stamp,
-    body_len: u64,
-    body_crc: u32,
 }
 
 /// A folder of checkpoints: `<data_dir>/checkpoints`.
@@ -156,103 +133,6 @@ impl<W: Write> Write for Summing<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-fn header_bytes(h: &Header) -> Vec<u8> {
-    let st = &h.stamp;
-    let mut b = Vec::with_capacity(FIXED + st.rules_version.len() + st.model_version.len() + 4);
-    b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&h.version.to_le_bytes());
-    b.extend_from_slice(&[0; 8]); // length and CRC, below
-    b.extend_from_slice(&h.position.to_le_bytes());
-    b.extend_from_slice(&st.key_fingerprint.to_le_bytes());
-    b.extend_from_slice(&st.hash_probe.to_le_bytes());
-    b.extend_from_slice(&h.body_len.to_le_bytes());
-    b.extend_from_slice(&h.body_crc.to_le_bytes());
-    for s in [&st.rules_version, &st.model_version] {
-        let s = &s.as_bytes()[..s.len().min(4096)];
-        b.extend_from_slice(&(s.len() as u16).to_le_bytes());
-        b.extend_from_slice(s);
-    }
-    let len = b.len() as u32;
-    b[12..16].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&b);
-    b[16..20].copy_from_slice(&crc.to_le_bytes());
-    b
-}
-
-/// Why a file is not a whole checkpoint: it is skipped.
-pub struct Corrupt(pub String);
-
-/// Reads and checks a header; `Ok(Err(..))` for a corrupt one.
-fn read_header(f: &mut impl Read, path: &Path) -> Result<Result<Header, Corrupt>, CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bad = |why: String| Ok(Err(Corrupt(why)));
-    let mut fixed = [0u8; 20];
-    if let Err(e) = f.read_exact(&mut fixed) {
-        return match e.kind() {
-            io::ErrorKind::UnexpectedEof => bad("shorter than a header".into()),
-            _ => Err(io(e)),
-        };
-    }
-    if &fixed[..8] != MAGIC {
-        return bad("wrong magic bytes: not a Palisade checkpoint".into());
-    }
-    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
-    let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let version = u32_at(&fixed, 8);
-    let len = u32_at(&fixed, 12) as usize;
-    if !(20..=MAX_HEADER).contains(&len) {
-        return bad(format!("header length {len} is impossible"));
-    }
-    let mut b = fixed.to_vec();
-    b.resize(len, 0);
-    if let Err(e) = f.read_exact(&mut b[20..]) {
-        return match e.kind() {
-            io::ErrorKind::UnexpectedEof => bad("truncated in its header".into()),
-            _ => Err(io(e)),
-        };
-    }
-    let crc = u32_at(&b, 16);
-    b[16..20].fill(0);
-    if crc32fast::hash(&b) != crc {
-        return bad("header checksum mismatch".into());
-    }
-    if version > FORMAT_VERSION {
-        return Err(CheckpointError::FutureVersion {
-            path: path.to_path_buf(),
-            version,
-        });
-    }
-    if version == 0 || len < FIXED + 4 {
-        return bad(format!("format version {version} with a {len}-byte header"));
-    }
-    let mut at = FIXED;
-    let mut text = || -> Option<String> {
-        let n = u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize;
-        let s = std::str::from_utf8(b.get(at + 2..at + 2 + n)?).ok()?;
-        at += 2 + n;
-        Some(s.to_string())
-    };
-    let (Some(rules_version), Some(model_version)) = (text(), text()) else {
-        return bad("header versions do not fit the header".into());
-    };
-    Ok(Ok(Header {
-        version,
-        len,
-        position: u64_at(&b, 20),
-        stamp: Stamp {
-            key_fingerprint: u64_at(&b, 28),
-            hash_probe: u64_at(&b, 36),
-            rules_version,
-            model_version,
-        },
-        body_len: u64_at(&b, 44),
-        body_crc: u32_at(&b, 52),
-    }))
 }
 
 /// A history entry as a checkpoint holds it: the event and decision with
@@ -708,63 +588,4 @@ fn read_entries(src: &mut Source<'_>, history: &mut History) -> Result<(), Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_give_positions_and_nothing_else_does() {
-        assert_eq!(
-            position_of("checkpoint-00000000000000012345.ckpt"),
-            Some(12_345)
-        );
-        assert_eq!(
-            position_of("checkpoint-18446744073709551615.ckpt"),
-            Some(u64::MAX)
-        );
-        assert_eq!(position_of("checkpoint-00000000000000012345.tmp"), None);
-        assert_eq!(position_of("checkpoint-12345.ckpt"), None);
-        assert_eq!(position_of("checkpoint-99999999999999999999.ckpt"), None);
-    }
-
-    #[test]
-    fn a_header_reads_back_and_any_flipped_bit_is_caught() {
-        let h = Header {
-            version: FORMAT_VERSION,
-            len: 0,
-            position: 77,
-            stamp: Stamp {
-                key_fingerprint: 1,
-                hash_probe: 2,
-                rules_version: "rules-abc".into(),
-                model_version: "risk-v1".into(),
-            },
-            body_len: 0,
-            body_crc: crc32fast::hash(b""),
-        };
-        let bytes = header_bytes(&h);
-        let path = Path::new("h");
-        let back = read_header(&mut &bytes[..], path).unwrap().ok().unwrap();
-        assert_eq!(
-            (
-                back.position,
-                back.len,
-                back.stamp.rules_version.as_str(),
-                back.stamp.model_version.as_str()
-            ),
-            (77, bytes.len(), "rules-abc", "risk-v1")
-        );
-        for bit in 0..bytes.len() * 8 {
-            let mut b = bytes.clone();
-            b[bit / 8] ^= 1 << (bit % 8);
-            match read_header(&mut &b[..], path) {
-                Ok(Err(Corrupt(_))) => {}
-                // The version field's high bits make a "future" version only
-                // if the CRC still matched, which a single flip cannot.
-                other => panic!(
-                    "bit {bit}: {:?}",
-                    other.map(|r| r.is_ok()).map_err(|e| e.to_string())
-                ),
-            }
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,121 @@
+//! Opening a node: the engine built from the configuration, the newest
+//! valid checkpoint restored into it, then the journal after the
+//! checkpoint's position replayed on top, so the node is back where it
+//! stopped before any door opens (DESIGN.md, principle 3).
+
+use super::worker::apply;
+use super::Core;
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use crate::node::checkpoint::NodeCheckpoints;
+use crate::state::checkpoint::Checkpoints;
+use crate::state::history::History;
+use crate::state::journal::Journal;
+use crate::state::recent_ids::RecentIds;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A node's state, restored.
+pub struct Opened {
+    pub core: Core,
+    pub history: History,
+    /// The journal, when on, positioned after the last entry replayed.
+    pub journal: Option<Arc<Journal>>,
+    pub checkpoints: Checkpoints,
+    /// What was restored, for the start-up line: the checkpoint and how
+    /// long it took, the journal entries replayed.
+    pub said: String,
+}
+
+/// Opens the node under `config.data_dir()` on an engine of `parts`. Notes
+/// (a torn journal tail cut) are printed as they come; an `Err` says why the
+/// state cannot be restored (a checkpoint of another hash key, a damaged
+/// journal without `--repair-journal`): the node must not start.
+pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
+    let data_dir = config.data_dir();
+    let l = &config.limits;
+    let mut history = History::new(l.history_per_user, l.max_history_users);
+    let mut recent = RecentIds::new(l.recent_event_ids);
+    let mut engine = Engine::new(parts);
+    let checkpoints = Checkpoints::new(
+        data_dir.join("checkpoints"),
+        config.journal.checkpoints_kept,
+    );
+    let mut from = 0;
+    let mut restored_said = String::from("no checkpoint");
+    if config.journal.enabled {
+        // The newest valid checkpoint, then the journal after it.
+        let parts_for =
+            || EngineParts::from_config(config).expect("the configuration loaded a moment ago");
+        let started = Instant::now();
+        let limits = (l.history_per_user, l.max_history_users);
+        match checkpoints.load_newest(&parts_for, limits, l.recent_event_ids) {
+            Ok(None) => {}
+            Ok(Some(r)) => {
+                restored_said = format!(
+                    "checkpoint {} loaded in {:.1} s",
+                    r.path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+                (engine, history, recent, from) = (r.engine, r.history, r.recent, r.position);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    // Configuration, not state: a restored history takes the running one.
+    history.set_max_age(l.history_max_age().ok().flatten());
+    let mut core = Core::with_recent(engine, recent);
+    if !config.journal.enabled {
+        return Ok(Opened {
+            core,
+            history,
+            journal: None,
+            checkpoints,
+            said: "journal off".to_string(),
+        });
+    }
+    // The state is a fold over the journal: replay it before serving.
+    let dir = data_dir.join("journal");
+    let j = &config.journal;
+    let (journal, notes) =
+        Journal::open_at(&dir, j.segment_bytes, from, j.repair).map_err(|e| e.to_string())?;
+    for n in notes {
+        eprintln!("palisade serve: {n}");
+    }
+    let started = Instant::now();
+    let mut n = 0u64;
+    journal
+        .replay(from, |_, entry| {
+            apply(&mut core, &mut history, entry);
+            n += 1;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let said = format!(
+        "{restored_said}; journal {}: {n} entries replayed in {:.1} s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Opened {
+        core,
+        history,
+        journal: Some(Arc::new(journal)),
+        checkpoints,
+        said,
+    })
+}
+
+/// Syncs what the journal holds in memory every `every`, so an attempt
+/// waits at most that long before it is on disk (call inside the runtime);
+/// ends when a sync fails (the journal is then broken and says so).
+pub fn spawn_journal_flush(journal: Arc<Journal>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let end = journal.end();
+            if end > journal.synced() && journal.sync(end).await.is_err() {
+                break;
+            }
+        }
+    });
+}
