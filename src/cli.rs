@@ -1,15 +1,13 @@
 //! The command-line types (clap), and how the shared flags and the config
 //! file become one configuration.
 
-use crate::commands;
 use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "analytics")]
+use palisade::analytics;
 use palisade::config::{Config, Mode};
 use palisade::enrich::pwned::InputFormat;
+use palisade::failure::Failure;
 use std::path::PathBuf;
-use std::process::ExitCode;
-
-/// Exit code for bad configuration, rules or models (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -127,18 +125,22 @@ pub enum Command {
     },
     /// Replay labelled history and report per label: detection, friction on
     /// legitimate users, ROC AUC, TPR at fixed FPR, risk score relation.
-    Evaluate(commands::evaluate::EvaluateArgs),
+    #[cfg(feature = "analytics")]
+    Evaluate(analytics::evaluate::EvaluateArgs),
     /// An attack-campaign report over sign-in history: timeline, top sources,
     /// accounts targeted, possible takeovers, attack classes; as text, table
     /// files and an HTML page.
-    Analyze(commands::analyze::AnalyzeArgs),
+    #[cfg(feature = "analytics")]
+    Analyze(analytics::analyze::AnalyzeArgs),
     /// Learn user profiles and global frequencies from history and write them
     /// as a checkpoint the engine starts from.
-    Baseline(commands::baseline::BaselineArgs),
+    #[cfg(feature = "analytics")]
+    Baseline(analytics::baseline::BaselineArgs),
     /// Fit the risk model's weights, scores, bias and thresholds to labelled
     /// history; write them as the next model version with held-out figures
     /// of the old and new model side by side.
-    Train(commands::train::TrainArgs),
+    #[cfg(feature = "analytics")]
+    Train(analytics::train::TrainArgs),
     /// The breach-corpus index (compromised passwords).
     Pwned {
         #[command(subcommand)]
@@ -168,50 +170,23 @@ pub enum PwnedCommand {
     },
 }
 
-/// Runs an analytics command on the loaded configuration; a configuration
-/// the engine refuses exits 64 with its problems.
-pub fn analytics(
-    common: &Common,
-    command: impl FnOnce(&Config) -> anyhow::Result<Result<(), String>>,
-) -> anyhow::Result<ExitCode> {
-    let config = match load_config(common) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    match command(&config)? {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(problems) => {
-            eprintln!("{problems}");
-            Ok(ExitCode::from(EXIT_CONFIG))
-        }
-    }
-}
-
-/// The config file (if any) with flags and environment variables applied.
-/// Problems are printed and become exit code 64.
-pub fn load_config(c: &Common) -> Result<Config, ExitCode> {
+/// The config file (if any) with flags and environment variables applied;
+/// a problem refuses it.
+pub fn load_config(c: &Common) -> Result<Config, Failure> {
     let (config, problems) = read_config(c)?;
     if !problems.is_empty() {
-        for p in problems {
-            eprintln!("{p}");
-        }
-        return Err(ExitCode::from(EXIT_CONFIG));
+        return Err(Failure::refused(problems));
     }
     Ok(config)
 }
 
 /// The config file (if any) with flags and environment variables applied,
 /// and the problems of its values; a file that cannot be read as a config
-/// is printed and becomes exit code 64.
-pub fn read_config(c: &Common) -> Result<(Config, Vec<palisade::problem::Problem>), ExitCode> {
+/// is refused.
+pub fn read_config(c: &Common) -> Result<(Config, Vec<palisade::problem::Problem>), Failure> {
     let (mut config, problems) = match &c.config {
         None => (Config::default(), Vec::new()),
-        Some(path) => Config::read(path).map_err(|problems| {
-            for p in problems {
-                eprintln!("{p}");
-            }
-            ExitCode::from(EXIT_CONFIG)
-        })?,
+        Some(path) => Config::read(path).map_err(Failure::refused)?,
     };
     if c.rules.is_some() {
         config.rules = c.rules.clone();

@@ -1,26 +1,26 @@
 //! What each command runs: the library's functions, with the files,
 //! progress bars and exit codes of a command line.
 
-use crate::cli::{analytics, load_config, read_config, Cli, Command, PwnedCommand, EXIT_CONFIG};
-use crate::commands;
+use crate::cli::{load_config, read_config, Cli, Command, PwnedCommand};
 use anyhow::Context;
+#[cfg(feature = "analytics")]
+use palisade::analytics;
 use palisade::engine::{Engine, EngineParts};
 use palisade::enrich::pwned::{self, BuildOptions};
+use palisade::failure::Failure;
 use palisade::node::Core;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
-use std::process::ExitCode;
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the command; what it printed aside, its end is `Ok` or a
+/// [`Failure`], which `main` maps to the exit code.
+pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Check => {
             // Every problem in one run: the file's values, then what they
             // point at (the same problem found twice is listed once).
-            let (config, mut problems) = match read_config(&cli.common) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let (config, mut problems) = read_config(&cli.common)?;
             let checked = palisade::check::check(&config);
             let description = checked.description();
             for p in checked.problems {
@@ -33,14 +33,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if problems.is_empty() {
                 println!("ok: {}", description.unwrap_or_default());
-                Ok(ExitCode::SUCCESS)
+                Ok(())
             } else {
                 println!(
                     "{} problem{} found",
                     problems.len(),
                     if problems.len() == 1 { "" } else { "s" }
                 );
-                Ok(ExitCode::from(EXIT_CONFIG))
+                // Listed on stdout already.
+                Err(Failure::Refused(Vec::new()))
             }
         }
         Command::Replay {
@@ -48,25 +49,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             metrics,
         } => {
-            let config = match load_config(&cli.common) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            let parts = match EngineParts::from_config(&config) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(EXIT_CONFIG));
-                }
-            };
+            let config = load_config(&cli.common)?;
+            let parts = EngineParts::from_config(&config).map_err(|e| Failure::refused([e]))?;
             eprintln!("palisade replay: {}", parts.describe());
             let mut core = Core::new(Engine::new(parts), config.limits.recent_event_ids);
-            replay(
+            Ok(replay(
                 &mut core,
                 input.as_deref(),
                 output.as_deref(),
                 metrics.as_deref(),
-            )
+            )?)
         }
         Command::Serve {
             listen,
@@ -75,10 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             kafka_brokers,
             repair_journal,
         } => {
-            let mut config = match load_config(&cli.common) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let mut config = load_config(&cli.common)?;
             let s = &mut config.server;
             if let Some(l) = listen {
                 s.listen = l;
@@ -101,22 +90,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The validation `check` runs, so `check` fails whenever this would.
             let checked = palisade::check::check(&config);
             match checked.parts {
-                Some(parts) if checked.problems.is_empty() => {
-                    match palisade::service::run(config, parts) {
-                        Ok(()) => Ok(ExitCode::SUCCESS),
-                        Err(e @ palisade::service::ServeError::Refused(_)) => {
-                            eprintln!("palisade serve: {e}");
-                            Ok(ExitCode::from(EXIT_CONFIG))
+                Some(parts) if checked.problems.is_empty() => palisade::service::run(config, parts)
+                    .map_err(|e| match e {
+                        Failure::Refused(lines) => {
+                            Failure::refused(lines.iter().map(|l| format!("palisade serve: {l}")))
                         }
-                        Err(e) => Err(anyhow::anyhow!(e)),
-                    }
-                }
-                _ => {
-                    for p in &checked.problems {
-                        eprintln!("palisade serve: {p}");
-                    }
-                    Ok(ExitCode::from(EXIT_CONFIG))
-                }
+                        e => e,
+                    }),
+                _ => Err(Failure::refused(
+                    checked
+                        .problems
+                        .iter()
+                        .map(|p| format!("palisade serve: {p}")),
+                )),
             }
         }
         Command::Simulate {
@@ -133,20 +119,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("palisade simulate: ignoring {flag} (or its environment variable), an engine setting; simulate takes --geoip for real networks");
             }
             simulate(users, days, seed, geoip.as_deref(), output.as_deref())?;
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        Command::Evaluate(args) => {
-            analytics(&cli.common, |config| commands::evaluate::run(&args, config))
-        }
-        Command::Analyze(args) => {
-            analytics(&cli.common, |config| commands::analyze::run(&args, config))
-        }
-        Command::Baseline(args) => {
-            analytics(&cli.common, |config| commands::baseline::run(&args, config))
-        }
-        Command::Train(args) => {
-            analytics(&cli.common, |config| commands::train::run(&args, config))
-        }
+        #[cfg(feature = "analytics")]
+        Command::Evaluate(args) => analytics::evaluate::run(&args, &load_config(&cli.common)?),
+        #[cfg(feature = "analytics")]
+        Command::Analyze(args) => analytics::analyze::run(&args, &load_config(&cli.common)?),
+        #[cfg(feature = "analytics")]
+        Command::Baseline(args) => analytics::baseline::run(&args, &load_config(&cli.common)?),
+        #[cfg(feature = "analytics")]
+        Command::Train(args) => analytics::train::run(&args, &load_config(&cli.common)?),
         Command::Pwned {
             command:
                 PwnedCommand::Build {
@@ -175,16 +157,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         opts.output.display(),
                         summary.format
                     );
-                    Ok(ExitCode::SUCCESS)
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("palisade pwned build: {e}");
-                    Ok(ExitCode::from(if e.is_input_error() {
-                        EXIT_CONFIG
-                    } else {
-                        1
-                    }))
+                Err(e) if e.is_input_error() => {
+                    Err(Failure::refused([format!("palisade pwned build: {e}")]))
                 }
+                Err(e) => Err(Failure::Failed(anyhow::anyhow!(
+                    "palisade pwned build: {e}"
+                ))),
             }
         }
     }
@@ -195,7 +175,7 @@ fn replay(
     input: Option<&Path>,
     output: Option<&Path>,
     metrics_file: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<()> {
     let stdin = io::stdin();
     // Replay reads in large chunks of its own; no buffering here.
     let (reader, total): (Box<dyn io::Read>, Option<u64>) = match input {
@@ -256,7 +236,7 @@ fn replay(
     }
     eprintln!("{}", core.engine.state_stats());
     eprintln!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Real networks drawn per simulated country: enough that a million users and

@@ -5,7 +5,9 @@
 //! taught, [`detect`] runs the rules, [`model`] scores the risk, and [`engine`]
 //! ties them into one [`Decision`](event::Decision). The doors ([`ingest`]) only
 //! decode and encode, and reach the engine through [`node`], which keeps what
-//! they share; [`analytics`] makes and studies traffic.
+//! they share; [`service`] starts the doors of `serve` on one node;
+//! [`analytics`] makes and studies traffic. Every command ends in a
+//! [`failure::Failure`] or success, which the binary maps to its exit code.
 
 pub mod analytics;
 pub mod check;
@@ -14,6 +16,7 @@ pub mod detect;
 pub mod engine;
 pub mod enrich;
 pub mod event;
+pub mod failure;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

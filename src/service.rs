@@ -6,28 +6,16 @@
 
 use crate::config::Config;
 use crate::engine::EngineParts;
-use crate::node::open::{open, spawn_journal_flush};
-use crate::node::worker::{Durability, EngineHandle, Job};
+use crate::failure::Failure;
+use crate::node::open::open;
+use crate::node::tasks::{self, spawn_journal_flush};
+use crate::node::worker::Durability;
 use crate::node::Core;
 use crate::serve::{auth, bind, shutdown_signal, Server};
-use std::time::Duration;
-
-/// Why `serve` stopped short.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// What the operator must fix before it can start (exit code 64): an
-    /// address that cannot be bound, API keys, a state that cannot be
-    /// restored, a Kafka configuration librdkafka refuses.
-    #[error("{0}")]
-    Refused(String),
-    /// Anything else (exit code 1).
-    #[error("{0}")]
-    Failed(String),
-}
 
 /// Serves until SIGTERM or SIGINT, on an engine of `parts` (which
 /// [`crate::check::check`] built from `config`).
-pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
+pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
     let data_dir = config.data_dir();
     // The state names users, addresses and devices: the owner's only. A
     // missing folder is made so by whatever first writes into it.
@@ -40,8 +28,8 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
         }
     }
     let s = config.server.clone();
-    let (keys, key_source) = auth::load(&s.api_keys, s.api_keys_file.as_deref(), &data_dir)
-        .map_err(ServeError::Refused)?;
+    let (keys, key_source) =
+        auth::load(&s.api_keys, s.api_keys_file.as_deref(), &data_dir).map_err(refused)?;
     let description = parts.describe();
     // On one core (a container's CPU limit, or `taskset`), one thread runs
     // everything: tokio's current-thread scheduler then saves the hand-offs
@@ -56,20 +44,21 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
         .enable_all()
         .thread_name("palisade-http")
         .build()
-        .map_err(|e| ServeError::Failed(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Failure::Failed(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
-        let api = bind(&s.listen).await.map_err(ServeError::Refused)?;
+        let api = bind(&s.listen).await.map_err(refused)?;
         let admin = match &s.metrics_listen {
             None => None,
-            Some(a) => Some(bind(a).await.map_err(ServeError::Refused)?),
+            Some(a) => Some(bind(a).await.map_err(refused)?),
         };
-        let stop = shutdown_signal()
-            .map_err(|e| ServeError::Failed(format!("cannot install the signal handlers: {e}")))?;
+        let stop = shutdown_signal().map_err(|e| {
+            Failure::Failed(anyhow::anyhow!("cannot install the signal handlers: {e}"))
+        })?;
         let metrics_at = match &s.metrics_listen {
             Some(a) => format!("metrics and health on http://{a} (no key)"),
             None => "metrics behind the API key".to_string(),
         };
-        let opened = open(&config, parts).map_err(ServeError::Refused)?;
+        let opened = open(&config, parts).map_err(refused)?;
         let journal = opened.journal.clone();
         if let Some(j) = &journal {
             spawn_journal_flush(j.clone(), config.journal.flush_interval);
@@ -81,11 +70,7 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
         let Core { engine, recent } = opened.core;
         if let Some(path) = config.pwned.index.clone() {
             // A new build at the same path is swapped in while serving.
-            tokio::spawn(crate::engine::breached::watch(
-                path,
-                config.pwned.reload_interval,
-                engine.pwned_index().clone(),
-            ));
+            tasks::spawn_pwned_reload(path, config.pwned.reload_interval, engine.pwned_index());
         }
         let durability = journal.clone().map(|journal| Durability {
             journal,
@@ -94,14 +79,7 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
         let server = Server::start(engine, opened.history, recent, durability, s, keys);
         let handle = server.state.engine.clone();
         if journal.is_some() {
-            let handle = handle.clone();
-            let every = config.journal.checkpoint_interval;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    checkpoint(&handle, "scheduled").await;
-                }
-            });
+            tasks::spawn_checkpoint_schedule(handle.clone(), config.journal.checkpoint_interval);
         }
         let kafka = if config.kafka.enabled() {
             // A second door on the same node: its connection shows in /readyz.
@@ -111,7 +89,7 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
                 server.state.metrics.clone(),
                 tokio::runtime::Handle::current(),
             )
-            .map_err(ServeError::Refused)?;
+            .map_err(refused)?;
             server.report_health(k.health.clone());
             Some(k)
         } else {
@@ -127,13 +105,13 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
                 k.stop().await;
             }
             if checkpoint_at_stop {
-                checkpoint(&handle, "at shutdown").await;
+                tasks::checkpoint(&handle, "at shutdown").await;
             }
         };
         server
             .serve(api, admin, stop)
             .await
-            .map_err(|e| ServeError::Failed(format!("serve failed: {e}")))?;
+            .map_err(|e| Failure::Failed(anyhow::anyhow!("serve failed: {e}")))?;
         if let Some(j) = &journal {
             if let Err(e) = j.sync(j.end()).await {
                 eprintln!("palisade serve: the journal's last records may be lost: {e}");
@@ -144,15 +122,6 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), ServeError> {
     })
 }
 
-/// Writes a checkpoint through the engine's handle, logging a failure.
-async fn checkpoint(handle: &EngineHandle, when: &str) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let ran = handle
-        .run(Job::Checkpoint(tx), Duration::from_secs(60))
-        .await;
-    match (ran, rx.await) {
-        (Ok(()), Ok(Ok(_))) => {}
-        (Ok(()), Ok(Err(why))) => eprintln!("palisade serve: checkpoint {when} failed: {why}"),
-        _ => eprintln!("palisade serve: checkpoint {when} skipped: the engine did not answer"),
-    }
+fn refused(why: String) -> Failure {
+    Failure::Refused(vec![why])
 }

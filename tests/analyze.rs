@@ -5,6 +5,7 @@
 //! country and ASN from MaxMind's test databases when `../shared/data` is
 //! there. Each test runs in its own temporary folder with no `PALISADE_*`
 //! variables.
+#![cfg(feature = "analytics")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! new on the first day; the same history as a CSV through polars gives the
 //! same profiles; bad lines are reported and counted; out-of-order input is
 //! sorted; a folder with checkpoints is not overwritten without `--force`.
+#![cfg(feature = "analytics")]
 
 use std::path::Path;
 use std::process::Output;

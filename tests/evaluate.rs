@@ -2,6 +2,7 @@
 //! table, JSON and charts out; a backtest with one rule removed; and a CSV with
 //! bad rows, each reported by line and counted while the rest are evaluated.
 //! Each test runs in its own temporary folder with no `PALISADE_*` variables.
+#![cfg(feature = "analytics")]
 
 use serde_json::Value;
 

@@ -65,7 +65,8 @@ async fn every_documented_operation_answers() {
 
 #[test]
 fn the_documented_history_bound_is_the_configs_default() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let description = doc["paths"]["/v1/users/{user}/events"]["get"]["description"]
         .as_str()

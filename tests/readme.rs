@@ -10,28 +10,51 @@ use support::cli::{ok, palisade, repo};
 /// Every `palisade …` command line in the README's code blocks and inline
 /// code, cut at the first pipe, redirection or command separator.
 fn command_lines() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md is in the repository");
+    let readme =
+        std::fs::read_to_string(repo("README.md")).expect("README.md is in the repository");
     let mut pieces = Vec::new();
     let mut in_block = false;
+    // Prose is read a paragraph at a time: an inline code span may run
+    // over a line break.
+    let mut paragraph = String::new();
+    let spans = |paragraph: &mut String, pieces: &mut Vec<String>| {
+        // Inline code spans: the odd pieces between backticks.
+        pieces.extend(paragraph.split('`').skip(1).step_by(2).map(String::from));
+        paragraph.clear();
+    };
     for line in readme.lines() {
         if line.trim_start().starts_with("```") {
+            spans(&mut paragraph, &mut pieces);
             in_block = !in_block;
             continue;
         }
         if in_block {
-            pieces.push(line.to_string());
+            // A comment in a block may quote a command in backticks.
+            pieces.push(line.replace('`', " "));
+        } else if line.trim().is_empty() {
+            spans(&mut paragraph, &mut pieces);
         } else {
-            // Inline code spans: the odd pieces between backticks.
-            pieces.extend(line.split('`').skip(1).step_by(2).map(String::from));
+            paragraph.push_str(line);
+            paragraph.push(' ');
         }
     }
+    spans(&mut paragraph, &mut pieces);
     let mut lines = Vec::new();
     for piece in pieces {
-        for segment in piece.split(['|', ';', '>', '<']).flat_map(|s| s.split("&&")) {
+        for segment in piece
+            .split(['|', ';', '>', '<'])
+            .flat_map(|s| s.split("&&"))
+        {
             let words: Vec<&str> = segment.split_whitespace().collect();
-            if let Some(at) = words.iter().position(|w| w.ends_with("palisade") && !w.contains('.')) {
+            if let Some(at) = words
+                .iter()
+                .position(|w| w.ends_with("palisade") && !w.contains('.'))
+            {
                 let rest = &words[at + 1..];
-                if rest.first().is_some_and(|w| w.chars().all(|c| c.is_ascii_lowercase())) {
+                if rest
+                    .first()
+                    .is_some_and(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                {
                     lines.push(rest.join(" "));
                 }
             }
@@ -79,7 +102,10 @@ fn every_command_and_flag_the_readme_shows_exists() {
                         text = t;
                     }
                     None => {
-                        wrong.push(format!("`palisade {line}`: no command `{}`", nested.join(" ")));
+                        wrong.push(format!(
+                            "`palisade {line}`: no command `{}`",
+                            nested.join(" ")
+                        ));
                         continue;
                     }
                 }
@@ -94,12 +120,23 @@ fn every_command_and_flag_the_readme_shows_exists() {
                 .split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == flag);
             if !listed {
-                wrong.push(format!("`palisade {line}`: `palisade {}` takes no {flag}", command.join(" ")));
+                wrong.push(format!(
+                    "`palisade {line}`: `palisade {}` takes no {flag}",
+                    command.join(" ")
+                ));
             }
         }
     }
-    assert!(wrong.is_empty(), "the README shows commands the binary does not take:\n{}", wrong.join("\n"));
-    assert!(seen.len() >= 20, "expected at least 20 documented flags, checked {}", seen.len());
+    assert!(
+        wrong.is_empty(),
+        "the README shows commands the binary does not take:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        seen.len() >= 20,
+        "expected at least 20 documented flags, checked {}",
+        seen.len()
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! in, a new model version beside the running one out, which the engine's
 //! loader and `palisade check` accept and which does no worse on the held-out
 //! users; and the errors for history that cannot train a model.
+#![cfg(feature = "analytics")]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

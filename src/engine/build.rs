@@ -4,7 +4,7 @@
 
 use super::budget::Footprint;
 use super::feedback::FeedbackSettings;
-use super::keys::DEFAULT_HASH_KEY;
+use super::hashing::DEFAULT_HASH_KEY;
 use super::Engine;
 use crate::config::{parse_hash_key, Config, Limits, Mode};
 use crate::detect::{load_rules, RuleSet};
@@ -28,7 +28,7 @@ pub struct EngineParts {
     pub limits: Limits,
     pub hash_key: [u64; 4],
     pub feedback: FeedbackSettings,
-    pub breached: super::breached::Breached,
+    pub pwned: super::pwned::PwnedCheck,
     /// How far an event's time may stray (`[event_time]`), for the doors.
     pub time_bounds: TimeBounds,
 }
@@ -116,7 +116,7 @@ impl EngineParts {
                 .map_err(|e| problems.push(Problem::new(path, None, e.to_string())))
                 .ok(),
         };
-        let breached = super::breached::Breached::new(pwned, &config.pwned);
+        let pwned_check = super::pwned::PwnedCheck::new(pwned, &config.pwned);
         let time_bounds = config
             .event_time
             .bounds()
@@ -139,7 +139,7 @@ impl EngineParts {
                 limits,
                 hash_key,
                 feedback,
-                breached,
+                pwned: pwned_check,
                 time_bounds,
             }),
             _ => Err(StartupError(Problems(problems))),
@@ -165,7 +165,7 @@ impl EngineParts {
             self.model.origin,
             self.rules.version,
             self.geoip.describe(),
-            match self.breached.index.load().as_deref() {
+            match self.pwned.index.load().as_deref() {
                 Some(index) => index.describe(),
                 None => "breach corpus off".to_string(),
             },

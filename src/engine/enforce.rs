@@ -9,7 +9,7 @@
 //! the event's plain values at the moment it is issued. No enforcement ever
 //! carries a password hash: rules keyed by password act inside the engine only.
 
-use super::keys::push_account;
+use super::hashing::push_account;
 use crate::detect::{Detector, KeyKind, Keys};
 use crate::enrich::netclass;
 use crate::event::{Event, Timestamp};
@@ -185,7 +185,7 @@ impl Enforcement {
     /// `user:TENANT/user`, `asn:AS64500`, `device:ID`; a password reset is
     /// `password_reset:` before its user key, so it never replaces a block.
     /// Users are folded as the engine identifies them (see
-    /// `keys::push_account`), so `Alice` and `alice` share a key.
+    /// `hashing::push_account`), so `Alice` and `alice` share a key.
     pub fn key(&self) -> String {
         let mut out = String::with_capacity(64);
         if self.action == EnforcementAction::RequirePasswordReset {

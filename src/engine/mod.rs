@@ -5,15 +5,15 @@
 //! Enforced blocks leave as [`Enforcement`] records; [`Engine::feedback`] takes
 //! a verdict on an earlier event.
 
-pub mod breached;
 pub mod budget;
 mod build;
 pub mod enforce;
 pub mod evidence;
 mod explain;
 mod feedback;
-pub mod keys;
+pub mod hashing;
 mod learn;
+pub mod pwned;
 mod saved;
 mod score;
 mod stats;
@@ -38,11 +38,11 @@ use crate::state::fraud::FraudMarks;
 use crate::state::frequency::Frequencies;
 use crate::state::limiter::EventClock;
 use crate::state::profile::{Ageing, ProfileStore};
-use breached::PwnedAction;
 use enforce::{Enforcements, ReportedBlocks};
 use evidence::{SourceEvidence, Standing};
 use explain::Explain;
-use keys::Hasher;
+use hashing::Hasher;
+use pwned::PwnedAction;
 use score::owner_context;
 use verdict::{round4, Verdict};
 
@@ -84,7 +84,7 @@ pub struct Engine {
     /// Identifies the hash key in checkpoints (see `saved`).
     key_fingerprint: u64,
     /// The breach-corpus check (`[pwned]`).
-    breached: breached::Breached,
+    pwned: pwned::PwnedCheck,
     memory_budget: Option<u64>,
     /// Failure evidence per source and escalating bans (the model's
     /// `[evidence]`); `None` when the model has none.
@@ -138,7 +138,7 @@ impl Engine {
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
             on_fraud: p.feedback,
             key_fingerprint: saved::key_fingerprint(p.hash_key),
-            breached: p.breached,
+            pwned: p.pwned,
             memory_budget: limits.memory_budget_bytes().ok().flatten(),
             sources,
             novelty,
@@ -159,8 +159,8 @@ impl Engine {
 
     /// The breach-corpus index the engine reads: `serve` swaps a new build
     /// in through it.
-    pub fn pwned_index(&self) -> &breached::SharedIndex {
-        &self.breached.index
+    pub fn pwned_index(&self) -> &pwned::SharedIndex {
+        &self.pwned.index
     }
 
     pub fn rules_version(&self) -> &str {
@@ -229,7 +229,7 @@ impl Engine {
                 self.check_reported(&keys, now_ms, &mut v);
             }
             self.run_detectors(e, &keys, &geo, families, now_ms, &mut v);
-            compromised = self.check_breached(e, now_ms, &mut v);
+            compromised = self.check_pwned(e, now_ms, &mut v);
             present = self.weigh_sources(e, &keys, now_ms, &mut v);
             // One look-up serves both: the profile is the slowest memory an
             // event touches.
@@ -490,8 +490,8 @@ impl Engine {
     /// The compromised-password check: the reason, and the action the
     /// event's kind is configured with. `true` when the password is in the
     /// corpus (at or above the prevalence threshold).
-    fn check_breached(&mut self, e: &Event, now_ms: u64, v: &mut Verdict) -> bool {
-        let Some((count, action)) = self.breached.check(e) else {
+    fn check_pwned(&mut self, e: &Event, now_ms: u64, v: &mut Verdict) -> bool {
+        let Some((count, action)) = self.pwned.check(e) else {
             return false;
         };
         let score = self.model.spec.signals.compromised_password.score;

@@ -5,10 +5,10 @@
 mod evidence;
 pub mod fit;
 pub mod parameters;
-mod params;
+mod spec;
 
 pub use evidence::{BanSpec, EvidenceSpec, EvidenceTimes, SourceSpec};
-pub use params::{FeatureSpec, LevelAction, ModelSpec, NoveltySpec};
+pub use spec::{FeatureSpec, LevelAction, ModelSpec, NoveltySpec};
 
 use crate::event::RiskLevel;
 use crate::problem::Problem;

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod open;
+pub mod tasks;
 pub mod worker;
 
 use crate::engine::Engine;

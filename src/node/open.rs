@@ -13,7 +13,7 @@ use crate::state::history::History;
 use crate::state::journal::Journal;
 use crate::state::recent_ids::RecentIds;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A node's state, restored.
 pub struct Opened {
@@ -103,19 +103,4 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
         checkpoints,
         said,
     })
-}
-
-/// Syncs what the journal holds in memory every `every`, so an attempt
-/// waits at most that long before it is on disk (call inside the runtime);
-/// ends when a sync fails (the journal is then broken and says so).
-pub fn spawn_journal_flush(journal: Arc<Journal>, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let end = journal.end();
-            if end > journal.synced() && journal.sync(end).await.is_err() {
-                break;
-            }
-        }
-    });
 }

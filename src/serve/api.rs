@@ -52,7 +52,7 @@ pub struct Shared {
     /// The Kafka consumer's connection, when Kafka is on.
     pub kafka: std::sync::OnceLock<Arc<crate::node::Health>>,
     /// The breach-corpus index, for `/range` (the engine reads the same one).
-    pub pwned: crate::engine::breached::SharedIndex,
+    pub pwned: crate::engine::pwned::SharedIndex,
 }
 
 /// Every request to the API's listener passes here once: it is counted and

@@ -18,7 +18,7 @@
 //! source counts how many of its own are in it. So the queue is bounded by the
 //! failure rate, never by the history's length.
 
-use palisade::event::Action;
+use crate::event::Action;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;

@@ -4,8 +4,10 @@
 
 use super::write::Trained;
 use super::Change;
-use crate::commands::evaluate::figures::{figures, label_width, LabelFigures, Scored, FPRS, LEGIT};
-use crate::commands::evaluate::Counts;
+use crate::analytics::evaluate::figures::{
+    figures, label_width, LabelFigures, Scored, FPRS, LEGIT,
+};
+use crate::analytics::evaluate::Counts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -3,11 +3,11 @@
 //! under a header that says how it was trained.
 
 use super::{Change, TrainArgs};
-use crate::commands::evaluate::Counts;
+use crate::analytics::evaluate::Counts;
+use crate::event::Timestamp;
+use crate::model::parameters::{Parameter, PARAMETERS};
+use crate::model::{numbered, Model, ModelSpec, EMBEDDED_MODEL};
 use anyhow::{bail, Context};
-use palisade::event::Timestamp;
-use palisade::model::parameters::{Parameter, PARAMETERS};
-use palisade::model::{numbered, Model, ModelSpec, EMBEDDED_MODEL};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

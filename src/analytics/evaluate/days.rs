@@ -3,7 +3,7 @@
 //! 00:00:00.000 to 23:59:59.999 UTC. Sign-ins without a time (JSONL may omit
 //! it) belong to no day. Five counters a day: nothing grows with sign-ins.
 
-use palisade::event::{Action, Timestamp};
+use crate::event::{Action, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -8,12 +8,12 @@
 //!
 //! An event repeated in the history (the id and outcome of one given to the
 //! state lately) is counted and not given again: the rule of every door
-//! (see `palisade::node`), so these commands decide what serve and replay
+//! (see `crate::node`), so these commands decide what serve and replay
 //! would.
 
 use super::{load_sorted, progress, Flow, HistoryArgs, Tally};
-use palisade::event::Event;
-use palisade::state::recent_ids::RecentIds;
+use crate::event::Event;
+use crate::state::recent_ids::RecentIds;
 
 /// What an in-order pass gave.
 pub struct Ordered<S> {

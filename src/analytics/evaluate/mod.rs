@@ -24,12 +24,12 @@ mod sources;
 mod users;
 
 use super::history::{self, HistoryArgs};
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use crate::event::{Action, Event, Kind, Outcome};
 use anyhow::Context;
 use clap::Args;
 use figures::Scored;
-use palisade::config::Config;
-use palisade::engine::{Engine, EngineParts};
-use palisade::event::{Action, Event, Kind, Outcome};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -109,7 +109,7 @@ pub struct Counts {
 
 /// Runs the command; an `Err` from the engine's configuration is the
 /// caller's to turn into exit code 64.
-pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), String>> {
+pub fn run(args: &EvaluateArgs, config: &Config) -> Result<(), crate::failure::Failure> {
     let build = || -> Result<Parts, String> {
         let base = EngineParts::from_config(config).map_err(|e| e.to_string())?;
         let changed = match &args.compare_rules {
@@ -124,7 +124,7 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
     };
     let parts = match build() {
         Ok(p) => p,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Err(crate::failure::Failure::refused([e])),
     };
     eprintln!("palisade evaluate: {}", parts.0.describe());
     let recent_ids = config.limits.recent_event_ids;
@@ -160,7 +160,7 @@ pub fn run(args: &EvaluateArgs, config: &Config) -> anyhow::Result<Result<(), St
             dir.display()
         );
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Whether an event's decision counts in the figures.

@@ -8,10 +8,10 @@
 //! 100 bytes each). Passwords are numbered, never kept: the number only says
 //! "the same password as that other attempt".
 
-use palisade::engine::EngineParts;
-use palisade::enrich::geoip::GeoIp;
-use palisade::enrich::netclass;
-use palisade::event::{Action, Decision, Event, FailureReason, Kind, Outcome};
+use crate::engine::EngineParts;
+use crate::enrich::geoip::GeoIp;
+use crate::enrich::netclass;
+use crate::event::{Action, Decision, Event, FailureReason, Kind, Outcome};
 use polars::prelude::{Column, DataFrame, IntoLazy, LazyFrame, PolarsResult};
 use rustc_hash::FxHashMap;
 use std::hash::Hash;

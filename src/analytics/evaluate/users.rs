@@ -12,7 +12,7 @@
 //! users. Nothing grows with the number of sign-ins: at 100,000 users over 30
 //! days this is a few MB, plus about 64 bytes per distinct address.
 
-use palisade::event::Action;
+use crate::event::Action;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};

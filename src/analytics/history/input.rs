@@ -5,10 +5,10 @@
 //! reported by line and reason and counted, never dropped silently.
 
 use super::mapping::Mapping;
-use anyhow::{bail, Context};
-use palisade::event::{
+use crate::event::{
     Event, FailureReason, Kind, Mfa, Outcome, PasswordSha1, Timestamp, MAX_FIELD_BYTES,
 };
+use anyhow::{bail, Context};
 use polars::prelude::{ChunkFullNull, DataFrame, DataType, Int64Chunked, StringChunked, TimeUnit};
 #[cfg(test)]
 use polars::prelude::{CsvReadOptions, JsonFormat, JsonReader, ParquetReader, Schema, SerReader};

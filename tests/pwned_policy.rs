@@ -235,7 +235,7 @@ async fn a_new_build_is_swapped_in_while_serving() {
     let e = event("h1", "sign_in", "frank", Some("hunter2"));
     assert!(!engine.evaluate(&e).compromised_password);
 
-    let watcher = tokio::spawn(palisade::engine::breached::watch(
+    let watcher = tokio::spawn(palisade::node::tasks::watch_pwned(
         live.clone(),
         std::time::Duration::from_millis(100),
         shared.clone(),

@@ -17,12 +17,12 @@ pub mod input;
 pub mod mapping;
 mod ordered;
 
+use crate::event::Event;
 use anyhow::{bail, Context};
 use clap::Args;
 pub use input::{Format, Rejects};
 pub use mapping::Mapping;
 pub use ordered::in_time_order;
-use palisade::event::Event;
 use polars::prelude::{
     col, DataFrame, Engine, LazyCsvReader, LazyFileListReader, LazyFrame, LazyJsonLineReader,
     ParquetReader, PlRefPath, PlanCallback, PolarsResult, ScanArgsParquet, Schema, SerReader,

@@ -5,7 +5,7 @@
 //! with it; the browser draws the text with its own sans-serif).
 
 use super::report::{thousands, time};
-use crate::commands::evaluate::charts::{color, register_font};
+use crate::analytics::evaluate::charts::{color, register_font};
 use anyhow::anyhow;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;

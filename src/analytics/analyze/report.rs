@@ -5,7 +5,7 @@
 use super::classify;
 use super::tables::{Dimension, Tables, TAKEOVER_WINDOW_MS};
 use super::Summary;
-use palisade::event::Timestamp;
+use crate::event::Timestamp;
 use polars::prelude::{AnyValue, DataFrame, TimeUnit};
 use std::fmt::Write;
 

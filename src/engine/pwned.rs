@@ -12,9 +12,7 @@
 use crate::enrich::pwned::PwnedIndex;
 use crate::event::{Event, Kind};
 use arc_swap::ArcSwapOption;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use crate::config::pwned::{PwnedAction, PwnedActions, PwnedConfig};
 
@@ -23,15 +21,15 @@ pub type SharedIndex = Arc<ArcSwapOption<PwnedIndex>>;
 
 /// The engine's compromised-password check.
 #[derive(Clone)]
-pub struct Breached {
+pub struct PwnedCheck {
     pub index: SharedIndex,
     pub min_count: u32,
     pub actions: PwnedActions,
 }
 
-impl Default for Breached {
-    fn default() -> Breached {
-        Breached {
+impl Default for PwnedCheck {
+    fn default() -> PwnedCheck {
+        PwnedCheck {
             index: Arc::new(ArcSwapOption::empty()),
             min_count: 1,
             actions: PwnedActions::default(),
@@ -39,9 +37,9 @@ impl Default for Breached {
     }
 }
 
-impl Breached {
-    pub fn new(index: Option<PwnedIndex>, config: &PwnedConfig) -> Breached {
-        Breached {
+impl PwnedCheck {
+    pub fn new(index: Option<PwnedIndex>, config: &PwnedConfig) -> PwnedCheck {
+        PwnedCheck {
             index: Arc::new(ArcSwapOption::new(index.map(Arc::new))),
             min_count: config.min_count,
             actions: config.actions.clone(),
@@ -66,45 +64,5 @@ impl Breached {
 
     pub fn loaded(&self) -> bool {
         self.index.load().is_some()
-    }
-}
-
-/// Looks at the index file every `interval` and, when its size or
-/// modification time changed (a new build renamed into place), opens it and
-/// swaps it in. A file that does not open leaves the running index in place,
-/// with a log line saying why. The file's state is taken when this is
-/// called (just after the index was opened), not when the future first runs.
-pub fn watch(
-    path: PathBuf,
-    interval: Duration,
-    index: SharedIndex,
-) -> impl std::future::Future<Output = ()> + Send {
-    let stamp = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok()))
-    };
-    let mut seen = stamp(&path);
-    async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            let now = stamp(&path);
-            if now.is_none() || now == seen {
-                continue;
-            }
-            seen = now;
-            let p = path.clone();
-            match tokio::task::spawn_blocking(move || PwnedIndex::open(&p)).await {
-                Ok(Ok(new)) => {
-                    eprintln!("palisade serve: breach corpus reloaded: {}", new.describe());
-                    index.store(Some(Arc::new(new)));
-                }
-                Ok(Err(e)) => eprintln!(
-                    "palisade serve: breach corpus at {} not reloaded, the running one stays: {e}",
-                    path.display()
-                ),
-                Err(e) => eprintln!("palisade serve: breach corpus reload failed: {e}"),
-            }
-        }
     }
 }

@@ -25,11 +25,11 @@ mod report;
 mod tables;
 
 use super::history::{self, HistoryArgs};
-use anyhow::{bail, Context};
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use columns::Columns;
-use palisade::config::Config;
-use palisade::engine::{Engine, EngineParts};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -126,10 +126,10 @@ pub struct Summary {
 
 /// Runs the command; an `Err` from the engine's configuration is the
 /// caller's to turn into exit code 64.
-pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), String>> {
+pub fn run(args: &AnalyzeArgs, config: &Config) -> Result<(), crate::failure::Failure> {
     let parts = match EngineParts::from_config(config) {
         Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(crate::failure::Failure::refused([e])),
     };
     // Outputs are checked before the history is read, so a bad path fails
     // before an hour's work.
@@ -168,7 +168,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
     let (engine, mut columns) = ordered.state;
     let read = ordered.read;
     let Some(span) = columns.span() else {
-        bail!(
+        return Err(anyhow::anyhow!(
             "{}: no sign-in events to analyze ({} event{} read, {} of other kinds; {} row{} rejected)",
             args.history.input.display(),
             read.events,
@@ -176,7 +176,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
             columns.other_kinds,
             read.rejected,
             if read.rejected == 1 { "" } else { "s" },
-        );
+        ).into());
     };
     let bucket = args
         .bucket
@@ -184,11 +184,11 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
     let bucket_ms = bucket.as_millis().min(i64::MAX as u128) as i64;
     let buckets = (span.1 - span.0) / bucket_ms + 1;
     if buckets > MAX_BUCKETS {
-        bail!(
+        return Err(anyhow::anyhow!(
             "--bucket {} gives {buckets} buckets over the history's {}; at most {MAX_BUCKETS}: choose a longer bucket",
             humantime::format_duration(bucket),
             report::span_text(span.1 - span.0),
-        );
+        ).into());
     }
     let geo = engine.geoip();
     let geo_note = match (columns.has_country(), columns.has_asn()) {
@@ -207,7 +207,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
         bucket,
         rules_version: engine.rules_version().to_string(),
         model_version: engine.model_version().to_string(),
-        audit: config.mode == palisade::config::Mode::Audit,
+        audit: config.mode == crate::config::Mode::Audit,
         geo_note,
         top: args.top as usize,
         takeover_failures: args.takeover_failures,
@@ -242,7 +242,7 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> anyhow::Result<Result<(), Str
             bytesize::ByteSize::b(page.len() as u64)
         );
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Why country or ASN is unknown: no database configured, or the database

@@ -14,15 +14,15 @@
 //! folder (and hash key) loads it, then replays its whole journal on top.
 
 use super::history::{Flow, HistoryArgs};
-use anyhow::{bail, Context};
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use crate::event::{Event, Kind, Outcome};
+use crate::node::checkpoint::NodeCheckpoints;
+use crate::state::checkpoint::Checkpoints;
+use crate::state::history::History;
+use crate::state::recent_ids::RecentIds;
+use anyhow::Context;
 use clap::Args;
-use palisade::config::Config;
-use palisade::engine::{Engine, EngineParts};
-use palisade::event::{Event, Kind, Outcome};
-use palisade::node::checkpoint::NodeCheckpoints;
-use palisade::state::checkpoint::Checkpoints;
-use palisade::state::history::History;
-use palisade::state::recent_ids::RecentIds;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -70,10 +70,10 @@ impl Learned {
 
 /// Runs the command; an `Err` from the engine's configuration is the
 /// caller's to turn into exit code 64.
-pub fn run(args: &BaselineArgs, config: &Config) -> anyhow::Result<Result<(), String>> {
+pub fn run(args: &BaselineArgs, config: &Config) -> Result<(), crate::failure::Failure> {
     let parts = match EngineParts::from_config(config) {
         Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(crate::failure::Failure::refused([e])),
     };
     let dir = match &args.output {
         Some(d) => d.clone(),
@@ -82,13 +82,13 @@ pub fn run(args: &BaselineArgs, config: &Config) -> anyhow::Result<Result<(), St
     let checkpoints = Checkpoints::new(dir.clone(), usize::MAX);
     let existing = checkpoints.list().unwrap_or_default();
     if !existing.is_empty() && !args.force {
-        bail!(
+        return Err(anyhow::anyhow!(
             "{} already holds {} checkpoint{} (the newest {}): the engine starts from the newest, so a baseline there would be ignored; move them away, write elsewhere with --output, or give --force",
             dir.display(),
             existing.len(),
             if existing.len() == 1 { "" } else { "s" },
             existing.last().map(|(_, p)| p.display().to_string()).unwrap_or_default()
-        );
+        ).into());
     }
     eprintln!("palisade baseline: {}", parts.describe());
     let started = Instant::now();
@@ -153,5 +153,5 @@ pub fn run(args: &BaselineArgs, config: &Config) -> anyhow::Result<Result<(), St
         path.display(),
         bytesize::ByteSize::b(bytes)
     ))?;
-    Ok(Ok(()))
+    Ok(())
 }

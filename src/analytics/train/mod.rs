@@ -33,14 +33,14 @@ mod write;
 use super::evaluate::figures::{Scored, LEGIT};
 use super::evaluate::{scored, Counts};
 use super::history::{self, HistoryArgs};
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use crate::event::{Action, Event};
+use crate::model::fit::{self, Design, FitOptions};
+use crate::model::parameters::{self, PARAMETERS};
+use crate::model::{load_model, ModelSpec};
 use anyhow::{bail, Context};
 use clap::Args;
-use palisade::config::Config;
-use palisade::engine::{Engine, EngineParts};
-use palisade::event::{Action, Event};
-use palisade::model::fit::{self, Design, FitOptions};
-use palisade::model::parameters::{self, PARAMETERS};
-use palisade::model::{load_model, ModelSpec};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ pub fn held_out(user: &str, share: f64) -> bool {
     ((h >> 11) as f64 / (1u64 << 53) as f64) < share
 }
 
-fn flagged(d: &palisade::event::Decision) -> bool {
+fn flagged(d: &crate::event::Decision) -> bool {
     d.audit_action.unwrap_or(d.action) != Action::Allow
 }
 
@@ -152,11 +152,11 @@ pub struct Change {
 
 /// Runs the command; an `Err` from the engine's configuration is the
 /// caller's to turn into exit code 64.
-pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), String>> {
+pub fn run(args: &TrainArgs, config: &Config) -> Result<(), crate::failure::Failure> {
     check_options(args)?;
     let parts = match EngineParts::from_config(config) {
         Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(crate::failure::Failure::refused([e])),
     };
     let old_spec = parts.model.spec.clone();
     let (path, version) = write::output(args.output.as_deref(), &parts.model)?;
@@ -270,11 +270,11 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
     spec.thresholds.medium = fit::threshold_for_rate(&legit_scores, args.friction);
     spec.thresholds.high = fit::threshold_for_rate(&legit_scores, args.block_fpr);
     if spec.thresholds.high <= spec.thresholds.medium {
-        bail!(
+        return Err(anyhow::anyhow!(
             "the training legit sign-ins' scores are tied around the thresholds (medium {}, high {}): no high threshold blocks fewer than --friction; lower --block-fpr or use more history",
             spec.thresholds.medium,
             spec.thresholds.high
-        );
+        ).into());
     }
     let share = |t: f64| {
         legit_scores.iter().filter(|&&s| s >= t).count() as f64 / legit_scores.len() as f64
@@ -322,10 +322,11 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
         Ok(p) => p,
         Err(e) => {
             let _ = std::fs::remove_file(&path);
-            bail!(
+            return Err(anyhow::anyhow!(
                 "the engine refuses the trained model, so {} was removed:\n{e}",
                 path.display()
-            );
+            )
+            .into());
         }
     };
     let legit_name = args.legit_label.clone();
@@ -384,7 +385,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> anyhow::Result<Result<(), Strin
         json_path.display(),
         runs_now(&path, config)
     ))?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// One event of the first replay.
