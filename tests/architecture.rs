@@ -204,3 +204,19 @@ fn a_cycle_is_found_and_named() {
     .collect();
     assert_eq!(names, ["engine", "state"]);
 }
+
+#[test]
+fn config_names_nothing_in_the_crate_but_its_problems() {
+    // Settings are read before anything else exists: the configuration
+    // types depend on no other module, save the FILE:LINE problems they
+    // report, so every layer can take them.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let g = graph(&src);
+    let deps: Vec<String> = g["config"]
+        .iter()
+        .filter(|(m, _)| m.as_str() != "problem")
+        .map(|(m, why)| format!("config -> {m}: {why}"))
+        .collect();
+    assert!(deps.is_empty(), "config names other modules:\n{}", deps.join("\n"));
+    assert!(g["problem"].is_empty(), "problem is a leaf: {:?}", g["problem"]);
+}

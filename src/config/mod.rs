@@ -1,10 +1,12 @@
 //! Palisade's configuration: one TOML file, every key optional, unknown keys
 //! rejected. Flags and environment variables (see `main.rs`) win over the file.
 
+pub mod event_time;
 pub mod journal;
 pub mod kafka;
 pub mod pwned;
 pub mod server;
+pub mod users;
 
 use crate::problem::Problem;
 use serde::{Deserialize, Deserializer};
@@ -50,9 +52,9 @@ pub struct Config {
     /// The breach-corpus check: off unless `index` is set.
     pub pwned: pwned::PwnedConfig,
     /// How user names become keys.
-    pub users: crate::event::username::UsersConfig,
+    pub users: users::UsersConfig,
     /// How far an event's time may stray before it is refused.
-    pub event_time: crate::event::bounds::EventTimeConfig,
+    pub event_time: event_time::EventTimeConfig,
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
@@ -282,7 +284,7 @@ impl Config {
             ("allow", &self.ip_lists.allow),
             ("deny", &self.ip_lists.deny),
         ] {
-            if let Err(e) = crate::enrich::iplist::IpList::parse(list) {
+            if let Err(e) = parse_address_list(list) {
                 out.push(Problem::at_key(
                     path,
                     text,
@@ -391,6 +393,20 @@ pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
         seeds[i] = u64::from_le_bytes(b);
     }
     Ok(seeds)
+}
+
+/// `ip_lists.allow` or `.deny`: addresses and CIDR ranges, IPv4 or IPv6 (a
+/// bare address is its own /32 or /128), or the first entry that is neither.
+pub fn parse_address_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<ipnet::IpNet>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let s = entry.as_ref().trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("\"{s}\" is not an IP address or CIDR range"))
+        })
+        .collect()
 }
 
 /// A duration written as humantime text: `2s`, `500ms`, `1m 30s`.

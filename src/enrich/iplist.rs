@@ -16,15 +16,7 @@ impl IpList {
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<IpList, String> {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        for entry in entries {
-            let s = entry.as_ref().trim();
-            let net: IpNet = match s.parse::<IpNet>() {
-                Ok(n) => n,
-                Err(_) => match s.parse::<IpAddr>() {
-                    Ok(ip) => IpNet::from(ip),
-                    Err(_) => return Err(format!("\"{s}\" is not an IP address or CIDR range")),
-                },
-            };
+        for net in crate::config::parse_address_list(entries)? {
             match net {
                 IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),

@@ -16,28 +16,11 @@
 
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
 use precis_profiles::UsernameCaseMapped;
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use unicode_normalization::UnicodeNormalization;
 
-/// `[users] names`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserNames {
-    /// RFC 8265 UsernameCaseMapped, after dropping invisible code points.
-    #[default]
-    Precis,
-    /// As sent, trimmed and lower-cased.
-    Exact,
-}
-
-/// The `[users]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UsersConfig {
-    pub names: UserNames,
-}
+pub use crate::config::users::{UserNames, UsersConfig};
 
 /// Whether names are kept exact, for the whole process: set once at start
 /// from the configuration, before any event is read.
