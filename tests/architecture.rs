@@ -217,6 +217,14 @@ fn config_names_nothing_in_the_crate_but_its_problems() {
         .filter(|(m, _)| m.as_str() != "problem")
         .map(|(m, why)| format!("config -> {m}: {why}"))
         .collect();
-    assert!(deps.is_empty(), "config names other modules:\n{}", deps.join("\n"));
-    assert!(g["problem"].is_empty(), "problem is a leaf: {:?}", g["problem"]);
+    assert!(
+        deps.is_empty(),
+        "config names other modules:\n{}",
+        deps.join("\n")
+    );
+    assert!(
+        g["problem"].is_empty(),
+        "problem is a leaf: {:?}",
+        g["problem"]
+    );
 }
