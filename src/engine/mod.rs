@@ -83,6 +83,8 @@ pub struct Engine {
     on_fraud: FeedbackSettings,
     /// Identifies the hash key in checkpoints (see `saved`).
     key_fingerprint: u64,
+    /// Keys the memory of recent event ids (see [`Engine::recent_ids`]).
+    id_seeds: [u64; 4],
     /// The breach-corpus check (`[pwned]`).
     pwned: pwned::PwnedCheck,
     memory_budget: Option<u64>,
@@ -138,12 +140,25 @@ impl Engine {
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
             on_fraud: p.feedback,
             key_fingerprint: saved::key_fingerprint(p.hash_key),
+            // Not the user hasher's seeds as they are: ids are hashed apart.
+            id_seeds: p.hash_key.map(|k| k ^ 0x7265_6365_6e74_5f69),
             pwned: p.pwned,
             memory_budget: limits.memory_budget_bytes().ok().flatten(),
             sources,
             novelty,
             time_bounds: p.time_bounds,
         }
+    }
+
+    /// A memory of `cap` recent event ids, its hashes keyed by this
+    /// engine's secret hash key (so attackers' ids cannot be aimed at it).
+    pub fn recent_ids(&self, cap: usize) -> crate::state::recent_ids::RecentIds {
+        crate::state::recent_ids::RecentIds::keyed(cap, self.id_seeds)
+    }
+
+    /// The seeds [`recent_ids`](Self::recent_ids) keys its table with.
+    pub fn id_seeds(&self) -> [u64; 4] {
+        self.id_seeds
     }
 
     /// How far an event's time may stray (`[event_time]`), for the doors.

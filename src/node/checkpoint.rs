@@ -85,7 +85,7 @@ impl NodeCheckpoints for Checkpoints {
             let same_rules = matches(path, h, &engine, warnings)?;
             let read = (|| -> Result<_, String> {
                 let dropped = engine.read_state(src, same_rules, h.version)?;
-                let (history, recent) = read_history(src, history_limits, recent_cap)?;
+                let (history, recent) = read_history(src, history_limits, recent_cap, engine.id_seeds())?;
                 Ok((dropped.rules, history, recent))
             })();
             let (dropped, history, recent) = match read {

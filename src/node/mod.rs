@@ -24,7 +24,8 @@ impl Core {
     /// An engine that remembers the latest `recent_ids` ids
     /// (`limits.recent_event_ids`).
     pub fn new(engine: Engine, recent_ids: usize) -> Core {
-        Core::with_recent(engine, RecentIds::new(recent_ids))
+        let recent = engine.recent_ids(recent_ids);
+        Core::with_recent(engine, recent)
     }
 
     /// An engine with the ids a checkpoint remembered.
@@ -127,6 +128,40 @@ mod tests {
     fn core() -> Core {
         let parts = EngineParts::from_config(&crate::config::Config::default()).unwrap();
         Core::new(Engine::new(parts), 100)
+    }
+
+    #[test]
+    fn event_ids_are_hashed_under_the_engines_secret_key() {
+        let keyed = |hash_key: Option<&str>| {
+            let config = crate::config::Config {
+                hash_key: hash_key.map(String::from),
+                ..crate::config::Config::default()
+            };
+            Core::new(Engine::new(EngineParts::from_config(&config).unwrap()), 100)
+        };
+        let e = Event {
+            event_id: "e1".into(),
+            outcome: Outcome::Failure,
+            ..Event::default()
+        };
+        let public = keyed(None).id_key(&e);
+        let a = keyed(Some(&"ab".repeat(16))).id_key(&e);
+        let b = keyed(Some(&"cd".repeat(16))).id_key(&e);
+        assert_ne!(
+            a, b,
+            "another key, another hash: an attacker without it cannot aim ids"
+        );
+        assert_ne!(a, public);
+        assert_ne!(
+            public,
+            RecentIds::new(1).key("e1", Outcome::Failure),
+            "not the fixed seeds"
+        );
+        assert_eq!(
+            a,
+            keyed(Some(&"ab".repeat(16))).id_key(&e),
+            "the same key, the same hash"
+        );
     }
 
     #[test]

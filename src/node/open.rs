@@ -11,7 +11,6 @@ use crate::node::checkpoint::NodeCheckpoints;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::history::History;
 use crate::state::journal::Journal;
-use crate::state::recent_ids::RecentIds;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,8 +34,8 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
     let data_dir = config.data_dir();
     let l = &config.limits;
     let mut history = History::new(l.history_per_user, l.max_history_users);
-    let mut recent = RecentIds::new(l.recent_event_ids);
     let mut engine = Engine::new(parts);
+    let mut recent = engine.recent_ids(l.recent_event_ids);
     let checkpoints = Checkpoints::new(
         data_dir.join("checkpoints"),
         config.journal.checkpoints_kept,

@@ -19,6 +19,9 @@ use crate::event::Outcome;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+/// The seeds of [`RecentIds::new`]: public, so reproducible.
+const FIXED_SEEDS: [u64; 4] = [0x7061_6c69, 0x7361_6465, 0x6964_7321, 0x2121];
+
 pub struct RecentIds {
     /// The table: hashes, 0 for an empty slot; a power of two long.
     slots: Vec<u64>,
@@ -32,7 +35,18 @@ pub struct RecentIds {
 }
 
 impl RecentIds {
+    /// A table with the fixed, public seeds: for tests and offline reads,
+    /// never for a door an attacker can send ids to (see [`keyed`](Self::keyed)).
     pub fn new(cap: usize) -> RecentIds {
+        RecentIds::keyed(cap, FIXED_SEEDS)
+    }
+
+    /// A table whose id hashes are keyed by `seeds` (the engine's, from its
+    /// secret `hash_key`): an attacker who chooses event ids cannot aim them
+    /// at one run of the table, nor make one id pass for another. A
+    /// checkpoint's hashes read back under the same key, which the engine
+    /// checks before restoring.
+    pub fn keyed(cap: usize, seeds: [u64; 4]) -> RecentIds {
         let cap = cap.max(1);
         // At most half full at the cap.
         let bits = (2 * cap).next_power_of_two().trailing_zeros().max(4);
@@ -41,10 +55,7 @@ impl RecentIds {
             bits,
             order: VecDeque::new(),
             cap,
-            // Fixed seeds: the hashes never leave the process (but in
-            // checkpoints, read back by the same build), and a fixed seed
-            // keeps runs reproducible.
-            hasher: ahash::RandomState::with_seeds(0x7061_6c69, 0x7361_6465, 0x6964_7321, 0x2121),
+            hasher: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
             evicted: 0,
         }
     }

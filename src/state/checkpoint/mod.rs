@@ -550,15 +550,17 @@ pub fn write_history(out: &mut Sink<'_>, history: &History, recent: &RecentIds) 
 }
 
 /// Reads what [`write_history`] wrote, into a history and a memory of ids
-/// with these limits (`per_user`, `max_users`) and cap.
+/// with these limits (`per_user`, `max_users`) and cap, its hashes keyed by
+/// `id_seeds` (the ones they were written with).
 pub fn read_history(
     src: &mut Source<'_>,
     (per_user, max_users): (usize, usize),
     recent_cap: usize,
+    id_seeds: [u64; 4],
 ) -> Result<(History, RecentIds), String> {
     let mut history = History::new(per_user, max_users);
     read_entries(src, &mut history)?;
-    let mut recent = RecentIds::new(recent_cap);
+    let mut recent = RecentIds::keyed(recent_cap, id_seeds);
     let hashes: VecDeque<u64> = src.take("recent event ids")?;
     recent.restore_hashes(hashes);
     Ok((history, recent))
