@@ -60,10 +60,13 @@ struct Node {
 
 impl Node {
     fn new() -> Node {
+        let engine = Engine::new(parts());
+        // Keyed as a node keys it, so the restored one finds the same ids.
+        let recent = engine.recent_ids(RECENT);
         Node {
-            engine: Engine::new(parts()),
+            engine,
             history: History::new(HISTORY.0, HISTORY.1),
-            recent: RecentIds::new(RECENT),
+            recent,
         }
     }
 
