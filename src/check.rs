@@ -44,15 +44,12 @@ pub fn check(config: &Config) -> Checked {
             (None, Vec::new())
         }
     };
-    // The config file checked these when it was read; flags and
+    // The config file's values were checked when it was read; flags and
     // environment variables may have changed them since.
+    for (_, _, message) in config.problems() {
+        problems.push(Problem::new(Path::new("config"), None, message));
+    }
     let server = Path::new("server");
-    for (_, message) in config.server.problems() {
-        problems.push(Problem::new(server, None, message));
-    }
-    for (_, message) in config.kafka.problems() {
-        problems.push(Problem::new(Path::new("kafka"), None, message));
-    }
     let s = &config.server;
     let data_dir = config.data_dir();
     for message in crate::serve::auth::problems(&s.api_keys, s.api_keys_file.as_deref(), &data_dir)

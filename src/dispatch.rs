@@ -5,6 +5,7 @@ use crate::cli::{load_config, read_config, Cli, Command, PwnedCommand};
 use anyhow::Context;
 #[cfg(feature = "analytics")]
 use palisade::analytics;
+use palisade::config::Setting;
 use palisade::engine::{Engine, EngineParts};
 use palisade::enrich::pwned::{self, BuildOptions};
 use palisade::failure::Failure;
@@ -69,11 +70,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let mut config = load_config(&cli.common)?;
             let s = &mut config.server;
+            // A bad address is listed by the check below, as the file's are.
             if let Some(l) = listen {
-                s.listen = l;
+                s.listen = Setting::parse(l);
             }
-            if metrics_listen.is_some() {
-                s.metrics_listen = metrics_listen;
+            if let Some(l) = metrics_listen {
+                s.metrics_listen = Setting::parse(l);
             }
             if let Some(keys) = api_keys {
                 s.api_keys = keys

@@ -46,31 +46,36 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Failed(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
-        let api = bind(&s.listen).await.map_err(refused)?;
-        let admin = match &s.metrics_listen {
+        let api = bind(s.listen.value()).await.map_err(refused)?;
+        let admin = match s.metrics_listen.value() {
             None => None,
             Some(a) => Some(bind(a).await.map_err(refused)?),
         };
         let stop = shutdown_signal().map_err(|e| {
             Failure::Failed(anyhow::anyhow!("cannot install the signal handlers: {e}"))
         })?;
-        let metrics_at = match &s.metrics_listen {
+        let metrics_at = match s.metrics_listen.value() {
             Some(a) => format!("metrics and health on http://{a} (no key)"),
             None => "metrics behind the API key".to_string(),
         };
         let opened = open(&config, parts).map_err(refused)?;
         let journal = opened.journal.clone();
         if let Some(j) = &journal {
-            spawn_journal_flush(j.clone(), config.journal.flush_interval);
+            spawn_journal_flush(j.clone(), config.journal.flush_interval.value());
         }
         eprintln!(
             "palisade serve: {description}; {key_source}; {}; listening on http://{}; {metrics_at}",
-            opened.said, s.listen
+            opened.said,
+            s.listen.value()
         );
         let Core { engine, recent } = opened.core;
         if let Some(path) = config.pwned.index.clone() {
             // A new build at the same path is swapped in while serving.
-            tasks::spawn_pwned_reload(path, config.pwned.reload_interval, engine.pwned_index());
+            tasks::spawn_pwned_reload(
+                path,
+                config.pwned.reload_interval.value(),
+                engine.pwned_index(),
+            );
         }
         let durability = journal.clone().map(|journal| Durability {
             journal,
@@ -79,7 +84,10 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
         let server = Server::start(engine, opened.history, recent, durability, s, keys);
         let handle = server.state.engine.clone();
         if journal.is_some() {
-            tasks::spawn_checkpoint_schedule(handle.clone(), config.journal.checkpoint_interval);
+            tasks::spawn_checkpoint_schedule(
+                handle.clone(),
+                config.journal.checkpoint_interval.value(),
+            );
         }
         let kafka = if config.kafka.enabled() {
             // A second door on the same node: its connection shows in /readyz.

@@ -152,7 +152,7 @@ fn a_config_with_an_unknown_key_is_rejected_at_its_line() {
     for (line, word) in [
         (1, "hash_key"),
         (3, "max_profiles"),
-        (4, "memory_budget \"lots\" is not a size"),
+        (4, "limits.memory_budget: \"lots\" is not a size"),
         (6, "10.0.0.0/99"),
     ] {
         let p = problem_at(&all, &cfg, line).unwrap_or_else(|| panic!("no line {line}:\n{all}"));

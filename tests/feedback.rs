@@ -3,7 +3,7 @@
 //! it ends in event time; a legitimate verdict teaches the profile; a
 //! fraudulent one blocks, requires a password reset and marks the values.
 
-use palisade::config::{Config, Mode};
+use palisade::config::{Config, Mode, Setting};
 use palisade::engine::{Enforcement, EnforcementAction, Engine, FeedbackVerdict, Scope};
 use palisade::event::{Action, Decision, Event, Timestamp};
 use palisade::state::fraud::Feature;
@@ -286,8 +286,8 @@ fn feedback_never_moves_the_clock_back() {
 #[test]
 fn configured_scopes_and_audit_mode() {
     let mut config = Config::default();
-    config.feedback.block = vec!["user".into(), "network".into()];
-    config.feedback.block_duration = "2h".into();
+    config.feedback.block = Setting::parse(vec!["user".into(), "network".into()]);
+    config.feedback.block_duration = Setting::parse("2h".into());
     config.feedback.require_password_reset = false;
     let mut engine = engine(config.clone());
     let e = event("f1", 0, "frank", ATTACKER, "success", "");
@@ -334,15 +334,16 @@ fn engine_with(config: Config) -> Engine {
 }
 
 #[test]
-fn a_bad_feedback_scope_stops_the_engine_naming_it() {
-    let mut config = Config::default();
-    config.feedback.block = vec!["password".into()];
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    config.rules = Some(root.join("rules"));
-    config.models = Some(root.join("models"));
-    let err = Engine::from_config(&config)
-        .err()
-        .expect("rejected")
-        .to_string();
-    assert!(err.contains("\"password\""), "{err}");
+fn a_bad_feedback_scope_refuses_the_config_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palisade.toml");
+    std::fs::write(&path, "[feedback]\nblock = [\"user\", \"password\"]\n").unwrap();
+    let problems = Config::load(&path).expect_err("refused");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let p = problems[0].to_string();
+    assert!(
+        p.contains("feedback.block") && p.contains("\"password\""),
+        "{p}"
+    );
+    assert_eq!(problems[0].line, Some(2), "{p}");
 }

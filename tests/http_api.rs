@@ -297,7 +297,7 @@ async fn too_many_requests_in_flight_is_a_503_with_retry_after_not_a_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_busy_past_the_timeout_is_a_503() {
     let s = server(ServerConfig {
-        request_timeout: Duration::from_millis(20),
+        request_timeout: palisade::config::Setting::new(Duration::from_millis(20)),
         ..ServerConfig::default()
     });
     keep_busy(&s).await;

@@ -60,7 +60,7 @@ async fn an_undeliverable_decision_pauses_reading_at_the_window_then_catches_up(
     let config = KafkaConfig {
         brokers: Some(brokers),
         batch_size: 10,
-        delivery_timeout: Duration::from_secs(1),
+        delivery_timeout: palisade::config::Setting::new(Duration::from_secs(1)),
         ..KafkaConfig::default()
     };
     let kafka = palisade::ingest::kafka::Kafka::start(

@@ -1,7 +1,9 @@
 //! `[event_time]`: how far an event's time may stray before it is refused
 //! (what the bounds mean, and how they are applied, is `event::bounds`'s).
 
+use super::setting::{SectionProblems, Setting};
 use serde::Deserialize;
+use std::time::Duration;
 
 /// `[event_time]` in the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -9,44 +11,48 @@ use serde::Deserialize;
 pub struct EventTimeConfig {
     /// How far ahead of the host's clock (or, in replay, of the events
     /// around it) an event may be. Default `"5m"`.
-    pub max_ahead: String,
+    pub max_ahead: Setting<Duration>,
     /// How far behind the latest event time applied an event may be; it is
     /// applied at that time. Default `"1h"`.
-    pub max_lateness: String,
+    pub max_lateness: Setting<Duration>,
     /// How far behind the host's clock an event may be on `serve` and Kafka.
     /// Default `"365d"`; `"off"` takes any age the lateness bound allows.
-    pub max_age: String,
+    pub max_age: Setting<Option<Duration>>,
 }
 
 impl Default for EventTimeConfig {
     fn default() -> EventTimeConfig {
         EventTimeConfig {
-            max_ahead: "5m".to_string(),
-            max_lateness: "1h".to_string(),
-            max_age: "365d".to_string(),
+            max_ahead: Setting::new(Duration::from_secs(5 * 60)),
+            max_lateness: Setting::new(Duration::from_secs(3600)),
+            max_age: Setting::new(Some(Duration::from_secs(365 * 86_400))),
         }
     }
 }
 
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
 impl EventTimeConfig {
-    /// The bounds, or a message naming the key whose value is wrong.
-    pub fn bounds(&self) -> Result<TimeBounds, String> {
-        let ms = |key: &str, text: &str| match humantime::parse_duration(text.trim()) {
-            Ok(d) if !d.is_zero() => Ok(d.as_millis().min(u64::MAX as u128) as u64),
-            Ok(_) => Err(format!("event_time.{key} must be more than 0")),
-            Err(e) => Err(format!(
-                "event_time.{key} {text:?} is not a duration such as \"5m\" or \"1h\": {e}"
-            )),
-        };
-        Ok(TimeBounds {
-            max_ahead_ms: ms("max_ahead", &self.max_ahead)?,
-            max_lateness_ms: ms("max_lateness", &self.max_lateness)?,
-            max_age_ms: if self.max_age.trim() == "off" {
-                u64::MAX
-            } else {
-                ms("max_age", &self.max_age)?
-            },
-        })
+    /// The bounds in milliseconds (of stand-ins, where a value is bad).
+    pub fn bounds(&self) -> TimeBounds {
+        TimeBounds {
+            max_ahead_ms: ms(self.max_ahead.value()),
+            max_lateness_ms: ms(self.max_lateness.value()),
+            max_age_ms: self.max_age.value().map_or(u64::MAX, ms),
+        }
+    }
+
+    /// Bad values, as `(key, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = SectionProblems::new("event_time");
+        p.setting("max_ahead", &self.max_ahead)
+            .setting("max_lateness", &self.max_lateness)
+            .setting("max_age", &self.max_age)
+            .duration_at_least("max_ahead", &self.max_ahead, Duration::ZERO)
+            .duration_at_least("max_lateness", &self.max_lateness, Duration::ZERO);
+        p.out
     }
 }
 
@@ -60,8 +66,6 @@ pub struct TimeBounds {
 
 impl Default for TimeBounds {
     fn default() -> TimeBounds {
-        EventTimeConfig::default()
-            .bounds()
-            .expect("the default event_time parses")
+        EventTimeConfig::default().bounds()
     }
 }

@@ -1,6 +1,7 @@
 //! The `[kafka]` section. Kafka is off unless `brokers` is set (here, by
 //! `--kafka-brokers` or by `PALISADE_KAFKA_BROKERS`).
 
+use super::setting::{SectionProblems, Setting};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,8 +29,7 @@ pub struct KafkaConfig {
     /// How long the producer tries to deliver a record before it reports a
     /// failure (librdkafka's `message.timeout.ms`); failed records are sent
     /// again with backoff, and nothing more is read meanwhile.
-    #[serde(deserialize_with = "super::duration")]
-    pub delivery_timeout: Duration,
+    pub delivery_timeout: Setting<Duration>,
     /// librdkafka properties for the consumer and the producer alike:
     /// `security.protocol`, `sasl.mechanism`, `sasl.username`,
     /// `ssl.ca.location`... Strings, as librdkafka takes them.
@@ -50,7 +50,7 @@ impl Default for KafkaConfig {
             dlq_topic: "signin-events-dlq".to_string(),
             batch_size: 500,
             max_message_bytes: 64 * 1024,
-            delivery_timeout: Duration::from_secs(30),
+            delivery_timeout: Setting::new(Duration::from_secs(30)),
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
@@ -114,12 +114,14 @@ impl KafkaConfig {
                 out.push((key, format!("kafka.{key} must be at least 1, got 0")));
             }
         }
-        if self.delivery_timeout < Duration::from_secs(1) {
-            out.push((
+        let mut p = SectionProblems::new("kafka");
+        p.setting("delivery_timeout", &self.delivery_timeout)
+            .duration_at_least(
                 "delivery_timeout",
-                "kafka.delivery_timeout must be at least 1s".to_string(),
-            ));
-        }
+                &self.delivery_timeout,
+                Duration::from_secs(1),
+            );
+        out.append(&mut p.out);
         for (key, map) in [
             ("properties", &self.properties),
             ("consumer_properties", &self.consumer_properties),

@@ -6,10 +6,13 @@ pub mod journal;
 pub mod kafka;
 pub mod pwned;
 pub mod server;
+pub mod setting;
 pub mod users;
 
 use crate::problem::Problem;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use setting::SectionProblems;
+pub use setting::{FromSetting, Setting};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,7 +61,28 @@ pub struct Config {
     /// Secret for the keyed hashes that identify users, addresses and passwords
     /// in state (32 hex digits or more). Set it in production; the built-in
     /// default makes replays reproducible but is public.
-    pub hash_key: Option<String>,
+    pub hash_key: Setting<Option<HashKey>>,
+}
+
+/// `hash_key`: the four 64-bit seeds of the keyed hash, from at least 32 hex
+/// digits (more than 64 are ignored). Its `Debug` shows no digit of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashKey(pub [u64; 4]);
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(..)")
+    }
+}
+
+impl FromSetting for Option<HashKey> {
+    type Raw = String;
+    fn from_setting(text: String) -> Result<Option<HashKey>, String> {
+        parse_hash_key(&text).map(|seeds| Some(HashKey(seeds)))
+    }
+    fn fallback() -> Option<HashKey> {
+        None
+    }
 }
 
 /// MaxMind databases (GeoIP2 or GeoLite2). Each is optional; without one, its
@@ -79,9 +103,17 @@ pub struct GeoIpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct IpListsConfig {
     /// Always allowed: risk detection is skipped (as Cognito's always-allow list).
-    pub allow: Vec<String>,
+    pub allow: Setting<Vec<ipnet::IpNet>>,
     /// Always blocked.
-    pub deny: Vec<String>,
+    pub deny: Setting<Vec<ipnet::IpNet>>,
+}
+
+impl IpListsConfig {
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = SectionProblems::new("ip_lists");
+        p.setting("allow", &self.allow).setting("deny", &self.deny);
+        p.out
+    }
 }
 
 /// Hard caps on state, so no flood of users or addresses exhausts memory.
@@ -119,7 +151,7 @@ pub struct Limits {
     /// How long a user's recent events are kept after their latest one (in
     /// event time), such as `"90d"` (the default); `"off"` keeps them until
     /// the cap pushes them out.
-    pub history_max_age: String,
+    pub history_max_age: Setting<Option<Duration>>,
     /// Event ids remembered (about 26 bytes each) so a redelivered event is
     /// recognised and not decided again; at the cap the oldest is forgotten.
     pub recent_event_ids: usize,
@@ -127,37 +159,35 @@ pub struct Limits {
     /// caps above are checked against it (see `palisade::engine::budget` for
     /// how the worst case is reckoned) and a start whose caps could exceed it
     /// is refused. Unset: no check. Exported as `palisade_memory_budget_bytes`.
-    pub memory_budget: Option<String>,
+    pub memory_budget: Setting<Option<bytesize::ByteSize>>,
 }
 
 impl Limits {
-    /// `limits.history_max_age`; `None` when `"off"`.
-    pub fn history_max_age(&self) -> Result<Option<std::time::Duration>, String> {
-        let text = self.history_max_age.trim();
-        if text == "off" {
-            return Ok(None);
-        }
-        match humantime::parse_duration(text) {
-            Ok(d) if !d.is_zero() => Ok(Some(d)),
-            Ok(_) => Err("limits.history_max_age must be more than 0, or \"off\"".to_string()),
-            Err(e) => Err(format!(
-                "limits.history_max_age {text:?} is not a duration such as \"90d\" or \"off\": {e}"
-            )),
-        }
+    /// `limits.memory_budget` in bytes, if set.
+    pub fn memory_budget_bytes(&self) -> Option<u64> {
+        self.memory_budget.value().map(|b| b.as_u64())
     }
 
-    /// `limits.memory_budget` in bytes, if set.
-    pub fn memory_budget_bytes(&self) -> Result<Option<u64>, String> {
-        let Some(text) = &self.memory_budget else {
-            return Ok(None);
-        };
-        match text.trim().parse::<bytesize::ByteSize>() {
-            Ok(b) if b.as_u64() > 0 => Ok(Some(b.as_u64())),
-            Ok(_) => Err("limits.memory_budget must be more than 0".to_string()),
-            Err(e) => Err(format!(
-                "limits.memory_budget {text:?} is not a size such as \"2 GiB\" or \"512 MiB\": {e}"
-            )),
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = SectionProblems::new("limits");
+        p.setting("history_max_age", &self.history_max_age)
+            .setting("memory_budget", &self.memory_budget);
+        for (key, v) in [
+            ("max_profiles", self.max_profiles),
+            ("max_keys_per_rule", self.max_keys_per_rule),
+            ("max_source_keys", self.max_source_keys),
+            ("max_offenders", self.max_offenders),
+            ("max_user_agents", self.max_user_agents),
+            ("max_frequency_values", self.max_frequency_values),
+            ("max_enforcements", self.max_enforcements),
+            ("max_fraud_marked_users", self.max_fraud_marked_users),
+            ("history_per_user", self.history_per_user),
+            ("max_history_users", self.max_history_users),
+            ("recent_event_ids", self.recent_event_ids),
+        ] {
+            p.at_least_one(key, v);
         }
+        p.out
     }
 }
 
@@ -174,9 +204,9 @@ impl Default for Limits {
             max_fraud_marked_users: 100_000,
             history_per_user: 20,
             max_history_users: 50_000,
-            history_max_age: "90d".to_string(),
+            history_max_age: Setting::new(Some(Duration::from_secs(90 * 86_400))),
             recent_event_ids: 1_000_000,
-            memory_budget: None,
+            memory_budget: Setting::new(None),
         }
     }
 }
@@ -191,9 +221,9 @@ pub struct FeedbackConfig {
     /// What a fraudulent verdict blocks, from the reported event's values:
     /// any of `ip`, `network` (its /24 or /64), `user_ip` (that user from that
     /// address), `user` (the account everywhere). Default `["user_ip"]`.
-    pub block: Vec<String>,
+    pub block: Setting<Vec<BlockScope>>,
     /// How long those blocks last from the feedback, e.g. `"24h"` (default).
-    pub block_duration: String,
+    pub block_duration: Setting<Duration>,
     /// Whether a fraudulent verdict also requires the user to reset the
     /// password (default true).
     pub require_password_reset: bool,
@@ -202,50 +232,71 @@ pub struct FeedbackConfig {
 impl Default for FeedbackConfig {
     fn default() -> FeedbackConfig {
         FeedbackConfig {
-            block: vec!["user_ip".to_string()],
-            block_duration: "24h".to_string(),
+            block: Setting::new(vec![BlockScope::UserIp]),
+            block_duration: Setting::new(Duration::from_secs(86_400)),
             require_password_reset: true,
         }
     }
 }
 
-/// The scopes a fraudulent verdict can block.
-pub const FEEDBACK_BLOCK_SCOPES: [&str; 4] = ["ip", "network", "user_ip", "user"];
-
 impl FeedbackConfig {
-    /// The block duration in milliseconds, or what is wrong with a setting.
-    pub fn checked(&self) -> Result<u64, Vec<String>> {
-        let mut problems = Vec::new();
-        for scope in &self.block {
-            if !FEEDBACK_BLOCK_SCOPES.contains(&scope.as_str()) {
-                problems.push(format!(
-                    "feedback.block: unknown scope \"{scope}\", expected one of {}",
-                    FEEDBACK_BLOCK_SCOPES.join(", ")
-                ));
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = SectionProblems::new("feedback");
+        p.setting("block", &self.block)
+            .setting("block_duration", &self.block_duration)
+            .duration_at_least("block_duration", &self.block_duration, Duration::ZERO);
+        p.out
+    }
+}
+
+/// What a fraudulent verdict can block (`feedback.block`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockScope {
+    /// The reported event's address.
+    Ip,
+    /// Its /24 or /64.
+    Network,
+    /// That user from that address.
+    UserIp,
+    /// The account everywhere.
+    User,
+}
+
+impl BlockScope {
+    /// Every scope, with its name in the file.
+    pub const ALL: [(&'static str, BlockScope); 4] = [
+        ("ip", BlockScope::Ip),
+        ("network", BlockScope::Network),
+        ("user_ip", BlockScope::UserIp),
+        ("user", BlockScope::User),
+    ];
+}
+
+/// Scope names; each scope once, in the order given.
+impl FromSetting for Vec<BlockScope> {
+    type Raw = Vec<String>;
+    fn from_setting(names: Vec<String>) -> Result<Vec<BlockScope>, String> {
+        let mut scopes = Vec::new();
+        let mut unknown = Vec::new();
+        for name in &names {
+            match BlockScope::ALL.iter().find(|(n, _)| *n == name.trim()) {
+                Some((_, scope)) if !scopes.contains(scope) => scopes.push(*scope),
+                Some(_) => {}
+                None => unknown.push(format!("{name:?}")),
             }
         }
-        let ms = match humantime::parse_duration(&self.block_duration) {
-            Ok(d) if !d.is_zero() => d.as_millis().min(u64::MAX as u128) as u64,
-            Ok(_) => {
-                problems.push(format!(
-                    "feedback.block_duration must be longer than zero, got \"{}\"",
-                    self.block_duration
-                ));
-                0
-            }
-            Err(e) => {
-                problems.push(format!(
-                    "feedback.block_duration \"{}\" is not a duration like \"24h\": {e}",
-                    self.block_duration
-                ));
-                0
-            }
-        };
-        if problems.is_empty() {
-            Ok(ms)
-        } else {
-            Err(problems)
+        if unknown.is_empty() {
+            return Ok(scopes);
         }
+        Err(format!(
+            "unknown scope{} {}, expected any of {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", "),
+            BlockScope::ALL.map(|(n, _)| n).join(", ")
+        ))
+    }
+    fn fallback() -> Vec<BlockScope> {
+        Vec::new()
     }
 }
 
@@ -277,94 +328,42 @@ impl Config {
         Ok((config, problems))
     }
 
-    /// Checks values without touching the file system.
+    /// Every bad value, located at its line in `text` (the file's source).
     pub fn check(&self, path: &Path, text: &str) -> Vec<Problem> {
+        self.problems()
+            .into_iter()
+            .map(|(section, key, message)| match section {
+                "" => Problem::at_key(path, text, key, message),
+                section => Problem::at_section_key(path, text, section, key, message),
+            })
+            .collect()
+    }
+
+    /// Every bad value as `(section, key, message)`, the top level's
+    /// section `""`; the message names `section.key`. Checked again after
+    /// flags and environment variables are applied.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut out = Vec::new();
-        for (key, list) in [
-            ("allow", &self.ip_lists.allow),
-            ("deny", &self.ip_lists.deny),
-        ] {
-            if let Err(e) = parse_address_list(list) {
-                out.push(Problem::at_key(
-                    path,
-                    text,
-                    key,
-                    format!("ip_lists.{key}: {e}"),
-                ));
-            }
+        if let Some(p) = self.hash_key.problem() {
+            out.push(("", "hash_key", format!("hash_key: {p}")));
         }
-        if let Some(k) = &self.hash_key {
-            if let Err(e) = parse_hash_key(k) {
-                out.push(Problem::at_key(path, text, "hash_key", e));
-            }
-        }
-        if let Err(problems) = self.feedback.checked() {
-            for message in problems {
-                let key = if message.starts_with("feedback.block:") {
-                    "block"
-                } else {
-                    "block_duration"
-                };
-                out.push(Problem::at_section_key(
-                    path, text, "feedback", key, message,
-                ));
-            }
-        }
-        let l = &self.limits;
-        if let Err(message) = l.memory_budget_bytes() {
-            out.push(Problem::at_section_key(
-                path,
-                text,
-                "limits",
-                "memory_budget",
-                message,
-            ));
-        }
-        if let Err(message) = l.history_max_age() {
-            out.push(Problem::at_section_key(
-                path,
-                text,
-                "limits",
-                "history_max_age",
-                message,
-            ));
-        }
-        for (key, v) in [
-            ("max_profiles", l.max_profiles),
-            ("max_keys_per_rule", l.max_keys_per_rule),
-            ("max_source_keys", l.max_source_keys),
-            ("max_offenders", l.max_offenders),
-            ("max_user_agents", l.max_user_agents),
-            ("max_frequency_values", l.max_frequency_values),
-            ("max_enforcements", l.max_enforcements),
-            ("max_fraud_marked_users", l.max_fraud_marked_users),
-            ("history_per_user", l.history_per_user),
-            ("max_history_users", l.max_history_users),
-            ("recent_event_ids", l.recent_event_ids),
-        ] {
-            if v == 0 {
-                out.push(Problem::at_key(
-                    path,
-                    text,
-                    key,
-                    format!("limits.{key} must be at least 1, got 0"),
-                ));
-            }
-        }
-        for (key, message) in self.server.problems() {
-            out.push(Problem::at_section_key(path, text, "server", key, message));
-        }
-        for (key, message) in self.kafka.problems() {
-            out.push(Problem::at_section_key(path, text, "kafka", key, message));
-        }
-        for (key, message) in self.pwned.problems() {
-            out.push(Problem::at_section_key(path, text, "pwned", key, message));
+        let sections = [
+            ("ip_lists", self.ip_lists.problems()),
+            ("feedback", self.feedback.problems()),
+            ("limits", self.limits.problems()),
+            ("server", self.server.problems()),
+            ("kafka", self.kafka.problems()),
+            ("journal", self.journal.problems()),
+            ("pwned", self.pwned.problems()),
+            ("event_time", self.event_time.problems()),
+        ];
+        for (section, problems) in sections {
+            out.extend(problems.into_iter().map(|(key, m)| (section, key, m)));
         }
         out
     }
 }
 
-/// The four 64-bit seeds of the keyed hash, from at least 32 hex digits.
 /// The data folder when none is configured.
 pub const DEFAULT_DATA_DIR: &str = "palisade-data";
 
@@ -377,12 +376,12 @@ impl Config {
     }
 }
 
+/// The four 64-bit seeds of the keyed hash, from at least 32 hex digits.
 pub fn parse_hash_key(hex_key: &str) -> Result<[u64; 4], String> {
-    let bytes =
-        hex::decode(hex_key.trim()).map_err(|_| "hash_key must be hex digits".to_string())?;
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| "must be hex digits".to_string())?;
     if bytes.len() < 16 {
         return Err(format!(
-            "hash_key must be at least 32 hex digits, got {}",
+            "must be at least 32 hex digits, got {}",
             hex_key.trim().len()
         ));
     }
@@ -409,16 +408,6 @@ pub fn parse_address_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<ipnet::IpN
         .collect()
 }
 
-/// A duration written as humantime text: `2s`, `500ms`, `1m 30s`.
-pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{text}` is not a duration such as 2s or 500ms: {e}"
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,12 +430,15 @@ mod tests {
     #[test]
     fn feedback_settings_default_and_bad_ones_are_named() {
         let c: Config = toml::from_str("").unwrap();
-        assert_eq!(c.feedback.block, ["user_ip"]);
-        assert_eq!(c.feedback.checked(), Ok(86_400_000));
+        assert_eq!(c.feedback.block.get(), &[BlockScope::UserIp]);
+        assert_eq!(
+            c.feedback.block_duration.value(),
+            Duration::from_secs(86_400)
+        );
         assert!(c.feedback.require_password_reset);
         assert_eq!(c.limits.max_enforcements, 100_000);
         assert_eq!(c.limits.history_per_user, 20);
-        let text = "[feedback]\nblock = [\"ip\", \"asn\"]\nblock_duration = \"soon\"\n";
+        let text = "[feedback]\nblock = [\"ip\", \"asn\", \"ip\"]\nblock_duration = \"soon\"\n";
         let c: Config = toml::from_str(text).unwrap();
         let problems = c.check(Path::new("p.toml"), text);
         assert_eq!(problems.len(), 2, "{problems:?}");
@@ -454,6 +446,17 @@ mod tests {
         assert_eq!(problems[0].line, Some(2), "{}", problems[0]);
         assert!(problems[1].message.contains("soon"), "{}", problems[1]);
         assert_eq!(problems[1].line, Some(3), "{}", problems[1]);
+        let c: Config =
+            toml::from_str("[feedback]\nblock = [\"user\", \"ip\", \"user\"]\n").unwrap();
+        assert_eq!(c.feedback.block.get(), &[BlockScope::User, BlockScope::Ip]);
+        let zero = "[feedback]\nblock_duration = \"0s\"\n";
+        let c: Config = toml::from_str(zero).unwrap();
+        let problems = c.check(Path::new("p.toml"), zero);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].message,
+            "feedback.block_duration: must be more than 0s"
+        );
         let typo = toml::from_str::<Config>("[feedback]\nblocks = []\n").unwrap_err();
         assert!(typo.to_string().contains("blocks"), "{typo}");
     }
@@ -470,5 +473,80 @@ mod tests {
             .unwrap();
         assert_eq!(deny.line, Some(3), "{deny}");
         assert!(deny.message.contains("10.0.0.0/99"), "{deny}");
+    }
+
+    #[test]
+    fn every_typed_value_is_checked_in_one_read() {
+        // One bad value of each kind, in every section: each is listed with
+        // its line, none stops the read.
+        let text = "\
+hash_key = \"abc\"
+[limits]
+history_max_age = \"forever\"
+memory_budget = \"lots\"
+[feedback]
+block = [\"asn\"]
+block_duration = \"soon\"
+[ip_lists]
+allow = [\"10.0.0.0/99\"]
+[server]
+listen = \"localhost\"
+metrics_listen = \"127.0.0.1\"
+request_timeout = \"2 sex\"
+header_read_timeout = \"x\"
+shutdown_grace = \"x\"
+[journal]
+flush_interval = \"x\"
+checkpoint_interval = \"x\"
+[kafka]
+delivery_timeout = \"x\"
+[pwned]
+reload_interval = \"x\"
+[event_time]
+max_ahead = \"x\"
+max_lateness = \"x\"
+max_age = \"x\"
+";
+        let (_, problems) = {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("palisade.toml");
+            std::fs::write(&p, text).unwrap();
+            Config::read(&p).unwrap()
+        };
+        let named: Vec<_> = problems
+            .iter()
+            .map(|p| (p.line.unwrap(), p.message.split(':').next().unwrap()))
+            .collect();
+        let lines: Vec<_> = text.lines().collect();
+        let mut expected = Vec::new();
+        let mut section = "";
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(s) = line.strip_prefix('[') {
+                section = s.trim_end_matches(']');
+            } else {
+                let key = line.split(' ').next().unwrap();
+                expected.push((i + 1, key, section));
+            }
+        }
+        assert_eq!(named.len(), expected.len(), "{problems:#?}");
+        for (line, key, section) in expected {
+            let name = if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            };
+            assert!(
+                named.contains(&(line, name.as_str())),
+                "{name} at line {line} is not among {named:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hash_key_is_not_shown_by_debug() {
+        let c: Config =
+            toml::from_str("hash_key = \"00112233445566778899aabbccddeeff\"\n").unwrap();
+        assert_eq!(c.hash_key.value().unwrap().0[0], 0x7766554433221100);
+        assert!(!format!("{c:?}").contains("0011"), "{c:?}");
     }
 }

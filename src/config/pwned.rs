@@ -1,6 +1,6 @@
 //! The `[pwned]` section: the breach-corpus check.
 
-use super::duration;
+use super::setting::{SectionProblems, Setting};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,8 +52,7 @@ pub struct PwnedConfig {
     pub min_count: u32,
     /// How often `serve` looks for a new build at `index` (by size and
     /// modification time) and swaps it in.
-    #[serde(deserialize_with = "duration")]
-    pub reload_interval: Duration,
+    pub reload_interval: Setting<Duration>,
     pub actions: PwnedActions,
 }
 
@@ -62,27 +61,25 @@ impl Default for PwnedConfig {
         PwnedConfig {
             index: None,
             min_count: 1,
-            reload_interval: Duration::from_secs(10),
+            reload_interval: Setting::new(Duration::from_secs(10)),
             actions: PwnedActions::default(),
         }
     }
 }
 
 impl PwnedConfig {
+    /// Bad values, as `(key, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
+        let mut p = SectionProblems::new("pwned");
         if self.min_count == 0 {
-            out.push((
-                "min_count",
-                "pwned.min_count must be at least 1, got 0".to_string(),
-            ));
+            p.push("min_count", "must be at least 1, got 0");
         }
-        if self.reload_interval < Duration::from_secs(1) {
-            out.push((
+        p.setting("reload_interval", &self.reload_interval)
+            .duration_at_least(
                 "reload_interval",
-                "pwned.reload_interval must be at least 1s".to_string(),
-            ));
-        }
-        out
+                &self.reload_interval,
+                Duration::from_secs(1),
+            );
+        p.out
     }
 }

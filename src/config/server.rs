@@ -1,8 +1,9 @@
 //! The `[server]` section: where `serve` listens, who may call it, and the
 //! limits that keep it predictable under load.
 
-use super::duration;
+use super::setting::{SectionProblems, Setting};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,11 +11,11 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address of the API. Default `127.0.0.1:8080`.
-    pub listen: String,
+    pub listen: Setting<SocketAddr>,
     /// A second address serving `/metrics`, `/healthz` and `/readyz` without
     /// an API key (for Prometheus and probes). Unset: those routes are on the
     /// API's address, `/metrics` behind the API key.
-    pub metrics_listen: Option<String>,
+    pub metrics_listen: Setting<Option<SocketAddr>>,
     /// Accepted API keys (several, for rotation). With none here, in
     /// `api_keys_file` or in `PALISADE_API_KEYS`, `serve` creates one in the
     /// data folder on first start.
@@ -28,15 +29,15 @@ pub struct ServerConfig {
     /// Most events in one `POST /v1/events`.
     pub max_batch_events: usize,
     /// How long a request may wait for the engine before a 503.
-    #[serde(deserialize_with = "duration")]
-    pub request_timeout: Duration,
+    pub request_timeout: Setting<Duration>,
     /// Requests in flight (deciding or waiting for the engine); beyond it,
     /// 503 with `Retry-After`.
     pub queue_capacity: usize,
     /// Bytes of request bodies held at once (being read, decoded or
-    /// decided): a request whose declared length (or, without one, its
-    /// route's limit) does not fit is answered 503 with `Retry-After`
-    /// before its body is read, so overload costs no memory.
+    /// decided): a request reserves [`BODY_COPIES`] times its declared
+    /// length (or, without one, its route's limit), and one that does not
+    /// fit is answered 503 with `Retry-After` before its body is read, so
+    /// overload costs no memory. At least twice `max_batch_bytes`.
     pub max_body_memory: usize,
     /// Open connections per listener; at the cap the oldest one still
     /// sending its first request's headers is closed to make room (keep it
@@ -44,11 +45,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a client may take to send a request's headers (and how long
     /// a kept-alive connection may idle) before it is closed.
-    #[serde(deserialize_with = "duration")]
-    pub header_read_timeout: Duration,
+    pub header_read_timeout: Setting<Duration>,
     /// After SIGTERM or SIGINT, how long in-flight requests may take.
-    #[serde(deserialize_with = "duration")]
-    pub shutdown_grace: Duration,
+    pub shutdown_grace: Setting<Duration>,
     /// Enforcements a slow `/v1/decisions/stream` reader may fall behind by
     /// before it is told so and disconnected.
     pub stream_buffer: usize,
@@ -57,43 +56,33 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
-            listen: "127.0.0.1:8080".to_string(),
-            metrics_listen: None,
+            listen: Setting::new(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            metrics_listen: Setting::new(None),
             api_keys: Vec::new(),
             api_keys_file: None,
             max_body_bytes: 64 * 1024,
             max_batch_bytes: 4 * 1024 * 1024,
             max_batch_events: 10_000,
-            request_timeout: Duration::from_secs(2),
+            request_timeout: Setting::new(Duration::from_secs(2)),
             queue_capacity: 1024,
             max_body_memory: 256 << 20,
             max_connections: 512,
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Setting::new(Duration::from_secs(10)),
+            shutdown_grace: Setting::new(Duration::from_secs(10)),
             stream_buffer: 4096,
         }
     }
 }
 
 impl ServerConfig {
-    /// Values out of range, as `(key, message)`.
+    /// Bad values, as `(key, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        for (key, addr) in [
-            ("listen", Some(&self.listen)),
-            ("metrics_listen", self.metrics_listen.as_ref()),
-        ] {
-            if let Some(a) = addr {
-                if a.parse::<std::net::SocketAddr>().is_err() {
-                    out.push((
-                        key,
-                        format!(
-                            "server.{key}: `{a}` is not an address and port such as 127.0.0.1:8080"
-                        ),
-                    ));
-                }
-            }
-        }
+        let mut p = SectionProblems::new("server");
+        p.setting("listen", &self.listen)
+            .setting("metrics_listen", &self.metrics_listen)
+            .setting("request_timeout", &self.request_timeout)
+            .setting("header_read_timeout", &self.header_read_timeout)
+            .setting("shutdown_grace", &self.shutdown_grace);
         for (key, v) in [
             ("max_body_bytes", self.max_body_bytes),
             ("max_batch_bytes", self.max_batch_bytes),
@@ -102,40 +91,40 @@ impl ServerConfig {
             ("max_connections", self.max_connections),
             ("stream_buffer", self.stream_buffer),
         ] {
-            if v == 0 {
-                out.push((key, format!("server.{key} must be at least 1, got 0")));
-            }
+            p.at_least_one(key, v);
         }
-        if self.max_body_memory < self.max_batch_bytes.max(self.max_body_bytes) {
-            out.push((
+        let largest = self.max_batch_bytes.max(self.max_body_bytes);
+        if self.max_body_memory < largest.saturating_mul(BODY_COPIES) {
+            p.push(
                 "max_body_memory",
-                format!(
-                    "server.max_body_memory ({}) must hold at least one largest body (max_batch_bytes {})",
-                    self.max_body_memory,
-                    self.max_batch_bytes.max(self.max_body_bytes)
+                format_args!(
+                    "{} must hold one largest body {BODY_COPIES} times (max_batch_bytes {largest}: its body and its events)",
+                    self.max_body_memory
                 ),
-            ));
+            );
         }
-        if self.header_read_timeout.is_zero() {
-            out.push((
-                "header_read_timeout",
-                "server.header_read_timeout must be more than 0s".to_string(),
-            ));
-        }
-        if self.request_timeout.is_zero() {
-            out.push((
-                "request_timeout",
-                "server.request_timeout must be more than 0s".to_string(),
-            ));
-        }
+        p.duration_at_least(
+            "header_read_timeout",
+            &self.header_read_timeout,
+            Duration::ZERO,
+        );
+        p.duration_at_least("request_timeout", &self.request_timeout, Duration::ZERO);
         for (i, k) in self.api_keys.iter().enumerate() {
             if let Err(e) = check_key(k) {
-                out.push(("api_keys", format!("server.api_keys[{i}]: {e}")));
+                p.out
+                    .push(("api_keys", format!("server.api_keys[{i}]: {e}")));
             }
         }
-        out
+        p.out
     }
 }
+
+/// What a request body costs at its peak, in copies of its length: while it
+/// is collected, its chunks and the one buffer they are copied into; once it
+/// is decoded, the body and its events (about its size again) until the body
+/// is dropped. A request reserves this many times its declared length of
+/// `max_body_memory`.
+pub const BODY_COPIES: usize = 2;
 
 /// Shortest key accepted: shorter ones can be guessed.
 pub const MIN_KEY_CHARS: usize = 16;

@@ -6,7 +6,7 @@ use super::budget::Footprint;
 use super::feedback::FeedbackSettings;
 use super::hashing::DEFAULT_HASH_KEY;
 use super::Engine;
-use crate::config::{parse_hash_key, Config, Limits, Mode};
+use crate::config::{Config, Limits, Mode};
 use crate::detect::{load_rules, RuleSet};
 use crate::enrich::geoip::{GeoIp, GeoPaths};
 use crate::enrich::iplist::IpList;
@@ -82,34 +82,10 @@ impl EngineParts {
                 }
             })
             .ok();
-        let list = |entries: &[String], what: &str, problems: &mut Vec<Problem>| {
-            IpList::parse(entries)
-                .map_err(|e| {
-                    problems.push(Problem::new(
-                        Path::new("config"),
-                        None,
-                        format!("ip_lists.{what}: {e}"),
-                    ))
-                })
-                .unwrap_or_default()
-        };
-        let allow = list(&config.ip_lists.allow, "allow", &mut problems);
-        let deny = list(&config.ip_lists.deny, "deny", &mut problems);
-        let hash_key = match config.hash_key.as_deref().map(parse_hash_key) {
-            None => DEFAULT_HASH_KEY,
-            Some(Ok(k)) => k,
-            Some(Err(e)) => {
-                problems.push(Problem::new(Path::new("config"), None, e));
-                DEFAULT_HASH_KEY
-            }
-        };
-        let feedback = FeedbackSettings::from_config(&config.feedback)
-            .map_err(|messages| {
-                for m in messages {
-                    problems.push(Problem::new(Path::new("config"), None, m));
-                }
-            })
-            .unwrap_or_default();
+        let allow = IpList::new(config.ip_lists.allow.get());
+        let deny = IpList::new(config.ip_lists.deny.get());
+        let hash_key = config.hash_key.value().map_or(DEFAULT_HASH_KEY, |k| k.0);
+        let feedback = FeedbackSettings::from_config(&config.feedback);
         let pwned = match &config.pwned.index {
             None => None,
             Some(path) => crate::enrich::pwned::PwnedIndex::open(path)
@@ -117,12 +93,8 @@ impl EngineParts {
                 .ok(),
         };
         let pwned_check = super::pwned::PwnedCheck::new(pwned, &config.pwned);
-        let time_bounds = config
-            .event_time
-            .bounds()
-            .map_err(|m| problems.push(Problem::new(Path::new("config"), None, m)))
-            .unwrap_or_default();
-        if let (Some(rules), Ok(Some(budget))) = (&rules, limits.memory_budget_bytes()) {
+        let time_bounds = config.event_time.bounds();
+        if let (Some(rules), Some(budget)) = (&rules, limits.memory_budget_bytes()) {
             if let Err(message) = Footprint::worst_case(&limits, &rules.detectors).check(budget) {
                 problems.push(Problem::new(Path::new("config"), None, message));
             }
@@ -178,8 +150,8 @@ impl EngineParts {
             self.deny.len(),
             bytesize::ByteSize::b(footprint.total()).display().iec(),
             match self.limits.memory_budget_bytes() {
-                Ok(Some(b)) => format!(" (budget {})", bytesize::ByteSize::b(b).display().iec()),
-                _ => String::new(),
+                Some(b) => format!(" (budget {})", bytesize::ByteSize::b(b).display().iec()),
+                None => String::new(),
             }
         )
     }

@@ -14,7 +14,7 @@
 use super::enforce::{Enforcement, EnforcementAction, ReportedBlock, Scope};
 use super::explain::Explain;
 use super::{country_id, fold32, Engine, Verdict};
-use crate::config::{FeedbackConfig, Mode};
+use crate::config::{BlockScope, FeedbackConfig, Mode};
 use crate::detect::Keys;
 use crate::enrich::geoip::GeoInfo;
 use crate::enrich::netclass::{self, NetClass};
@@ -32,25 +32,18 @@ pub struct FeedbackSettings {
 }
 
 impl FeedbackSettings {
-    pub fn from_config(c: &FeedbackConfig) -> Result<FeedbackSettings, Vec<String>> {
-        let block_ms = c.checked()?;
-        let mut block = Vec::new();
-        for name in &c.block {
-            let scope = match name.as_str() {
-                "ip" => Scope::Ip,
-                "network" => Scope::Network,
-                "user_ip" => Scope::UserIp,
-                _ => Scope::User, // `checked` admitted only the four names
-            };
-            if !block.contains(&scope) {
-                block.push(scope);
-            }
-        }
-        Ok(FeedbackSettings {
-            block,
-            block_ms,
+    pub fn from_config(c: &FeedbackConfig) -> FeedbackSettings {
+        let block = c.block.get().iter().map(|scope| match scope {
+            BlockScope::Ip => Scope::Ip,
+            BlockScope::Network => Scope::Network,
+            BlockScope::UserIp => Scope::UserIp,
+            BlockScope::User => Scope::User,
+        });
+        FeedbackSettings {
+            block: block.collect(),
+            block_ms: c.block_duration.value().as_millis().min(u64::MAX as u128) as u64,
             require_password_reset: c.require_password_reset,
-        })
+        }
     }
 }
 

@@ -143,7 +143,7 @@ impl Engine {
             // Not the user hasher's seeds as they are: ids are hashed apart.
             id_seeds: p.hash_key.map(|k| k ^ 0x7265_6365_6e74_5f69),
             pwned: p.pwned,
-            memory_budget: limits.memory_budget_bytes().ok().flatten(),
+            memory_budget: limits.memory_budget_bytes(),
             sources,
             novelty,
             time_bounds: p.time_bounds,

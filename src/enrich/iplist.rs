@@ -14,18 +14,23 @@ impl IpList {
     /// Parses addresses and CIDR ranges (`203.0.113.0/24`, `2001:db8::/32`,
     /// `198.51.100.7`); the error names the entry.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<IpList, String> {
+        crate::config::parse_address_list(entries).map(|nets| IpList::new(&nets))
+    }
+
+    /// The list of these addresses and ranges.
+    pub fn new(nets: &[IpNet]) -> IpList {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        for net in crate::config::parse_address_list(entries)? {
+        for net in nets {
             match net {
                 IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
             }
         }
-        Ok(IpList {
+        IpList {
             v4: merge(v4),
             v6: merge(v6),
-        })
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -134,7 +134,9 @@ mod tests {
     fn event_ids_are_hashed_under_the_engines_secret_key() {
         let keyed = |hash_key: Option<&str>| {
             let config = crate::config::Config {
-                hash_key: hash_key.map(String::from),
+                hash_key: hash_key.map_or_else(Default::default, |k| {
+                    crate::config::Setting::parse(k.to_string())
+                }),
                 ..crate::config::Config::default()
             };
             Core::new(Engine::new(EngineParts::from_config(&config).unwrap()), 100)

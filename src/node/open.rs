@@ -62,7 +62,7 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
         }
     }
     // Configuration, not state: a restored history takes the running one.
-    history.set_max_age(l.history_max_age().ok().flatten());
+    history.set_max_age(l.history_max_age.value());
     let mut core = Core::with_recent(engine, recent);
     if !config.journal.enabled {
         return Ok(Opened {

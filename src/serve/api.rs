@@ -406,7 +406,7 @@ fn reject(m: &Metrics, e: &ApiError) {
 /// the engine stays busy past the request timeout.
 async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
     s.engine
-        .run(job, s.config.request_timeout)
+        .run(job, s.config.request_timeout.value())
         .await
         .map_err(|r| match r {
             Refused::Overloaded => {
@@ -417,7 +417,7 @@ async fn submit(s: &AppState, job: Job) -> Result<(), ApiError> {
                 s.metrics.overloaded.inc();
                 ApiError::overloaded(format!(
                     "the engine did not answer within {}",
-                    humantime::format_duration(s.config.request_timeout)
+                    humantime::format_duration(s.config.request_timeout.value())
                 ))
             }
             Refused::Stopped => ApiError::unavailable("the engine has stopped"),

@@ -6,6 +6,7 @@
 use super::api::AppState;
 use super::error::ApiError;
 use super::ServerConfig;
+use crate::config::server::BODY_COPIES;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
@@ -16,7 +17,8 @@ use std::time::Duration;
 /// Admission, before a body is read: a declared length over the route's
 /// limit is a 413 at once (with `Expect: 100-continue` too, since no
 /// `100 Continue` goes out before the body is read), and a body that does
-/// not fit in `server.max_body_memory` now is a 503 with `Retry-After`.
+/// not fit in `server.max_body_memory` now ([`BODY_COPIES`] times its length)
+/// is a 503 with `Retry-After`.
 pub(super) fn admit(
     s: &AppState,
     req: &Request,
@@ -42,7 +44,7 @@ pub(super) fn admit(
             format!("the request body is over the limit of {limit} bytes"),
         ));
     }
-    let need = declared.map_or(limit, |n| n as usize).max(1);
+    let need = declared.map_or(limit, |n| n as usize).max(1) * BODY_COPIES;
     let need = u32::try_from(need).unwrap_or(u32::MAX);
     s.body_budget
         .clone()
@@ -67,7 +69,7 @@ const DISCARD_WITHIN: Duration = Duration::from_secs(60);
 /// limit in bytes (`max_batch_bytes`) and [`DISCARD_WITHIN`] in all are
 /// spent on it, then the connection is dropped.
 pub(super) fn discard(c: &ServerConfig, body: Body) {
-    let (limit, idle) = (c.max_batch_bytes, c.request_timeout);
+    let (limit, idle) = (c.max_batch_bytes, c.request_timeout.value());
     tokio::spawn(async move {
         let mut chunks = body.into_data_stream();
         let mut seen = 0usize;

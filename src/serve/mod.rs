@@ -45,7 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// serves it without one on `metrics_listen`.
 pub fn router(state: AppState) -> Router {
     let c = &state.config;
-    let body_timeout = tower_http::timeout::RequestBodyTimeoutLayer::new(c.request_timeout);
+    let body_timeout = tower_http::timeout::RequestBodyTimeoutLayer::new(c.request_timeout.value());
     Router::new()
         .route(
             "/v1/decide",
@@ -162,7 +162,7 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Engine> {
         let Server { state, shutdown_tx } = self;
-        let grace = state.config.shutdown_grace;
+        let grace = state.config.shutdown_grace.value();
         let stopper = tokio::spawn(async move {
             stop.await;
             let _ = shutdown_tx.send(true);
@@ -174,7 +174,7 @@ impl Server {
         let mut tasks = tokio::task::JoinSet::new();
         let limits = conn::ConnLimits {
             max_connections: state.config.max_connections,
-            header_read_timeout: state.config.header_read_timeout,
+            header_read_timeout: state.config.header_read_timeout.value(),
         };
         for (listener, app) in apps {
             let stop = state.shutdown.clone();
@@ -236,10 +236,7 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
 }
 
 /// Binds an address, naming it in the error.
-pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, String> {
-    let a: SocketAddr = addr
-        .parse()
-        .map_err(|_| format!("`{addr}` is not an address and port such as 127.0.0.1:8080"))?;
+pub async fn bind(a: SocketAddr) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(a)
         .await
         .map_err(|e| format!("cannot listen on {a}: {e}"))

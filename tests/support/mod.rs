@@ -23,7 +23,7 @@ pub fn engine() -> Engine {
         models: Some("models".into()),
         // Fixed dates in the tests must not age out as the calendar moves.
         event_time: palisade::event::bounds::EventTimeConfig {
-            max_age: "off".to_string(),
+            max_age: palisade::config::Setting::new(None),
             ..Default::default()
         },
         ..Config::default()

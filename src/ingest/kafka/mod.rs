@@ -96,7 +96,7 @@ impl Kafka {
         let producer: FutureProducer = client_config(&config, &config.producer_properties)
             .set(
                 "message.timeout.ms",
-                config.delivery_timeout.as_millis().to_string(),
+                config.delivery_timeout.value().as_millis().to_string(),
             )
             .set_if_absent("enable.idempotence", "true", &config)
             .set_if_absent("linger.ms", "2", &config)
@@ -339,7 +339,7 @@ impl Pipeline {
             let job = Job::Consume(events.to_vec(), tx);
             let ran = self
                 .runtime
-                .block_on(self.engine.run(job, self.config.delivery_timeout));
+                .block_on(self.engine.run(job, self.config.delivery_timeout.value()));
             match ran {
                 Ok(()) => return self.runtime.block_on(rx).ok(),
                 // The HTTP side has the engine busy: wait and ask again.
