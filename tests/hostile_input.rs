@@ -18,32 +18,13 @@ use support::{call, event, KEY};
 /// Replays JSON lines through a fresh engine on the shipped rules and model:
 /// each accepted line's decision by event id, and the rejected lines.
 fn run(lines: &[String]) -> (BTreeMap<String, serde_json::Value>, Vec<String>) {
-    let mut core = Core::new(support::engine(), 1_000_000);
-    let input = lines.join("\n");
-    let (mut out, mut rejects) = (Vec::new(), Vec::new());
-    replay(
-        &mut core,
-        input.as_bytes(),
-        &mut out,
-        &mut rejects,
-        None,
-        None,
-    )
-    .unwrap();
-    let decisions = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let d: serde_json::Value = serde_json::from_str(l).unwrap();
-            (d["event_id"].as_str().unwrap().to_string(), d)
-        })
+    let replayed = support::replay(lines.join("\n").as_bytes(), 1_000_000);
+    let decisions = replayed
+        .decisions
+        .into_iter()
+        .map(|d| (d["event_id"].as_str().unwrap().to_string(), d))
         .collect();
-    let rejects = String::from_utf8(rejects)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    (decisions, rejects)
+    (decisions, replayed.rejects)
 }
 
 /// A simulated day, sign-in attempts included, and its decisions.

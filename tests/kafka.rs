@@ -821,24 +821,8 @@ fn a_broker_that_is_down_is_retried_and_reported_not_a_crash() {
 /// Replays `lines` in process on the shipped rules and model: each
 /// decision in order, and how many events were repeats.
 fn replayed(lines: &[Vec<u8>]) -> (Vec<serde_json::Value>, u64) {
-    let mut core = palisade::node::Core::new(support::engine(), 10_000);
-    let input: Vec<u8> = lines.join(&b'\n');
-    let mut out = Vec::new();
-    let summary = palisade::ingest::replay::replay(
-        &mut core,
-        input.as_slice(),
-        &mut out,
-        std::io::sink(),
-        None,
-        None,
-    )
-    .unwrap();
-    let decisions = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (decisions, summary.repeated)
+    let replayed = support::replay(&lines.join(&b'\n'), 10_000);
+    (replayed.decisions, replayed.summary.repeated)
 }
 
 /// What a decision says, without its versions (the child runs the

@@ -31,6 +31,33 @@ pub fn engine() -> Engine {
     Engine::new(EngineParts::from_config(&config).expect("the shipped rules and model load"))
 }
 
+/// What an in-process replay of `input` on the shipped rules and model
+/// gives: each decision in order, the rejected lines, and the summary.
+pub struct Replayed {
+    pub decisions: Vec<serde_json::Value>,
+    pub rejects: Vec<String>,
+    pub summary: palisade::ingest::replay::Summary,
+}
+
+/// Replays `input` in process as `palisade replay` does, remembering the
+/// last `recent_ids` event ids.
+pub fn replay(input: &[u8], recent_ids: usize) -> Replayed {
+    let mut core = palisade::node::Core::new(engine(), recent_ids);
+    let (mut out, mut rejects) = (Vec::new(), Vec::new());
+    let summary =
+        palisade::ingest::replay::replay(&mut core, input, &mut out, &mut rejects, None, None)
+            .unwrap();
+    let lines = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    Replayed {
+        decisions: lines(out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        rejects: lines(rejects).lines().map(String::from).collect(),
+        summary,
+    }
+}
+
 pub fn server(config: ServerConfig) -> Server {
     Server::start(
         engine(),
