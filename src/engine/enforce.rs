@@ -13,6 +13,7 @@ use super::hashing::push_account;
 use crate::detect::{Detector, KeyKind, Keys};
 use crate::enrich::netclass;
 use crate::event::{Event, Timestamp};
+use crate::state::keyed::KeyedMap;
 use crate::state::{retain_counted, Evictions};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -224,23 +225,33 @@ pub const PASSWORD_RESET_LISTED_MS: u64 = 24 * 3_600_000;
 
 /// Enforcements issued and not yet taken, and those in force by key. Both are
 /// capped at `max`: a door that never takes loses the oldest untaken tenth.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Enforcements {
     issued: Vec<Enforcement>,
     /// Issued but dropped untaken at the cap.
     dropped: u64,
     /// By `key()`: (listed until, ms; the enforcement).
-    in_force: FxHashMap<String, (u64, Enforcement)>,
+    in_force: KeyedMap<String, (u64, Enforcement)>,
     max: usize,
     /// Listed ones let go (ended, or made way at the cap).
     evicted: Evictions,
 }
 
 impl Enforcements {
+    /// At most `max` of each, keyed by public seeds (tests).
     pub fn new(max: usize) -> Enforcements {
+        Enforcements::keyed(max, crate::state::keyed::PUBLIC_SEEDS)
+    }
+
+    /// At most `max` of each; the keys in force (which name users and
+    /// addresses an attacker chooses) hash under `seeds`.
+    pub fn keyed(max: usize, seeds: [u64; 4]) -> Enforcements {
         Enforcements {
+            issued: Vec::new(),
+            dropped: 0,
+            in_force: crate::state::keyed::map(seeds),
             max: max.max(1),
-            ..Enforcements::default()
+            evicted: Evictions::default(),
         }
     }
 
@@ -351,10 +362,9 @@ impl Enforcements {
     ) {
         self.issued = issued;
         self.dropped = dropped;
-        self.in_force = in_force
-            .into_iter()
-            .map(|(u, e)| (e.key(), (u, e)))
-            .collect();
+        self.in_force.clear();
+        self.in_force
+            .extend(in_force.into_iter().map(|(u, e)| (e.key(), (u, e))));
     }
 
     /// How many were issued and dropped because none took them.

@@ -135,7 +135,10 @@ impl Engine {
             hasher: Hasher::new(p.hash_key),
             last_ms: 0,
             next_expiry_day: 0,
-            enforcements: Enforcements::new(limits.max_enforcements),
+            enforcements: Enforcements::keyed(
+                limits.max_enforcements,
+                p.hash_key.map(|k| k ^ 0x656e_666f_7263_6573),
+            ),
             reported: ReportedBlocks::new(limits.max_enforcements),
             fraud: FraudMarks::new(limits.max_fraud_marked_users),
             on_fraud: p.feedback,

@@ -33,8 +33,8 @@ pub struct Opened {
 pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
     let data_dir = config.data_dir();
     let l = &config.limits;
-    let mut history = History::new(l.history_per_user, l.max_history_users);
     let mut engine = Engine::new(parts);
+    let mut history = History::keyed(l.history_per_user, l.max_history_users, engine.id_seeds());
     let mut recent = engine.recent_ids(l.recent_event_ids);
     let checkpoints = Checkpoints::new(
         data_dir.join("checkpoints"),

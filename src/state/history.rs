@@ -5,10 +5,10 @@
 //! and, when set, a maximum age: a user whose latest event is older than that
 //! (in event time) is forgotten. Stored events never hold the password hash.
 
+use super::keyed::{self, KeyedMap};
 use crate::event::username::push_account;
 use crate::event::{Decision, Event, FeedbackVerdict, Outcome};
 use crate::state::Evictions;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;
 
@@ -79,14 +79,14 @@ pub struct History {
     per_user: usize,
     max_users: usize,
     /// Account text (see `push_account`) to its ring's slot.
-    accounts: FxHashMap<Box<str>, u32>,
+    accounts: KeyedMap<Box<str>, u32>,
     rings: Vec<UserRing>,
     free: Vec<u32>,
     /// The ring whose latest event is oldest, and the one with the newest.
     oldest: u32,
     newest: u32,
     /// Event id to the (slot, seq) of each stored entry with that id.
-    ids: FxHashMap<Box<str>, Places>,
+    ids: KeyedMap<Box<str>, Places>,
     /// Entries stored.
     stored: usize,
     next_seq: u64,
@@ -100,16 +100,24 @@ pub struct History {
 }
 
 impl History {
+    /// A history whose indexes hash with public seeds (tests, offline
+    /// tools); a server's is [`keyed`](Self::keyed).
     pub fn new(per_user: usize, max_users: usize) -> History {
+        History::keyed(per_user, max_users, keyed::PUBLIC_SEEDS)
+    }
+
+    /// A history whose indexes of accounts and event ids (both chosen by
+    /// whoever sends events) hash under `seeds`, the engine's secret ones.
+    pub fn keyed(per_user: usize, max_users: usize, seeds: [u64; 4]) -> History {
         History {
             per_user: per_user.max(1),
             max_users: max_users.clamp(1, NIL as usize - 1),
-            accounts: FxHashMap::default(),
+            accounts: keyed::map(seeds),
             rings: Vec::new(),
             free: Vec::new(),
             oldest: NIL,
             newest: NIL,
-            ids: FxHashMap::default(),
+            ids: keyed::map(seeds),
             stored: 0,
             next_seq: 1,
             entry_bytes: 0,

@@ -9,6 +9,7 @@ pub mod frequency;
 pub mod history;
 pub mod index;
 pub mod journal;
+pub mod keyed;
 pub mod limiter;
 pub mod prefilter;
 pub mod profile;

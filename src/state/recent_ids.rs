@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// The seeds of [`RecentIds::new`]: public, so reproducible.
-const FIXED_SEEDS: [u64; 4] = [0x7061_6c69, 0x7361_6465, 0x6964_7321, 0x2121];
 
 pub struct RecentIds {
     /// The table: hashes, 0 for an empty slot; a power of two long.
@@ -38,7 +37,7 @@ impl RecentIds {
     /// A table with the fixed, public seeds: for tests and offline reads,
     /// never for a door an attacker can send ids to (see [`keyed`](Self::keyed)).
     pub fn new(cap: usize) -> RecentIds {
-        RecentIds::keyed(cap, FIXED_SEEDS)
+        RecentIds::keyed(cap, super::keyed::PUBLIC_SEEDS)
     }
 
     /// A table whose id hashes are keyed by `seeds` (the engine's, from its
@@ -55,7 +54,7 @@ impl RecentIds {
             bits,
             order: VecDeque::new(),
             cap,
-            hasher: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
+            hasher: super::keyed::hasher(seeds),
             evicted: 0,
         }
     }

@@ -558,7 +558,7 @@ pub fn read_history(
     recent_cap: usize,
     id_seeds: [u64; 4],
 ) -> Result<(History, RecentIds), String> {
-    let mut history = History::new(per_user, max_users);
+    let mut history = History::keyed(per_user, max_users, id_seeds);
     read_entries(src, &mut history)?;
     let mut recent = RecentIds::keyed(recent_cap, id_seeds);
     let hashes: VecDeque<u64> = src.take("recent event ids")?;

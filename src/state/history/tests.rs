@@ -207,3 +207,16 @@ fn bytes_return_to_the_rings_alone_once_everything_is_evicted() {
     let one = entry_bytes(h.find("event-99").unwrap());
     assert_eq!(h.entry_bytes, one, "evictions subtract what inserts added");
 }
+
+#[test]
+fn the_indexes_of_ids_and_accounts_hash_under_the_given_seeds() {
+    // Both are chosen by whoever sends events: an unkeyed hash would let
+    // them send ids that all land in one run of the table.
+    let seeds = [11, 22, 33, 44];
+    let h = History::keyed(5, 10, seeds);
+    let expected = keyed::hasher(seeds).hash_one("evt-1");
+    assert_eq!(h.ids.hasher().hash_one("evt-1"), expected);
+    assert_eq!(h.accounts.hasher().hash_one("evt-1"), expected);
+    let public = History::new(5, 10);
+    assert_ne!(public.ids.hasher().hash_one("evt-1"), expected);
+}
