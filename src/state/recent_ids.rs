@@ -19,8 +19,6 @@ use crate::event::Outcome;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-/// The seeds of [`RecentIds::new`]: public, so reproducible.
-
 pub struct RecentIds {
     /// The table: hashes, 0 for an empty slot; a power of two long.
     slots: Vec<u64>,
