@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,11 +35,12 @@ pub struct ConnLimits {
 }
 
 /// The open connections, by accept order: whether each has had its first
-/// request, and how to close it.
+/// request (set by the connection without taking this lock), and how to
+/// close it.
 #[derive(Default)]
 struct Open {
     next: u64,
-    conns: BTreeMap<u64, (bool, Option<oneshot::Sender<()>>)>,
+    conns: BTreeMap<u64, (Arc<AtomicBool>, Option<oneshot::Sender<()>>)>,
 }
 
 impl Open {
@@ -52,7 +54,7 @@ impl Open {
         let oldest = self
             .conns
             .iter_mut()
-            .find(|(_, (started, close))| !*started && close.is_some());
+            .find(|(_, (started, close))| !started.load(Ordering::Relaxed) && close.is_some());
         match oldest {
             Some((_, (_, close))) => {
                 if let Some(c) = close.take() {
@@ -95,6 +97,7 @@ pub async fn serve(
                 continue;
             }
         };
+        let started = Arc::new(AtomicBool::new(false));
         let (id, closed) = {
             let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
             if !o.make_room(max) {
@@ -108,21 +111,13 @@ pub async fn serve(
             let (tx, rx) = oneshot::channel();
             let id = o.next;
             o.next += 1;
-            o.conns.insert(id, (false, Some(tx)));
+            o.conns.insert(id, (started.clone(), Some(tx)));
             (id, rx)
         };
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        let seen = open.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            if let Some(c) = seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .conns
-                .get_mut(&id)
-            {
-                c.0 = true;
-            }
+            started.store(true, Ordering::Relaxed);
             app.clone().oneshot(req.map(Body::new))
         });
         let mut http = hyper::server::conn::http1::Builder::new();
