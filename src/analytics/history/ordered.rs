@@ -14,6 +14,7 @@
 use super::{load_sorted, progress, Flow, HistoryArgs, Tally};
 use crate::event::Event;
 use crate::state::recent_ids::RecentIds;
+use std::collections::VecDeque;
 
 /// What an in-order pass gave.
 pub struct Ordered<S> {
@@ -23,6 +24,9 @@ pub struct Ordered<S> {
     /// Whether the input had to be read whole and sorted.
     pub sorted: bool,
 }
+
+/// How many events wait behind the one being given (see `in_time_order`).
+const AHEAD: usize = 16;
 
 /// Whether `e` repeats an event given lately; remembers it if not.
 fn repeated(recent: &mut RecentIds, e: &Event) -> bool {
@@ -47,19 +51,39 @@ pub fn in_time_order<S>(
     let mut last = None;
     let mut recent = RecentIds::new(recent_ids);
     let mut repeats = 0;
+    // Each event waits for AHEAD more, so that its slot in the repeat table
+    // (and the slot its insert pushes out) is fetched while the engine
+    // takes those before it: both miss the cache for most events, and at
+    // 30,000,000 events the misses were 7% of an evaluation.
+    let mut held: VecDeque<(Option<u64>, Event)> = VecDeque::with_capacity(AHEAD + 1);
+    let mut give = |state: &mut S, recent: &mut RecentIds, (key, e): (Option<u64>, Event)| {
+        if key.is_some_and(|k| !recent.insert_key(k)) {
+            repeats += 1;
+        } else {
+            take(state, &e);
+        }
+    };
     let read = input.stream(what, &mut |e| {
         if e.timestamp < last {
             return Flow::Stop;
         }
         last = e.timestamp;
-        if repeated(&mut recent, &e) {
-            repeats += 1;
-        } else {
-            take(&mut state, &e);
+        let key = (!e.event_id.is_empty()).then(|| recent.key(&e.event_id, e.outcome));
+        if let Some(k) = key {
+            recent.prefetch(k, held.len());
+        }
+        held.push_back((key, e));
+        if held.len() > AHEAD {
+            if let Some(next) = held.pop_front() {
+                give(&mut state, &mut recent, next);
+            }
         }
         Flow::Go
     })?;
     if !read.stopped {
+        while let Some(next) = held.pop_front() {
+            give(&mut state, &mut recent, next);
+        }
         report_repeated(command, repeats);
         return Ok(Ordered {
             state,

@@ -160,3 +160,54 @@ fn parquet_is_read_row_group_by_row_group_in_order() {
     let said = String::from_utf8(out).unwrap();
     assert!(said.starts_with("row 14: user is empty"), "{said}");
 }
+
+#[test]
+fn repeats_count_once_wherever_they_fall_among_the_held_events() {
+    // Ids repeat at the start, in the middle, and ten times in the last
+    // events (which wait in the look-ahead until the end of the input);
+    // one outcome shares its attempt's id and is no repeat.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    let mut ids: Vec<(String, &str)> = Vec::new();
+    for i in 0..60 {
+        ids.push((format!("e{i}"), "failure"));
+        if i == 0 || i == 30 {
+            ids.push((format!("e{i}"), "failure"));
+        }
+    }
+    ids.push(("e59".to_string(), "attempt"));
+    for _ in 0..9 {
+        ids.push(("e59".to_string(), "failure"));
+    }
+    let text: String = ids
+        .iter()
+        .enumerate()
+        .map(|(n, (id, outcome))| {
+            format!(
+                "{{\"event_id\":\"{id}\",\"kind\":\"sign_in\",\"timestamp\":\"2026-01-01T00:{:02}:{:02}Z\",\"user\":\"u\",\"ip\":\"192.0.2.1\",\"outcome\":\"{outcome}\"}}\n",
+                n / 60,
+                n % 60
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let input = HistoryArgs {
+        input: path,
+        format: None,
+        mapping: None,
+    };
+    let ordered = super::ordered::in_time_order(
+        &input,
+        "test",
+        "reading",
+        1000,
+        &mut || Ok(Vec::new()),
+        &mut |taken: &mut Vec<String>, e| taken.push(format!("{}/{:?}", e.event_id, e.outcome)),
+    )
+    .unwrap();
+    let mut expected: Vec<String> = (0..60).map(|i| format!("e{i}/Failure")).collect();
+    expected.push("e59/Attempt".to_string());
+    assert_eq!(ordered.state, expected);
+    assert_eq!(ordered.read.events, ids.len() as u64);
+    assert!(!ordered.sorted);
+}
