@@ -76,15 +76,13 @@ impl KafkaConfig {
 
     /// Values out of range, as `(key, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
+        let mut p = SectionProblems::new("kafka");
         if let Some(b) = &self.brokers {
             if b.trim().is_empty() || b.split(',').any(|h| !h.trim().contains(':')) {
-                out.push((
+                p.push(
                     "brokers",
-                    format!(
-                        "kafka.brokers: `{b}` is not a list of host:port such as 127.0.0.1:9092"
-                    ),
-                ));
+                    format_args!("`{b}` is not a list of host:port such as 127.0.0.1:9092"),
+                );
             }
         }
         for (key, v) in [
@@ -94,52 +92,45 @@ impl KafkaConfig {
             ("dlq_topic", &self.dlq_topic),
         ] {
             if v.trim().is_empty() {
-                out.push((key, format!("kafka.{key} must not be empty")));
+                p.push(key, "must not be empty");
             }
         }
         if self.events_topic == self.decisions_topic || self.events_topic == self.dlq_topic {
-            out.push((
+            p.push(
                 "events_topic",
-                format!(
-                    "kafka.events_topic `{}` is also where Palisade writes; it would read its own records",
+                format_args!(
+                    "`{}` is also where Palisade writes; it would read its own records",
                     self.events_topic
                 ),
-            ));
+            );
         }
-        for (key, v) in [
-            ("batch_size", self.batch_size),
-            ("max_message_bytes", self.max_message_bytes),
-        ] {
-            if v == 0 {
-                out.push((key, format!("kafka.{key} must be at least 1, got 0")));
-            }
-        }
-        let mut p = SectionProblems::new("kafka");
+        p.at_least_one("batch_size", self.batch_size);
+        p.at_least_one("max_message_bytes", self.max_message_bytes);
         p.setting("delivery_timeout", &self.delivery_timeout)
             .duration_at_least(
                 "delivery_timeout",
                 &self.delivery_timeout,
                 Duration::from_secs(1),
             );
-        out.append(&mut p.out);
         for (key, map) in [
             ("properties", &self.properties),
             ("consumer_properties", &self.consumer_properties),
             ("producer_properties", &self.producer_properties),
         ] {
-            for name in map.keys() {
-                if MANAGED_PROPERTIES.contains(&name.as_str()) {
-                    out.push((
-                        key,
-                        format!(
-                            "kafka.{key}.\"{name}\" is set by Palisade (offsets are stored only after delivery); \
-                             use kafka.brokers, kafka.group_id or kafka.delivery_timeout"
-                        ),
-                    ));
-                }
+            for name in map
+                .keys()
+                .filter(|n| MANAGED_PROPERTIES.contains(&n.as_str()))
+            {
+                p.out.push((
+                    key,
+                    format!(
+                        "kafka.{key}.\"{name}\" is set by Palisade (offsets are stored only after delivery); \
+                         use kafka.brokers, kafka.group_id or kafka.delivery_timeout"
+                    ),
+                ));
             }
         }
-        out
+        p.out
     }
 }
 

@@ -71,9 +71,7 @@ impl PwnedConfig {
     /// Bad values, as `(key, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = SectionProblems::new("pwned");
-        if self.min_count == 0 {
-            p.push("min_count", "must be at least 1, got 0");
-        }
+        p.at_least_one("min_count", self.min_count as usize);
         p.setting("reload_interval", &self.reload_interval)
             .duration_at_least(
                 "reload_interval",

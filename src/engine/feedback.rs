@@ -47,16 +47,6 @@ impl FeedbackSettings {
     }
 }
 
-impl Default for FeedbackSettings {
-    fn default() -> FeedbackSettings {
-        FeedbackSettings {
-            block: vec![Scope::UserIp],
-            block_ms: 86_400_000,
-            require_password_reset: true,
-        }
-    }
-}
-
 /// What feedback did, for the caller's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeedbackEffect {

@@ -180,3 +180,20 @@ fn reported_blocks_match_their_keys_until_they_end() {
     r.expire(3_000);
     assert!(r.is_empty(), "ended blocks are swept");
 }
+
+#[test]
+fn the_keys_in_force_hash_under_the_given_seeds() {
+    // Enforcement keys name users and addresses a sender chooses: an
+    // unkeyed hash would let them collide into one run of the table.
+    let seeds = [9, 8, 7, 6];
+    let keyed = Enforcements::keyed(10, seeds);
+    let expected = crate::state::keyed::hasher(seeds).hash_one("user:/mallory");
+    assert_eq!(keyed.in_force.hasher().hash_one("user:/mallory"), expected);
+    assert_ne!(
+        Enforcements::new(10)
+            .in_force
+            .hasher()
+            .hash_one("user:/mallory"),
+        expected
+    );
+}
