@@ -54,9 +54,15 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
         let stop = shutdown_signal().map_err(|e| {
             Failure::Failed(anyhow::anyhow!("cannot install the signal handlers: {e}"))
         })?;
-        let metrics_at = match s.metrics_listen.value() {
-            Some(a) => format!("metrics and health on http://{a} (no key)"),
-            None => "metrics behind the API key".to_string(),
+        // The bound addresses, not the configured ones: with port 0 the
+        // log line is where a test or a supervisor learns the real port.
+        let bound = |l: &tokio::net::TcpListener, configured: std::net::SocketAddr| {
+            l.local_addr().unwrap_or(configured)
+        };
+        let listening = bound(&api, s.listen.value());
+        let metrics_at = match (&admin, s.metrics_listen.value()) {
+            (Some(l), Some(a)) => format!("metrics and health on http://{} (no key)", bound(l, a)),
+            _ => "metrics behind the API key".to_string(),
         };
         let opened = open(&config, parts).map_err(refused)?;
         let journal = opened.journal.clone();
@@ -64,9 +70,8 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
             spawn_journal_flush(j.clone(), config.journal.flush_interval.value());
         }
         eprintln!(
-            "palisade serve: {description}; {key_source}; {}; listening on http://{}; {metrics_at}",
+            "palisade serve: {description}; {key_source}; {}; listening on http://{listening}; {metrics_at}",
             opened.said,
-            s.listen.value()
         );
         let Core { engine, recent } = opened.core;
         if let Some(path) = config.pwned.index.clone() {

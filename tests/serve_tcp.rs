@@ -152,6 +152,44 @@ fn the_binary_logs_one_line_then_exits_0_on_sigterm() {
     assert_eq!(rest, vec!["palisade serve: stopped".to_string()]);
 }
 
+/// With port 0 the system picks the port, and the start-up line names the
+/// one bound (what a test harness or a supervisor reads), not `:0`.
+#[test]
+fn port_0_logs_the_port_the_system_picked() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-keys", KEY])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let addr: std::net::SocketAddr = first
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first}"));
+    assert_ne!(addr.port(), 0, "{first}");
+    let mut s = std::net::TcpStream::connect(addr).expect("the logged address answers");
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Writes `head` on a fresh connection and reads what comes back within
 /// `wait` (the connection stays open: a body may never follow).
 async fn raw(
