@@ -1,0 +1,458 @@
+// Palisade's client for Node.js (18 or later): the calls an auth service
+// makes during sign-in, with the failure handling the README advises.
+//
+// - `decide(event)` asks before the password is checked. Its timeout (50 ms
+//   by default) is the whole budget: on a timeout, a connection error or a 5xx
+//   it answers a *degraded* decision instead of throwing, `allow` when failing
+//   open (the default, for ordinary accounts) or `challenge` with MFA required
+//   when failing closed (admin and high-value accounts). A 4xx is a bug in the
+//   caller or its configuration (a wrong key, a refused field) and throws a
+//   `PalisadeError`: an outage is quiet, a mistake is loud. Not retried, except
+//   once at once when a kept-alive connection turns out to be closed before
+//   anything was sent, inside the same deadline.
+// - `report(event)` sends the outcome off the request path: it queues the
+//   event and returns. A background loop posts batches to /v1/events and
+//   retries them with backoff (honouring Retry-After) for as long as the
+//   client lives: the server counts an event once by (event_id, outcome), so a
+//   retry never counts twice. A batch refused for one bad event (422 naming
+//   `[i].field`) is sent again without it; the dropped event is counted.
+// - `feedback` is not retried (a verdict is a deliberate act; the caller sees
+//   the error). `sendEvents` retries 503s until its timeout.
+//
+// Limits: the outcome queue holds `outcomeQueueSize` (10,000) events, beyond
+// which new ones are dropped and counted; batches are at most
+// `outcomeBatchSize` (500); backoff starts at 100 ms and doubles to 5 s.
+
+import { createHash, randomUUID } from "node:crypto";
+
+export const VERSION = "0.1.0";
+
+/** An answer from Palisade that is not a decision: a 4xx, or a call that failed for good. */
+export class PalisadeError extends Error {
+  constructor(status, code, message, field) {
+    super(`palisade: ${status} ${code}: ${message}${field ? ` (field ${field})` : ""}`);
+    this.name = "PalisadeError";
+    this.status = status;
+    this.code = code;
+    this.field = field ?? null;
+  }
+}
+
+/** SHA-1 of a password as 40 upper-case hex digits: what `password_sha1` carries. */
+export function passwordSha1(password) {
+  return createHash("sha1").update(String(password), "utf8").digest("hex").toUpperCase();
+}
+
+/** The server's key for what an enforcement enforces (`ip:…`, `user_ip:tenant/user|ip`, …). */
+export function enforcementKey(e) {
+  const tenant = (e.tenant ?? "").replaceAll("%", "%25").replaceAll("/", "%2F");
+  const user = `${tenant}/${e.user ?? ""}`;
+  if (e.action === "require_password_reset") return `password_reset:user:${user}`;
+  switch (e.scope) {
+    case "ip":
+      return `ip:${e.ip}`;
+    case "network":
+      return `network:${e.network}`;
+    case "user_ip":
+      return `user_ip:${user}|${e.ip}`;
+    case "user":
+      return `user:${user}`;
+    case "asn":
+      return `asn:AS${e.asn}`;
+    case "device":
+      return `device:${e.device_id}`;
+    default:
+      return `${e.scope}:${JSON.stringify(e)}`;
+  }
+}
+
+const PASSWORD_FIELD = /^(password|passwd|pwd|pass|passphrase|new[-_]?password|old[-_]?password|current[-_]?password)$/i;
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+export class Client {
+  #key;
+  #queue = [];
+  #wake = null;
+  #loop = null;
+  #closed = false;
+  #inFlight = 0;
+
+  /**
+   * @param {object} options see index.d.ts
+   */
+  constructor({
+    baseUrl,
+    apiKey,
+    decideTimeoutMs = 50,
+    timeoutMs = 2000,
+    failMode = "open",
+    outcomeQueueSize = 10_000,
+    outcomeBatchSize = 500,
+    onError = null,
+  }) {
+    if (!baseUrl) throw new TypeError("palisade: baseUrl is required, such as http://127.0.0.1:8080");
+    if (!apiKey) throw new TypeError("palisade: apiKey is required");
+    if (failMode !== "open" && failMode !== "closed") {
+      throw new TypeError(`palisade: failMode must be "open" or "closed", got ${JSON.stringify(failMode)}`);
+    }
+    this.baseUrl = String(baseUrl).replace(/\/+$/, "");
+    this.#key = apiKey;
+    this.decideTimeoutMs = decideTimeoutMs;
+    this.timeoutMs = timeoutMs;
+    this.failMode = failMode;
+    this.outcomeQueueSize = outcomeQueueSize;
+    this.outcomeBatchSize = outcomeBatchSize;
+    this.onError = onError;
+    this.stats = { sent: 0, dropped: 0, retries: 0, degraded: 0, duplicates: 0 };
+  }
+
+  /** The key stays out of logs: inspecting the client shows its address only. */
+  toString() {
+    return `Palisade client for ${this.baseUrl}`;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")]() {
+    return this.toString();
+  }
+  toJSON() {
+    return { baseUrl: this.baseUrl, failMode: this.failMode };
+  }
+
+  #headers(extra = {}) {
+    return { authorization: `Bearer ${this.#key}`, "content-type": "application/json", ...extra };
+  }
+
+  #report(err) {
+    if (this.onError) {
+      try {
+        this.onError(err);
+      } catch {
+        // A logging callback that throws must not break a sign-in.
+      }
+    }
+  }
+
+  async #request(method, path, body, timeoutMs, extraHeaders) {
+    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
+    const init = { method, headers: this.#headers(extraHeaders), signal };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const res = await fetch(this.baseUrl + path, init);
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, text };
+  }
+
+  static #error(status, text) {
+    try {
+      const e = JSON.parse(text).error;
+      if (e && e.code) return new PalisadeError(status, e.code, e.message ?? "", e.field);
+    } catch {
+      // not JSON: fall through
+    }
+    return new PalisadeError(status, "http_" + status, text.slice(0, 200));
+  }
+
+  static #checkEvent(event) {
+    if (event === null || typeof event !== "object" || Array.isArray(event)) {
+      throw new TypeError("palisade: an event is a plain object");
+    }
+    for (const k of Object.keys(event)) {
+      if (PASSWORD_FIELD.test(k)) {
+        throw new TypeError(
+          `palisade: the event carries a password in \`${k}\`; send only password_sha1 (passwordSha1(password)), never the password`,
+        );
+      }
+    }
+  }
+
+  #degraded(event, why, mode) {
+    this.stats.degraded += 1;
+    const closed = mode === "closed";
+    return {
+      event_id: event.event_id,
+      action: closed ? "challenge" : "allow",
+      ...(closed ? { mfa: "required" } : {}),
+      risk_level: closed ? "medium" : "low",
+      risk_score: 0,
+      reasons: [],
+      compromised_password: false,
+      enforced: false,
+      rules_version: "",
+      model_version: "",
+      degraded: true,
+      error: why,
+    };
+  }
+
+  /**
+   * Asks Palisade about `event` (usually outcome `attempt`, before the
+   * password is checked). Never throws for an outage: see the module note.
+   */
+  async decide(event, { failMode, timeoutMs } = {}) {
+    Client.#checkEvent(event);
+    const e = event.event_id ? event : { ...event, event_id: randomUUID() };
+    const mode = failMode ?? this.failMode;
+    const budget = timeoutMs ?? this.decideTimeoutMs;
+    const deadline = performance.now() + budget;
+    for (let attempt = 0; ; attempt++) {
+      let res;
+      try {
+        res = await this.#request("POST", "/v1/decide", e, Math.max(1, deadline - performance.now()));
+      } catch (err) {
+        // A kept-alive connection the server closed fails before anything
+        // is sent: one more try, inside the same deadline.
+        const reset = err?.cause?.code === "ECONNRESET" || err?.cause?.code === "UND_ERR_SOCKET";
+        if (reset && attempt === 0 && deadline - performance.now() > 1) continue;
+        const why = err?.name === "TimeoutError" ? `no answer within ${budget} ms` : `${err?.cause?.code ?? err?.message}`;
+        this.#report(new PalisadeError(0, "unreachable", why));
+        return this.#degraded(e, why, mode);
+      }
+      if (res.status === 200) {
+        try {
+          const d = JSON.parse(res.text);
+          if (typeof d.action === "string") return { ...d, degraded: false };
+        } catch {
+          // fall through to degraded
+        }
+        const why = "the answer is not a decision";
+        this.#report(new PalisadeError(200, "bad_answer", why));
+        return this.#degraded(e, why, mode);
+      }
+      const err = Client.#error(res.status, res.text);
+      if (res.status >= 500 || res.status === 429) {
+        this.#report(err);
+        return this.#degraded(e, `${res.status} ${err.code}`, mode);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Queues an outcome (`success` or `failure`) for /v1/events and returns at
+   * once; it is sent in the background, retried until delivered.
+   */
+  report(event) {
+    Client.#checkEvent(event);
+    if (this.#closed) {
+      this.stats.dropped += 1;
+      this.#report(new PalisadeError(0, "closed", "report() after close(): the outcome is dropped"));
+      return;
+    }
+    if (this.#queue.length >= this.outcomeQueueSize) {
+      this.stats.dropped += 1;
+      this.#report(new PalisadeError(0, "queue_full", `the outcome queue is full (${this.outcomeQueueSize}); ${event.event_id} dropped`));
+      return;
+    }
+    this.#queue.push(event.event_id ? event : { ...event, event_id: randomUUID() });
+    if (!this.#loop) this.#loop = this.#drain();
+    this.#wake?.();
+  }
+
+  async #drain() {
+    let backoff = 100;
+    for (;;) {
+      if (this.#queue.length === 0) {
+        if (this.#closed) break;
+        await new Promise((resolve) => {
+          this.#wake = resolve;
+        });
+        this.#wake = null;
+        continue;
+      }
+      let batch = this.#queue.slice(0, this.outcomeBatchSize);
+      this.#inFlight = batch.length;
+      let delivered = false;
+      while (!delivered) {
+        let res;
+        try {
+          res = await this.#request("POST", "/v1/events", batch, this.timeoutMs);
+        } catch (err) {
+          res = { status: 0, text: String(err?.cause?.code ?? err?.message), headers: new Headers() };
+        }
+        if (res.status === 202 || res.status === 200) {
+          const a = JSON.parse(res.text);
+          this.stats.sent += batch.length;
+          this.stats.duplicates += a.duplicates ?? 0;
+          delivered = true;
+          backoff = 100;
+        } else if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+          const err = Client.#error(res.status, res.text);
+          const bad = /^\[(\d+)\]/.exec(err.field ?? "");
+          const i = bad ? Number(bad[1]) : -1;
+          if (i >= 0 && i < batch.length) {
+            // The batch is refused whole for this one event: drop it, keep the rest.
+            this.stats.dropped += 1;
+            this.#report(new PalisadeError(err.status, err.code, `outcome ${batch[i].event_id} dropped: ${err.message}`, err.field));
+            this.#queue.splice(i, 1);
+            batch = batch.filter((_, j) => j !== i);
+            this.#inFlight = batch.length;
+            if (batch.length === 0) delivered = true;
+            continue;
+          }
+          // Refused whole for a reason no one event explains (a wrong key):
+          // retrying cannot help, and keeping it would stop every later one.
+          this.stats.dropped += batch.length;
+          this.#report(err);
+          delivered = true;
+        } else {
+          this.stats.retries += 1;
+          if (res.status) this.#report(Client.#error(res.status, res.text));
+          else this.#report(new PalisadeError(0, "unreachable", res.text));
+          const after = Number(res.headers.get?.("retry-after"));
+          await sleep(Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 60_000) : backoff);
+          backoff = Math.min(backoff * 2, 5000);
+        }
+      }
+      this.#queue.splice(0, batch.length);
+      this.#inFlight = 0;
+    }
+    this.#loop = null;
+  }
+
+  /** Outcomes waiting or in flight. */
+  get pending() {
+    return this.#queue.length;
+  }
+
+  /** Waits until every queued outcome is delivered, at most `timeoutMs`; true when all were. */
+  async flush(timeoutMs = 5000) {
+    const end = performance.now() + timeoutMs;
+    while (this.#queue.length > 0 && performance.now() < end) await sleep(5);
+    return this.#queue.length === 0;
+  }
+
+  /** Flushes (bounded by `timeoutMs`) and stops the background loop. */
+  async close(timeoutMs = 5000) {
+    const all = await this.flush(timeoutMs);
+    this.#closed = true;
+    this.#wake?.();
+    if (!all) {
+      this.stats.dropped += this.#queue.length;
+      this.#queue.length = 0;
+    }
+    return all;
+  }
+
+  /** Posts outcomes now and waits for them to be applied; retries 503s until `timeoutMs`. */
+  async sendEvents(events, { timeoutMs } = {}) {
+    events.forEach((e) => Client.#checkEvent(e));
+    const end = performance.now() + (timeoutMs ?? this.timeoutMs);
+    let backoff = 100;
+    for (;;) {
+      let res;
+      try {
+        res = await this.#request("POST", "/v1/events", events, Math.max(1, end - performance.now()));
+      } catch (err) {
+        if (performance.now() + backoff >= end) throw new PalisadeError(0, "unreachable", String(err?.cause?.code ?? err?.message));
+        res = null;
+      }
+      if (res && (res.status === 202 || res.status === 200)) return JSON.parse(res.text);
+      if (res && res.status < 500 && res.status !== 429) throw Client.#error(res.status, res.text);
+      if (performance.now() + backoff >= end) throw res ? Client.#error(res.status, res.text) : new PalisadeError(0, "unreachable", "timeout");
+      this.stats.retries += 1;
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+
+  /** Says whether an earlier event was the user (`legitimate`) or not (`fraudulent`). Not retried. */
+  async feedback(eventId, verdict) {
+    if (verdict !== "legitimate" && verdict !== "fraudulent") {
+      throw new TypeError(`palisade: verdict must be "legitimate" or "fraudulent", got ${JSON.stringify(verdict)}`);
+    }
+    const res = await this.#request("POST", "/v1/feedback", { event_id: eventId, verdict }, this.timeoutMs);
+    if (res.status === 200) return JSON.parse(res.text);
+    throw Client.#error(res.status, res.text);
+  }
+
+  /** One page of a user's recent events with their decisions, newest first. */
+  async userEvents(user, { limit, before, tenant } = {}) {
+    const q = new URLSearchParams();
+    if (limit !== undefined) q.set("limit", String(limit));
+    if (before !== undefined && before !== null) q.set("before", String(before));
+    if (tenant !== undefined && tenant !== null) q.set("tenant", tenant);
+    const qs = q.toString();
+    const path = `/v1/users/${encodeURIComponent(user)}/events${qs ? "?" + qs : ""}`;
+    const res = await this.#request("GET", path, undefined, this.timeoutMs);
+    if (res.status === 200) return JSON.parse(res.text);
+    throw Client.#error(res.status, res.text);
+  }
+
+  /**
+   * The enforcement feed: an async iterator of enforcements that reconnects
+   * (with backoff) when the connection drops or the server says `lagged`. On
+   * each connection the server sends what is in force first, so the same
+   * enforcement can come twice: key them with `enforcementKey`. Stop it with
+   * `signal` (an AbortSignal).
+   */
+  async *enforcements({ signal } = {}) {
+    let backoff = 100;
+    while (!signal?.aborted) {
+      try {
+        const res = await fetch(this.baseUrl + "/v1/decisions/stream", {
+          headers: this.#headers(),
+          signal,
+        });
+        if (res.status === 401) throw Client.#error(401, await res.text());
+        if (res.status !== 200) throw Client.#error(res.status, await res.text());
+        backoff = 100;
+        const decoder = new TextDecoder();
+        let buffered = "";
+        for await (const chunk of res.body) {
+          buffered += decoder.decode(chunk, { stream: true });
+          let nl;
+          while ((nl = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (!line) continue;
+            const item = JSON.parse(line);
+            if (item.error) throw new PalisadeError(200, item.error.code, item.error.message ?? "");
+            yield item;
+          }
+        }
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (err instanceof PalisadeError && err.status === 401) throw err;
+        this.#report(err instanceof PalisadeError ? err : new PalisadeError(0, "stream", String(err?.cause?.code ?? err?.message)));
+      }
+      if (signal?.aborted) return;
+      this.stats.retries += 1;
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+
+  /**
+   * How often the breach corpus saw `password` (0: not in it), asked by
+   * k-anonymity: only the first 5 hex digits of its SHA-1 leave the process,
+   * and the answer is padded.
+   */
+  async isPasswordBreached(password) {
+    const h = passwordSha1(password);
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const res = await fetch(`${this.baseUrl}/range/${h.slice(0, 5)}`, { headers: { "add-padding": "true" }, signal });
+    const text = await res.text();
+    if (res.status !== 200) throw Client.#error(res.status, text);
+    for (const line of text.split(/\r?\n/)) {
+      const [suffix, count] = line.split(":");
+      if (suffix === h.slice(5)) return Number(count) || 0;
+    }
+    return 0;
+  }
+
+  /** True when /healthz answers 200 within the timeout. */
+  async health() {
+    try {
+      const res = await fetch(this.baseUrl + "/healthz", { signal: AbortSignal.timeout(this.timeoutMs) });
+      await res.text();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+}
