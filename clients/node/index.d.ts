@@ -129,6 +129,10 @@ export declare class PalisadeError extends Error {
 
 export declare function passwordSha1(password: string): string;
 export declare function enforcementKey(e: Enforcement): string;
+/** A user name as the server keys it (trimmed, case-folded, RFC 8265 in outline). */
+export declare function foldUser(user: string): string;
+/** Whether an event key names a plain-text password, as the server judges it. */
+export declare function isPasswordKey(key: string): boolean;
 
 export declare class Client {
   constructor(options: ClientOptions);

@@ -43,30 +43,76 @@ export function passwordSha1(password) {
   return createHash("sha1").update(String(password), "utf8").digest("hex").toUpperCase();
 }
 
-/** The server's key for what an enforcement enforces (`ip:…`, `user_ip:tenant/user|ip`, …). */
-export function enforcementKey(e) {
-  const tenant = (e.tenant ?? "").replaceAll("%", "%25").replaceAll("/", "%2F");
-  const user = `${tenant}/${e.user ?? ""}`;
-  if (e.action === "require_password_reset") return `password_reset:user:${user}`;
-  switch (e.scope) {
-    case "ip":
-      return `ip:${e.ip}`;
-    case "network":
-      return `network:${e.network}`;
-    case "user_ip":
-      return `user_ip:${user}|${e.ip}`;
-    case "user":
-      return `user:${user}`;
-    case "asn":
-      return `asn:AS${e.asn}`;
-    case "device":
-      return `device:${e.device_id}`;
-    default:
-      return `${e.scope}:${JSON.stringify(e)}`;
+/**
+ * A user name as the server keys it (RFC 8265 UsernameCaseMapped, in
+ * outline): trimmed; printable ASCII lower-cased (runs of spaces made one);
+ * otherwise invisible code points taken out, NFKC, and each space-separated
+ * part lower-cased and NFC'd.
+ */
+export function foldUser(user) {
+  const u = String(user ?? "").trim();
+  if (/^[\x20-\x7e]*$/.test(u)) {
+    return u.includes("  ") ? u.split(" ").filter(Boolean).map((p) => p.toLowerCase()).join(" ") : u.toLowerCase();
   }
+  const visible = u.replace(/\p{Default_Ignorable_Code_Point}/gu, "").normalize("NFKC").trim();
+  return visible
+    .split(" ")
+    .map((p) => p.toLowerCase().normalize("NFC"))
+    .filter(Boolean)
+    .join(" ");
 }
 
-const PASSWORD_FIELD = /^(password|passwd|pwd|pass|passphrase|new[-_]?password|old[-_]?password|current[-_]?password)$/i;
+/**
+ * The server's key for what an enforcement enforces, the same for a
+ * replayed copy: `ip:203.0.113.7`, `network:203.0.113.0/24`,
+ * `user_ip:acme/alice|203.0.113.7`, `user:/alice` (no tenant), `asn:AS64500`,
+ * `device:ID`, `password_reset:user:acme/alice`.
+ */
+export function enforcementKey(e) {
+  const tenant = (e.tenant ?? "").replaceAll("%", "%25").replaceAll("/", "%2F");
+  const user = `${tenant}/${foldUser(e.user)}`;
+  let body;
+  switch (e.scope) {
+    case "ip":
+      body = e.ip;
+      break;
+    case "network":
+      body = e.network;
+      break;
+    case "user_ip":
+      body = `${user}|${e.ip}`;
+      break;
+    case "user":
+      body = user;
+      break;
+    case "asn":
+      body = `AS${e.asn}`;
+      break;
+    case "device":
+      body = e.device_id;
+      break;
+    default: {
+      // A scope this client does not know yet: every identifying field, in order.
+      const { until, issued_at, event_id, rule, ...rest } = e;
+      body = JSON.stringify(Object.fromEntries(Object.entries(rest).sort()));
+    }
+  }
+  const key = `${e.scope}:${body}`;
+  return e.action === "require_password_reset" ? `password_reset:${key}` : key;
+}
+
+/**
+ * Whether a key names a plain-text password, as the server judges it
+ * (`password`, `PASSWD`, `pwd`, `pass`, `passcode`, `new-password`,
+ * `user_password`, …; `password_sha1` is the hash, not a password).
+ */
+export function isPasswordKey(key) {
+  if (key.length > 32) return false;
+  const k = key.toLowerCase().replace(/[^a-z0-9]/g, "");
+  if (k === "passwordsha1") return false;
+  return ["pwd", "pass", "passwd", "passphrase", "passcode"].includes(k) || k.includes("password") || k.includes("passwd");
+}
+
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -161,8 +207,8 @@ export class Client {
     if (event === null || typeof event !== "object" || Array.isArray(event)) {
       throw new TypeError("palisade: an event is a plain object");
     }
-    for (const k of Object.keys(event)) {
-      if (PASSWORD_FIELD.test(k)) {
+    for (const [k, v] of Object.entries(event)) {
+      if (v !== null && v !== undefined && isPasswordKey(k)) {
         throw new TypeError(
           `palisade: the event carries a password in \`${k}\`; send only password_sha1 (passwordSha1(password)), never the password`,
         );
@@ -238,6 +284,9 @@ export class Client {
    */
   report(event) {
     Client.#checkEvent(event);
+    if (event.outcome !== "success" && event.outcome !== "failure") {
+      throw new TypeError(`palisade: report() takes outcomes (success or failure), got ${JSON.stringify(event.outcome)}: ask about an attempt with decide()`);
+    }
     if (this.#closed) {
       this.stats.dropped += 1;
       this.#report(new PalisadeError(0, "closed", "report() after close(): the outcome is dropped"));
@@ -248,7 +297,10 @@ export class Client {
       this.#report(new PalisadeError(0, "queue_full", `the outcome queue is full (${this.outcomeQueueSize}); ${event.event_id} dropped`));
       return;
     }
-    this.#queue.push(event.event_id ? event : { ...event, event_id: randomUUID() });
+    // Stamped now: an outcome sent late or in a batch keeps the time it
+    // happened (without one the server takes its receive time, and a batch
+    // of failures would look like one burst to the lockout's speed check).
+    this.#queue.push({ ...event, event_id: event.event_id ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() });
     if (!this.#loop) this.#loop = this.#drain();
     this.#wake?.();
   }

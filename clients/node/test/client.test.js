@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { randomUUID } from "node:crypto";
-import { Client, PalisadeError, passwordSha1, enforcementKey } from "../index.js";
+import { Client, PalisadeError, passwordSha1, enforcementKey, foldUser } from "../index.js";
 import { startServer, pwnedIndex } from "./server.js";
 
 const BREACHED = ["password1", "letmein", "qwerty123", "123456"];
@@ -54,11 +54,23 @@ test("a fresh user's attempt is allowed, with the decision's fields typed and an
 });
 
 test("a password field is refused before anything is sent, in any usual spelling", async () => {
-  for (const field of ["password", "Password", "PASSWD", "new-password", "pwd"]) {
+  for (const field of ["password", "Password", "PASSWD", "new-password", "pwd", "user_password", "passcode"]) {
     await assert.rejects(client.decide({ ...attempt("u", "203.0.113.1"), [field]: "hunter2" }), /never the password/);
     assert.throws(() => client.report({ ...failure("u", "203.0.113.1"), [field]: "hunter2" }), /never the password/);
   }
   assert.equal(passwordSha1("password"), "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8");
+  // The hash is not a password, nor is a field left empty.
+  await client.decide({ ...attempt("u", "203.0.113.1"), password_sha1: passwordSha1("x"), password: null });
+  assert.throws(() => client.report(attempt("u", "203.0.113.1")), /takes outcomes/);
+});
+
+test("users in enforcement keys are folded as the server folds them", () => {
+  assert.equal(foldUser("  Alice "), "alice");
+  assert.equal(foldUser("ＡＬＩＣＥ"), "alice");
+  assert.equal(foldUser("zo\u00eb"), foldUser("zoe\u0308"));
+  assert.equal(foldUser("a\u200bb"), "ab");
+  assert.equal(enforcementKey({ action: "block", scope: "user_ip", user: "Alice", tenant: "a/b%", ip: "203.0.113.7" }), "user_ip:a%2Fb%25/alice|203.0.113.7");
+  assert.equal(enforcementKey({ action: "require_password_reset", scope: "user", user: "Bob" }), "password_reset:user:/bob");
 });
 
 test("the key never shows when the client is logged", () => {
@@ -161,15 +173,20 @@ test("outcomes reported while Palisade is down arrive once it is back", async ()
   const c = new Client({ baseUrl: s.url, apiKey: s.key });
   assert.equal(await s.stop(), 0);
   const events = Array.from({ length: 5 }, () => failure("outage-user", "198.51.100.43"));
+  const reportedAt = Date.now();
   events.forEach((e) => c.report(e));
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1500));
   assert.equal(c.stats.sent, 0);
   assert.ok(c.stats.retries >= 1, "the loop retried while the server was down");
   const again = await startServer({ listen: `127.0.0.1:${port}`, dataDir: s.dataDir });
   try {
     assert.ok(await c.flush(10_000), "delivered after the restart");
-    const ids = new Set((await c.userEvents("outage-user")).events.map((x) => x.event.event_id));
+    const arrived = (await c.userEvents("outage-user")).events;
+    const ids = new Set(arrived.map((x) => x.event.event_id));
     for (const e of events) assert.ok(ids.has(e.event_id));
+    // Each keeps the time it was reported, not the time it was delivered:
+    // five failures delivered at once must not look like one burst.
+    for (const x of arrived) assert.ok(Math.abs(Date.parse(x.event.timestamp) - reportedAt) < 500, `${x.event.timestamp} is not ${new Date(reportedAt).toISOString()}`);
   } finally {
     await c.close(1000);
     await again.stop();
