@@ -152,6 +152,68 @@ fn the_binary_logs_one_line_then_exits_0_on_sigterm() {
     assert_eq!(rest, vec!["palisade serve: stopped".to_string()]);
 }
 
+/// A quiet enforcement feed still speaks: an empty line after each
+/// `stream_heartbeat` of silence, so a reader can tell it from a dead
+/// connection; an enforcement issued meanwhile comes as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_enforcement_feed_sends_heartbeats() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server(ServerConfig {
+        stream_heartbeat: palisade::config::Setting::new(Duration::from_millis(200)),
+        ..ServerConfig::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(s.serve(listener, None, async move {
+        let _ = stop_rx.await;
+    }));
+    let mut feed = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/decisions/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+    );
+    feed.write_all(req.as_bytes()).await.unwrap();
+    // Reads for `wait`; everything that came.
+    async fn read_for(feed: &mut tokio::net::TcpStream, wait: Duration) -> String {
+        let mut got = Vec::new();
+        let end = tokio::time::Instant::now() + wait;
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(end, feed.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+    let quiet = read_for(&mut feed, Duration::from_millis(1100)).await;
+    assert!(quiet.starts_with("HTTP/1.1 200"), "{quiet}");
+    // Chunked: each heartbeat is a chunk of one byte, a newline.
+    let beats = quiet.matches("1\r\n\n\r\n").count();
+    assert!(
+        (3..=6).contains(&beats),
+        "{beats} heartbeats in 1.1 s at 200 ms: {quiet:?}"
+    );
+
+    let failures: Vec<String> = (0..14)
+        .map(|i| event(&format!("f{i}"), "hb-victim", "198.51.100.77", "failure"))
+        .collect();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/events",
+        &format!("[{}]", failures.join(",")),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let after = read_for(&mut feed, Duration::from_millis(500)).await;
+    assert!(
+        after.contains("198.51.100.77"),
+        "the enforcement still comes: {after:?}"
+    );
+    stop_tx.send(()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), running).await;
+}
+
 /// With port 0 the system picks the port, and the start-up line names the
 /// one bound (what a test harness or a supervisor reads), not `:0`.
 #[test]

@@ -1,6 +1,8 @@
 // Types of Palisade's Node.js client; the contract is docs/openapi.json.
 
 export declare const VERSION: string;
+/** Connections kept open to Palisade per client. */
+export declare const MAX_SOCKETS: number;
 
 export type Kind = "sign_in" | "sign_up" | "password_change" | "password_reset";
 export type Outcome = "attempt" | "success" | "failure";
@@ -146,7 +148,7 @@ export declare class Client {
   sendEvents(events: Event[], options?: { timeoutMs?: number }): Promise<Accepted>;
   feedback(eventId: string, verdict: "legitimate" | "fraudulent"): Promise<FeedbackEffect>;
   userEvents(user: string, options?: { limit?: number; before?: number; tenant?: string }): Promise<UserEventsPage>;
-  enforcements(options?: { signal?: AbortSignal }): AsyncGenerator<Enforcement, void, void>;
+  enforcements(options?: { signal?: AbortSignal; idleMs?: number }): AsyncGenerator<Enforcement, void, void>;
   isPasswordBreached(password: string): Promise<number>;
   health(): Promise<boolean>;
 }

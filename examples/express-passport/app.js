@@ -140,7 +140,10 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
         if (decision.action === "challenge") {
           // Every account here has a second factor, so `if_configured` and
           // `required` both ask for it.
-          req.session.pending = { event, since: Date.now() };
+          // The session keeps the event without the password's hash: a
+          // session store is no place for it, and the outcome needs none.
+          const { password_sha1: _, ...kept } = event;
+          req.session.pending = { event: kept, since: Date.now() };
           return res.redirect(303, "/mfa");
         }
         signIn(req, res, next, user, { ...event, outcome: "success", mfa: "none" });

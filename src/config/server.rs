@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// Enforcements a slow `/v1/decisions/stream` reader may fall behind by
     /// before it is told so and disconnected.
     pub stream_buffer: usize,
+    /// How long `/v1/decisions/stream` stays silent before it sends an empty
+    /// line, so a reader can tell a quiet feed from a dead connection.
+    pub stream_heartbeat: Setting<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             header_read_timeout: Setting::new(Duration::from_secs(10)),
             shutdown_grace: Setting::new(Duration::from_secs(10)),
             stream_buffer: 4096,
+            stream_heartbeat: Setting::new(Duration::from_secs(15)),
         }
     }
 }
@@ -82,7 +86,8 @@ impl ServerConfig {
             .setting("metrics_listen", &self.metrics_listen)
             .setting("request_timeout", &self.request_timeout)
             .setting("header_read_timeout", &self.header_read_timeout)
-            .setting("shutdown_grace", &self.shutdown_grace);
+            .setting("shutdown_grace", &self.shutdown_grace)
+            .setting("stream_heartbeat", &self.stream_heartbeat);
         for (key, v) in [
             ("max_body_bytes", self.max_body_bytes),
             ("max_batch_bytes", self.max_batch_bytes),
@@ -109,6 +114,7 @@ impl ServerConfig {
             Duration::ZERO,
         );
         p.duration_at_least("request_timeout", &self.request_timeout, Duration::ZERO);
+        p.duration_at_least("stream_heartbeat", &self.stream_heartbeat, Duration::ZERO);
         for (i, k) in self.api_keys.iter().enumerate() {
             if let Err(e) = check_key(k) {
                 p.out

@@ -270,18 +270,24 @@ pub async fn user_events(
 }
 
 /// The enforcement feed: what is in force first, then each enforcement as it
-/// is issued, one JSON line each, until shutdown. A reader that falls more
-/// than `stream_buffer` enforcements behind gets a final `lagged` error line.
+/// is issued, one JSON line each, until shutdown, with an empty line after
+/// every `stream_heartbeat` of silence (a reader that hears nothing for a
+/// few of them knows the connection is dead; the clients wait three). A reader that falls more than
+/// `stream_buffer` enforcements behind gets a final `lagged` error line.
 pub async fn stream(State(s): State<AppState>) -> Result<Response, ApiError> {
     // Subscribe before asking what is in force, so nothing issued in between
     // is missed; what the snapshot already holds is skipped by its number.
     let live = s.engine.subscribe();
+    let heartbeat = s.config.stream_heartbeat.value();
     let (snapshot, seen) = ask(&s, Job::InForce).await?;
     let initial = futures_util::stream::iter(snapshot.into_iter().map(Ok::<Bytes, Infallible>));
     let rest = futures_util::stream::unfold(Some(live), move |rx| async move {
         let mut rx = rx?;
         loop {
-            match rx.recv().await {
+            let Ok(next) = tokio::time::timeout(heartbeat, rx.recv()).await else {
+                return Some((Ok(Bytes::from_static(b"\n")), Some(rx)));
+            };
+            match next {
                 Ok(p) if p.seq <= seen => continue,
                 Ok(p) => return Some((Ok(p.line.clone()), Some(rx))),
                 Err(broadcast::error::RecvError::Lagged(n)) => {

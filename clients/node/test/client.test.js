@@ -240,3 +240,31 @@ test("a user name with a slash and non-ASCII letters round-trips through the use
   const page = await client.userEvents(user);
   assert.ok(page.events.some((x) => x.event.event_id === d.event_id));
 });
+
+test("a feed that goes silent past idleMs is taken for dead and made again", async () => {
+  // A server that answers the feed's headers and then says nothing, not even
+  // the heartbeat palisade sends.
+  let connections = 0;
+  const held = [];
+  const mute = createServer((s) => {
+    connections += 1;
+    held.push(s);
+    s.once("data", () => s.write("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  });
+  await new Promise((r) => mute.listen(0, "127.0.0.1", r));
+  const seen = [];
+  const c = new Client({ baseUrl: `http://127.0.0.1:${mute.address().port}`, apiKey: "k".repeat(24), onError: (e) => seen.push(e.message) });
+  const stop = new AbortController();
+  const reading = (async () => {
+    for await (const _ of c.enforcements({ signal: stop.signal, idleMs: 200 })) {
+      // nothing comes
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 1000));
+  stop.abort();
+  await reading;
+  held.forEach((s) => s.destroy());
+  mute.close();
+  assert.ok(connections >= 2, `reconnected after silence: ${connections} connection(s)`);
+  assert.ok(seen.some((m) => /nothing heard for 200 ms/.test(m)), seen.join("; "));
+});

@@ -12,6 +12,9 @@ import httpx
 
 #: A stream connection that lasted this long (s) starts the backoff afresh.
 STREAM_STABLE = 10.0
+# Seconds the enforcement feed may stay silent before its connection is taken
+# for dead: three of the server's 15 s heartbeats (server.stream_heartbeat).
+STREAM_IDLE = 45.0
 #: Connections per client pool, kept idle at most, and for how long (s).
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = 20

@@ -67,7 +67,7 @@ from ._common import (
     retry_after,
     user_events_path,
 )
-from ._http import STREAM_STABLE, Deadline, keepalive_options, limits, why
+from ._http import STREAM_IDLE, STREAM_STABLE, Deadline, keepalive_options, limits, why
 from ._types import Accepted, Decision, Enforcement, FailMode, FeedbackEffect, Stats, UserEventsPage
 
 __all__ = ["AsyncClient"]
@@ -438,7 +438,7 @@ class AsyncClient:
         resp = await self._call("GET", user_events_path(user), params=params)
         return resp.json()  # type: ignore[no-any-return]
 
-    async def enforcements(self, stop: Optional[asyncio.Event] = None) -> AsyncIterator[Enforcement]:
+    async def enforcements(self, stop: Optional[asyncio.Event] = None, *, idle: float = STREAM_IDLE) -> AsyncIterator[Enforcement]:
         """As :meth:`palisade_client.Client.enforcements`, as an async
         generator; ends when ``stop`` (an ``asyncio.Event``) is set, when the
         client is closed, or when the caller stops iterating."""
@@ -447,7 +447,7 @@ class AsyncClient:
         closed = self._streams_stop
         loop = asyncio.get_running_loop()
         backoff = Backoff()
-        timeouts = {"connect": self.timeout, "read": None, "write": self.timeout, "pool": self.timeout}
+        timeouts = {"connect": self.timeout, "read": idle, "write": self.timeout, "pool": self.timeout}
         url = self.base_url + "/v1/decisions/stream"
 
         def stopped() -> bool:

@@ -111,7 +111,7 @@ from ._common import (
     retry_after,
     user_events_path,
 )
-from ._http import STREAM_STABLE, Deadline, deadline_scope, sync_transport, why
+from ._http import STREAM_IDLE, STREAM_STABLE, Deadline, deadline_scope, sync_transport, why
 from ._types import Accepted, Decision, Enforcement, FailMode, FeedbackEffect, Stats, UserEventsPage
 
 __all__ = ["Client"]
@@ -572,19 +572,21 @@ class Client:
         resp = self._call("GET", user_events_path(user), params=params)
         return resp.json()  # type: ignore[no-any-return]
 
-    def enforcements(self, stop: Optional[threading.Event] = None) -> Iterator[Enforcement]:
+    def enforcements(self, stop: Optional[threading.Event] = None, *, idle: float = STREAM_IDLE) -> Iterator[Enforcement]:
         """The enforcement feed (``GET /v1/decisions/stream``): a generator of
         enforcements, what is in force first, then each as it is issued.
 
         Reconnects with backoff (0.1 s doubling to 5 s) on a disconnect, a
         5xx or a ``lagged`` line; the server replays what is in force on each
         connection, so the same enforcement can come again (key them with
-        :func:`enforcement_key`). Ends when ``stop`` is set (within about
+        :func:`enforcement_key`). A connection silent for ``idle`` seconds
+        (45: three of the server's 15 s heartbeats, ``server.stream_heartbeat``)
+        is taken for dead and made again. Ends when ``stop`` is set (within about
         0.1 s, even while waiting for the next line), when the client is
         closed, or when the caller stops iterating. Raises
         :class:`PalisadeError` on a 4xx (a wrong key)."""
         backoff = Backoff()
-        timeouts = {"connect": self.timeout, "read": None, "write": self.timeout, "pool": self.timeout}
+        timeouts = {"connect": self.timeout, "read": idle, "write": self.timeout, "pool": self.timeout}
         url = self.base_url + "/v1/decisions/stream"
         while not self._stream_stopped(stop):
             started = time.monotonic()

@@ -221,6 +221,10 @@ class SilentServer:
                 return
             self.accepted += 1
             self.conns.append(conn)
+            self.on_accept(conn)
+
+    def on_accept(self, conn: socket.socket) -> None:
+        pass
 
     def close(self) -> None:
         for c in self.conns:
@@ -305,15 +309,8 @@ class DripServer(SilentServer):
     """Answers a 200 whose body comes one byte every 20 ms: each read is
     quick, the whole is not. A per-read timeout would wait 2 s."""
 
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self.conns.append(conn)
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+    def on_accept(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
 
     def _drip(self, conn: socket.socket) -> None:
         try:
@@ -708,6 +705,29 @@ def test_a_413_splits_the_batch_and_the_stream_reconnects_after_lagged_or_a_drop
         c.close(timeout=1)
         fake.shutdown()
         fake.server_close()
+
+
+class MuteFeed(SilentServer):
+    """Answers the feed's headers, then says nothing, not even palisade's heartbeat."""
+
+    def on_accept(self, conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+
+def test_a_silent_feed_is_taken_for_dead_and_made_again() -> None:
+    mute = MuteFeed()
+    seen: List[BaseException] = []
+    c = Client(mute.url, KEY, on_error=seen.append)
+    stop = threading.Event()
+    threading.Timer(1.2, stop.set).start()
+    try:
+        assert list(c.enforcements(stop, idle=0.2)) == []
+        assert mute.accepted >= 2, f"reconnected after silence: {mute.accepted} connection(s)"
+        assert any(getattr(e, "code", None) == "stream" for e in seen), seen
+    finally:
+        c.close(timeout=1)
+        mute.close()
 
 
 def test_many_threads_share_one_client(client: Client) -> None:
