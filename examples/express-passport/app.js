@@ -92,15 +92,18 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
       res.redirect(303, users.mustChangePassword(user) ? "/password" : "/");
     });
 
-  app.get("/", requireUser, async (req, res, next) => {
+  app.get("/", requireUser, async (req, res) => {
+    let flash = req.session.flash ? views.note(req.session.flash, "ok") : "";
+    delete req.session.flash;
+    let events = [];
     try {
-      const page = await palisade.userEvents(req.user.name, { limit: 50 });
-      const flash = req.session.flash ? views.note(req.session.flash, "ok") : "";
-      delete req.session.flash;
-      render(req, res, 200, "Your account", views.account(req.user.name, page.events, flash), { status: "account" });
+      events = (await palisade.userEvents(req.user.name, { limit: 50 })).events;
     } catch (e) {
-      next(e);
+      // The account page works without Palisade; only the list is missing.
+      log.warn(`palisade: recent sign-ins unavailable: ${e.message}`);
+      flash += views.note("Your recent sign-ins cannot be shown just now.", "error");
     }
+    render(req, res, 200, "Your account", views.account(req.user.name, events, flash), { status: "account" });
   });
 
   app.get("/login", (req, res) => render(req, res, 200, "Sign in", views.loginForm()));
@@ -261,7 +264,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const palisade = new Client({
     baseUrl: process.env.PALISADE_URL ?? "http://127.0.0.1:8080",
     apiKey: apiKey(),
-    onError: (e) => console.warn(`palisade: ${e.message}`),
+    onError: (e) => console.warn(e.message),
   });
   const enforcer = new Enforcer(palisade);
   enforcer.run().catch((e) => console.error(`the enforcement feed stopped: ${e.message}`));

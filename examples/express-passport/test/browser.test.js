@@ -287,4 +287,17 @@ test("sign-in with Palisade in a real browser", async (t) => {
     assert.equal(d.action, "allow");
     assert.equal(d.enforced, true);
   });
+
+  await t.test("with Palisade down, the owner still gets in (fail open) and the feed's blocks still hold", async () => {
+    assert.equal(await palisade.stop(), 0, palisade.log());
+    await signOut(laptop);
+    const t0 = performance.now();
+    assert.equal(await signIn(laptop, OWNER, NEW_PASSWORD), "account");
+    assert.ok(performance.now() - t0 < 3000, "no wait beyond the 50 ms budget per call");
+    assert.match(await laptop.locator("main").innerText(), /cannot be shown just now/);
+    await snap(laptop, "palisade-down-owner-in");
+    const attacker = await person(UA.attacker, IP.attacker);
+    assert.equal(await signIn(attacker, OWNER, "one-more-guess"), "enforced");
+    await attacker.context().close();
+  });
 });
