@@ -17,7 +17,14 @@ background worker posts in batches (500 at most) and retries with backoff
 which is safe because the server counts an event once by ``(event_id,
 outcome)``. See :mod:`palisade_client.client` for the details and every limit,
 and :mod:`palisade_client.aio` for :class:`AsyncClient`, the same on asyncio.
+
+``Client`` runs on the standard library alone (``http.client``);
+``AsyncClient`` needs httpx, the extra ``async`` (``pip install
+'palisade-client[async]'``), and is imported on first use, so that
+``import palisade_client`` neither needs nor loads httpx.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._common import (
     InvalidEventError,
@@ -37,8 +44,10 @@ from ._types import (
     UserEvent,
     UserEventsPage,
 )
-from .aio import AsyncClient
 from .client import Client
+
+if TYPE_CHECKING:
+    from .aio import AsyncClient
 
 __version__ = "0.1.0"
 
@@ -61,3 +70,13 @@ __all__ = [
     "password_sha1",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient on first use: importing it loads httpx (when installed).
+    if name == "AsyncClient":
+        from .aio import AsyncClient
+
+        globals()["AsyncClient"] = AsyncClient
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

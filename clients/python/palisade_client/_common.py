@@ -12,12 +12,13 @@ import logging
 import math
 import random
 import re
+import socket
 import threading
 import time
 import unicodedata
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from ._types import Decision, FailMode
@@ -41,6 +42,11 @@ BACKOFF_CAP = 5.0
 RETRY_AFTER_CAP = 60.0
 #: Bounds of flush() and close() when not given.
 DEFAULT_FLUSH_TIMEOUT = 5.0
+#: A stream connection that lasted this long (s) starts the backoff afresh.
+STREAM_STABLE = 10.0
+#: Seconds the enforcement feed may stay silent before its connection is taken
+#: for dead: three of the server's 15 s heartbeats (server.stream_heartbeat).
+STREAM_IDLE = 45.0
 
 _CONTRACT_FIELDS = frozenset(
     (
@@ -125,10 +131,11 @@ def check_event(event: Any, *, outcome_only: bool = False) -> Dict[str, Any]:
     :class:`InvalidEventError` for a non-mapping, or an ``attempt`` where
     only outcomes are taken (``outcome_only``).
     """
-    if not isinstance(event, Mapping):
+    if type(event) is not dict and not isinstance(event, Mapping):
         raise InvalidEventError(0, "invalid_event", f"an event is a mapping (dict), not {type(event).__name__}")
     for k, v in event.items():
-        if v is not None and isinstance(k, str) and is_password_key(k):
+        # (the contract's own fields first, without a call: this runs on every decide)
+        if v is not None and k not in _CONTRACT_FIELDS and isinstance(k, str) and is_password_key(k):
             raise PasswordFieldError(
                 0,
                 "invalid_field",
@@ -154,8 +161,11 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once: dumps is on every decide
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def error_from(status: int, body: bytes) -> PalisadeError:
@@ -218,6 +228,16 @@ class Backoff:
 
     def reset(self) -> None:
         self.current = self.start
+
+
+def keepalive_options() -> List[Tuple[int, int, int]]:
+    """TCP keepalive: probes after 30 s of silence, every 10 s, 3 of them
+    (where the platform lets them be set)."""
+    opts = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return opts
 
 
 def degraded_decision(event: Mapping[str, Any], why: str, mode: FailMode) -> Decision:

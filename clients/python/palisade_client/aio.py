@@ -1,6 +1,9 @@
 """The asyncio Palisade client: the same calls and policy as :class:`palisade_client.Client`.
 
 ``AsyncClient`` is for apps on an asyncio event loop (FastAPI, aiohttp, ...).
+It runs on httpx, the optional extra ``async``: ``pip install
+'palisade-client[async]'`` (without it, ``AsyncClient(...)`` raises
+:class:`ImportError` saying so; the sync client needs no third-party package).
 Its semantics are those of the sync client, described in full in
 :mod:`palisade_client.client`; in short:
 
@@ -23,8 +26,8 @@ Its semantics are those of the sync client, described in full in
 - Limits: outcome queue 10,000 (queued or in flight; beyond it the new
   outcome is dropped and counted); batches of 500 and at most 1 MiB of JSON;
   50 ms linger to fill a batch; ``timeout`` 2 s for every other call and each
-  batch POST; ``flush``/``close`` wait 5 s by default; one pool of at most 100
-  keep-alive connections.
+  batch POST; ``flush``/``close`` wait 5 s by default; one httpx pool of at
+  most 100 keep-alive connections (20 kept idle, for 5 s).
 
 Use one ``AsyncClient`` per event loop, and ``await client.close()`` (or
 ``async with``) before the loop ends so that queued outcomes are sent.
@@ -37,8 +40,6 @@ import collections
 import json
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Tuple
 
-import httpx
-
 from ._common import (
     DEFAULT_DECIDE_TIMEOUT,
     DEFAULT_FLUSH_TIMEOUT,
@@ -47,6 +48,8 @@ from ._common import (
     DEFAULT_OUTCOME_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
     MAX_BATCH_BYTES,
+    STREAM_IDLE,
+    STREAM_STABLE,
     Backoff,
     ErrorSink,
     InvalidEventError,
@@ -61,14 +64,26 @@ from ._common import (
     dumps,
     error_from,
     is_retryable_status,
+    keepalive_options,
     now_rfc3339,
     parse_range,
     password_sha1,
     retry_after,
     user_events_path,
 )
-from ._http import STREAM_IDLE, STREAM_STABLE, Deadline, keepalive_options, limits, why
 from ._types import Accepted, Decision, Enforcement, FailMode, FeedbackEffect, Stats, UserEventsPage
+
+# httpx is the optional extra ``async``: without it this module still imports
+# (so does ``palisade_client``), and AsyncClient(...) says what to install.
+_HTTPX_MISSING: Optional[ImportError] = None
+try:
+    import httpx
+
+    from ._http import Deadline, limits, why
+except ImportError as exc:  # pragma: no cover - tested in a subprocess
+    _HTTPX_MISSING = exc
+
+INSTALL_HINT = "palisade_client.AsyncClient needs httpx: pip install 'palisade-client[async]'"
 
 __all__ = ["AsyncClient"]
 
@@ -93,6 +108,8 @@ class AsyncClient:
         outcome_flush_interval: float = DEFAULT_OUTCOME_FLUSH_INTERVAL,
         on_error: Optional[Callable[[BaseException], Any]] = None,
     ) -> None:
+        if _HTTPX_MISSING is not None:
+            raise ImportError(f"{INSTALL_HINT} ({_HTTPX_MISSING})", name="httpx") from _HTTPX_MISSING
         self.base_url = check_base_url(base_url)
         key = check_api_key(api_key)
         if not decide_timeout > 0 or not timeout > 0:

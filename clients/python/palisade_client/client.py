@@ -3,7 +3,7 @@
 Fail open or fail closed
     ``decide(event)`` asks before the password is checked. Its timeout
     (``decide_timeout``, 50 ms by default) is the whole budget of the call,
-    waiting for a pooled connection, connecting, sending and reading together.
+    connecting, sending and every read together.
     When Palisade does not answer a decision in time (a timeout, a connection
     error, an HTTP 5xx such as 503 ``overloaded``, a 408 or 429, or a 200 whose
     body is not a decision) ``decide`` does not raise: it answers a *degraded*
@@ -27,8 +27,8 @@ Which calls retry, and why that is safe
 
     - ``decide``: not retried (its deadline is the whole budget), except once
       at once, inside the same deadline, when a kept-alive connection turns
-      out to have been closed by the server (``RemoteProtocolError``, a write
-      or read error on it).
+      out to have been closed by the server before any byte of the answer was
+      read (a reset, a broken pipe, or a close before the status line).
     - ``report``: retried by the background worker for as long as the client
       lives, on a timeout, a connection error, a 5xx, 408 or 429, with
       exponential backoff (0.1 s doubling to 5 s, up to 20% jitter taken off),
@@ -42,6 +42,10 @@ Which calls retry, and why that is safe
       default) runs out, then raises.
     - ``feedback``, ``user_events``, ``is_password_breached``, ``health``: not
       retried (a verdict is a deliberate act; the caller sees the error).
+      All but ``feedback`` are, like ``decide``, sent again at once on a new
+      connection when a kept-alive one turns out to have been closed before
+      any byte of the answer (as are outcome batches, before any backoff):
+      that is a connection the server had let go, not a failed call.
     - ``enforcements()``: the stream reconnects with the same backoff on a
       disconnect, a 5xx or a final ``{"error": {"code": "lagged"}}`` line;
       the server replays what is in force first, so an enforcement may come
@@ -58,9 +62,14 @@ Limits
     - timeouts: ``decide_timeout`` 50 ms (whole call); ``timeout`` 2 s for
       every other call and for each outcome POST; ``flush``/``close`` wait at
       most 5 s by default.
-    - connections: one pool of keep-alive connections (at most 100, 20 kept
-      idle), TCP keepalive on, environment proxies ignored (a proxy on the
-      sign-in path is latency and a failure mode of its own).
+    - connections: the standard library's ``http.client`` (no third-party
+      package) over one pool of kept-alive connections: a LIFO stack of at
+      most 32 idle connections (``MAX_IDLE_CONNECTIONS``), each reused for at
+      most 5 s of idleness (the server closes idle ones after 10 s); a thread
+      that finds none idle opens one (no cap, no waiting); TCP_NODELAY and TCP
+      keepalive on; https with ``ssl.create_default_context()``; environment
+      proxies ignored (a proxy on the sign-in path is latency and a failure
+      mode of its own). The enforcement feed has a connection of its own.
 
 ``report`` stamps ``timestamp`` (the current UTC time) on an outcome that has
 none, so an outcome delivered late (batched, or after an outage) is counted at
@@ -74,14 +83,14 @@ from __future__ import annotations
 
 import atexit
 import collections
+import http.client
 import json
 import socket
 import threading
 import time
 import weakref
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
-
-import httpx
+from urllib.parse import quote, urlencode
 
 from ._common import (
     DEFAULT_DECIDE_TIMEOUT,
@@ -91,6 +100,8 @@ from ._common import (
     DEFAULT_OUTCOME_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
     MAX_BATCH_BYTES,
+    STREAM_IDLE,
+    STREAM_STABLE,
     Backoff,
     ErrorSink,
     InvalidEventError,
@@ -111,28 +122,36 @@ from ._common import (
     retry_after,
     user_events_path,
 )
-from ._http import STREAM_IDLE, STREAM_STABLE, Deadline, deadline_scope, sync_transport, why
+from ._transport import KEEPALIVE_EXPIRY as KEEPALIVE_EXPIRY  # the pool's limits, named here too
+from ._transport import MAX_IDLE_CONNECTIONS as MAX_IDLE_CONNECTIONS
+from ._transport import USER_AGENT, ClientClosed, Pool, Response, TransportError
 from ._types import Accepted, Decision, Enforcement, FailMode, FeedbackEffect, Stats, UserEventsPage
 
 __all__ = ["Client"]
 
 
-def _interrupt(resp: httpx.Response) -> None:
+#: The longest enforcement line read (bytes); the server's are well under 1 KiB.
+MAX_LINE = 1 << 20
+
+
+def _interrupt(sock: socket.socket) -> None:
     """Wakes a read blocked on a streamed response from another thread:
     shutting the socket down does (closing it would not)."""
-    stream = resp.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
     try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-        else:
-            resp.close()
-    except (OSError, RuntimeError):
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
         pass
 
 
+def _stream_why(exc: BaseException, idle: float) -> str:
+    if isinstance(exc, socket.timeout):
+        return f"no line within {idle:g} s (ReadTimeout)"
+    return f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"[:300]
+
+
 class Client:
-    """A thread-safe Palisade client over one pool of keep-alive connections.
+    """A thread-safe Palisade client over one pool of keep-alive connections
+    (the standard library's ``http.client``: no third-party package).
 
     ``Client(base_url, api_key)``; use it as a context manager or call
     :meth:`close` so that reported outcomes are flushed. See the module
@@ -188,17 +207,10 @@ class Client:
         self.outcome_flush_interval = float(outcome_flush_interval)
         self._sink = ErrorSink(on_error)
 
-        transport, self._hard_deadlines = sync_transport()
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=self.timeout,
-            trust_env=False,
-            follow_redirects=False,
-        )
-        self._auth = {"authorization": f"Bearer {self.__key}"}
-        self._json_auth = {"authorization": f"Bearer {self.__key}", "content-type": "application/json"}
-        self._decide_url = httpx.URL(self.base_url + "/v1/decide")
-        self._events_url = httpx.URL(self.base_url + "/v1/events")
+        self._pool = Pool(self.base_url)
+        self._plain = {"user-agent": USER_AGENT}
+        self._auth = {"user-agent": USER_AGENT, "authorization": f"Bearer {self.__key}"}
+        self._json_auth = {**self._auth, "content-type": "application/json"}
 
         self._counts = {"sent": 0, "dropped": 0, "retries": 0, "degraded": 0, "duplicates": 0}
         self._counts_lock = threading.Lock()
@@ -213,7 +225,7 @@ class Client:
         self._worker: Optional[threading.Thread] = None
         self._abort = threading.Event()  # close() gave up waiting: stop retrying
         self._streams_stop = threading.Event()  # close(): end enforcement streams
-        self._streams: Set[httpx.Response] = set()  # open enforcement streams
+        self._streams: Set[socket.socket] = set()  # the sockets of open enforcement streams
         self._atexit: Optional[Callable[[], None]] = None
 
     # -- plumbing -------------------------------------------------------------
@@ -246,21 +258,26 @@ class Client:
         with self._cond:
             return len(self._queue) + self._in_flight
 
-    def _send(self, method: str, url: Any, deadline: Deadline, **kw: Any) -> httpx.Response:
-        req = self._http.build_request(method, url, extensions={"timeout": deadline}, **kw)
-        with deadline_scope(deadline.deadline):
-            return self._http.send(req)
-
-    def _call(self, method: str, path: str, *, auth: bool = True, ok: Tuple[int, ...] = (200,), **kw: Any) -> httpx.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        ok: Tuple[int, ...] = (200,),
+        body: Optional[bytes] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        retry_stale: bool = True,
+    ) -> Response:
         """One request with the general timeout; raises PalisadeError for
         anything but ``ok`` (status 0, code ``unreachable``, without an answer)."""
-        headers = dict(self._json_auth if auth else {})
-        headers.update(kw.pop("headers", {}))
+        h = dict(self._json_auth if auth else self._plain)
+        h.update(headers or {})
         try:
-            resp = self._send(method, self.base_url + path, Deadline(self.timeout), headers=headers, **kw)
-        except httpx.TransportError as exc:
-            raise PalisadeError(0, "unreachable", why(exc, self.timeout)) from exc
-        except RuntimeError as exc:  # the httpx client is closed
+            resp = self._pool.request(method, path, time.monotonic() + self.timeout, h, body, retry_stale=retry_stale)
+        except TransportError as exc:
+            raise PalisadeError(0, "unreachable", exc.why(self.timeout)) from exc
+        except ClientClosed as exc:
             raise PalisadeError(0, "closed", "the client is closed") from exc
         if resp.status_code not in ok:
             raise error_from(resp.status_code, resp.content)
@@ -283,23 +300,14 @@ class Client:
         mode = self.fail_mode if fail_mode is None else check_fail_mode(fail_mode)
         budget = self.decide_timeout if timeout is None else float(timeout)
         body = dumps(e)
-        deadline = Deadline(budget)
-        retried = False
-        while True:
-            try:
-                resp = self._send("POST", self._decide_url, deadline, content=body, headers=self._json_auth)
-                break
-            except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError) as exc:
-                # A kept-alive connection the server had closed: once more, at
-                # once, inside the same deadline (decide is idempotent by event_id).
-                if not retried and deadline.left() > 0.002:
-                    retried = True
-                    continue
-                return self._degrade(e, why(exc, budget), mode, exc)
-            except httpx.TransportError as exc:
-                return self._degrade(e, why(exc, budget), mode, exc)
-            except RuntimeError as exc:  # used after close()
-                return self._degrade(e, "the client is closed", mode, exc)
+        try:
+            # A kept-alive connection the server had closed is replaced once, at
+            # once, inside the same deadline (decide is idempotent by event_id).
+            resp = self._pool.request("POST", "/v1/decide", time.monotonic() + budget, self._json_auth, body, retry_stale=True)
+        except TransportError as exc:
+            return self._degrade(e, exc.why(budget), mode, exc)
+        except ClientClosed as exc:  # used after close()
+            return self._degrade(e, "the client is closed", mode, exc)
         status = resp.status_code
         if status == 200:
             d = as_decision(resp.content)
@@ -405,13 +413,13 @@ class Client:
                 return
             body = b"[" + b",".join(b for _, b in items) + b"]"
             try:
-                resp = self._send("POST", self._events_url, Deadline(self.timeout), content=body, headers=self._json_auth)
-            except httpx.TransportError as exc:
+                resp = self._pool.request("POST", "/v1/events", time.monotonic() + self.timeout, self._json_auth, body)
+            except TransportError as exc:
                 self._retry_wait(
-                    backoff, None, PalisadeError(0, "unreachable", f"{len(items)} outcomes not sent yet: {why(exc, self.timeout)}")
+                    backoff, None, PalisadeError(0, "unreachable", f"{len(items)} outcomes not sent yet: {exc.why(self.timeout)}")
                 )
                 continue
-            except RuntimeError:  # the httpx client was closed under us
+            except ClientClosed:  # the client was closed under us
                 self._count("dropped", len(items))
                 return
             status = resp.status_code
@@ -502,9 +510,9 @@ class Client:
         self._streams_stop.set()
         with self._cond:
             streams = list(self._streams)
-        for resp in streams:
-            _interrupt(resp)
-        self._http.close()
+        for sock in streams:
+            _interrupt(sock)
+        self._pool.close()
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
@@ -524,16 +532,16 @@ class Client:
             return {"accepted": 0, "decided": 0, "duplicates": 0}
         body = dumps(evs)
         budget = self.timeout if timeout is None else float(timeout)
-        deadline = Deadline(budget)
+        deadline = time.monotonic() + budget
         backoff = Backoff()
         while True:
             try:
-                resp = self._send("POST", self._events_url, deadline, content=body, headers=self._json_auth)
-            except httpx.TransportError as exc:
-                err = PalisadeError(0, "unreachable", why(exc, budget))
+                resp = self._pool.request("POST", "/v1/events", deadline, self._json_auth, body)
+            except TransportError as exc:
+                err = PalisadeError(0, "unreachable", exc.why(budget))
                 err.__cause__ = exc
                 after = None
-            except RuntimeError as exc:
+            except ClientClosed as exc:
                 raise PalisadeError(0, "closed", "the client is closed") from exc
             else:
                 if resp.status_code in (200, 202):
@@ -543,7 +551,7 @@ class Client:
                     raise err
                 after = retry_after(resp.headers.get("retry-after"))
             delay = backoff.next_delay(after)
-            if deadline.left() <= delay:
+            if deadline - time.monotonic() <= delay:
                 raise err
             self._count("retries")
             time.sleep(delay)
@@ -557,7 +565,7 @@ class Client:
         the history; status 0 ``unreachable`` without an answer)."""
         if verdict not in ("legitimate", "fraudulent"):
             raise InvalidEventError(0, "invalid_field", f'verdict must be "legitimate" or "fraudulent", got {verdict!r}', "verdict")
-        resp = self._call("POST", "/v1/feedback", content=dumps({"event_id": event_id, "verdict": verdict}))
+        resp = self._call("POST", "/v1/feedback", body=dumps({"event_id": event_id, "verdict": verdict}), retry_stale=False)
         return resp.json()  # type: ignore[no-any-return]
 
     def user_events(self, user: str, *, limit: int = 20, before: Optional[int] = None, tenant: Optional[str] = None) -> UserEventsPage:
@@ -569,7 +577,7 @@ class Client:
             params["before"] = before
         if tenant is not None:
             params["tenant"] = tenant
-        resp = self._call("GET", user_events_path(user), params=params)
+        resp = self._call("GET", user_events_path(user) + "?" + urlencode(params, quote_via=quote))
         return resp.json()  # type: ignore[no-any-return]
 
     def enforcements(self, stop: Optional[threading.Event] = None, *, idle: float = STREAM_IDLE) -> Iterator[Enforcement]:
@@ -586,39 +594,46 @@ class Client:
         closed, or when the caller stops iterating. Raises
         :class:`PalisadeError` on a 4xx (a wrong key)."""
         backoff = Backoff()
-        timeouts = {"connect": self.timeout, "read": idle, "write": self.timeout, "pool": self.timeout}
-        url = self.base_url + "/v1/decisions/stream"
         while not self._stream_stopped(stop):
             started = time.monotonic()
             try:
-                req = self._http.build_request("GET", url, headers=self._auth, extensions={"timeout": timeouts})
-                resp = self._http.send(req, stream=True)
-            except httpx.TransportError as exc:
-                self._sink(PalisadeError(0, "stream", f"enforcement stream: {why(exc, self.timeout)}"))
-            except RuntimeError:
-                return  # closed
+                # A connection of its own (not pooled): connecting and sending
+                # within ``timeout``, then each read within ``idle``.
+                conn, sock, resp = self._pool.stream("/v1/decisions/stream", self._auth, self.timeout, idle)
+            except TransportError as exc:
+                self._sink(PalisadeError(0, "stream", f"enforcement stream: {exc.why(self.timeout)}"))
+            except ClientClosed:
+                return
             else:
                 try:
-                    if resp.status_code != 200:
-                        resp.read()
-                        err = error_from(resp.status_code, resp.content)
-                        if not is_retryable_status(resp.status_code):
+                    if resp.status != 200:
+                        conn.deadline = time.monotonic() + self.timeout
+                        try:
+                            content = resp.read()
+                        except (OSError, http.client.HTTPException):
+                            content = b""
+                        err = error_from(resp.status, content)
+                        if not is_retryable_status(resp.status):
                             raise err
                         self._sink(err)
                     else:
                         done = threading.Event()
                         with self._cond:
-                            self._streams.add(resp)
+                            self._streams.add(sock)
                         threading.Thread(
-                            target=self._watch_stream, args=(resp, stop, done), name="palisade-stream-stop", daemon=True
+                            target=self._watch_stream, args=(sock, stop, done), name="palisade-stream-stop", daemon=True
                         ).start()
                         try:
-                            for line in resp.iter_lines():
+                            # http.client undoes the chunked encoding; each read of the socket waits at most ``idle``.
+                            while True:
+                                raw = resp.readline(MAX_LINE)
                                 if self._stream_stopped(stop):
                                     return
-                                line = line.strip()
+                                if not raw:  # the server ended the stream
+                                    break
+                                line = raw.strip()
                                 if not line:
-                                    continue
+                                    continue  # a heartbeat
                                 try:
                                     item = json.loads(line)
                                 except ValueError:
@@ -635,16 +650,17 @@ class Client:
                                     )
                                     break
                                 yield item
-                        except httpx.TransportError as exc:
+                        except (OSError, http.client.HTTPException) as exc:
                             if self._stream_stopped(stop):
                                 return
-                            self._sink(PalisadeError(0, "stream", f"enforcement stream: {why(exc, self.timeout)}"))
+                            self._sink(PalisadeError(0, "stream", f"enforcement stream: {_stream_why(exc, idle)}"))
                         finally:
                             done.set()
                             with self._cond:
-                                self._streams.discard(resp)
+                                self._streams.discard(sock)
                 finally:
                     resp.close()
+                    conn.close()
             if self._stream_stopped(stop):
                 return
             if time.monotonic() - started > STREAM_STABLE:
@@ -663,11 +679,11 @@ class Client:
                 return
             self._streams_stop.wait(min(left, 0.05))
 
-    def _watch_stream(self, resp: httpx.Response, stop: Optional[threading.Event], done: threading.Event) -> None:
+    def _watch_stream(self, sock: socket.socket, stop: Optional[threading.Event], done: threading.Event) -> None:
         """Ends a stream blocked on its next line when ``stop`` is set."""
         while not done.wait(0.05):
             if self._stream_stopped(stop):
-                _interrupt(resp)
+                _interrupt(sock)
                 return
 
     def is_password_breached(self, password: str | bytes) -> int:
@@ -683,7 +699,7 @@ class Client:
     def health(self) -> bool:
         """True when ``GET /healthz`` answers 200 within ``timeout``."""
         try:
-            resp = self._send("GET", self.base_url + "/healthz", Deadline(self.timeout))
-        except (httpx.TransportError, RuntimeError):
+            resp = self._pool.request("GET", "/healthz", time.monotonic() + self.timeout, self._plain)
+        except (TransportError, ClientClosed):
             return False
         return resp.status_code == 200

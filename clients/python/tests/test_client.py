@@ -1,7 +1,7 @@
 """Tests of palisade_client against a real `palisade serve`.
 
 The server binary is $PALISADE_BIN, else <repo>/target/debug/palisade (the
-repo root is found from this file's path); it runs with the repo root as its
+repo root is $PALISADE_REPO, else found from this file's path); it runs with the repo root as its
 working directory (so rules/ and models/ load), on a free port, with a
 temporary data folder and a breach corpus built for the test. Its stderr goes
 to a file, and the part written during a test is printed at the test's end,
@@ -16,9 +16,12 @@ import http.server
 import json
 import os
 import random
+import re
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -38,8 +41,9 @@ from palisade_client import (
     enforcement_key,
     password_sha1,
 )
+from palisade_client._transport import MAX_IDLE_CONNECTIONS
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(os.environ.get("PALISADE_REPO") or Path(__file__).resolve().parents[3])
 BIN = Path(os.environ.get("PALISADE_BIN") or REPO / "target" / "debug" / "palisade")
 KEY = "pytest-key-0123456789abc"  # 24 characters
 assert len(KEY) == 24
@@ -728,6 +732,249 @@ def test_a_silent_feed_is_taken_for_dead_and_made_again() -> None:
     finally:
         c.close(timeout=1)
         mute.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Reads one HTTP request from a raw socket; answers its body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("closed by the client")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    while m and len(body) < int(m.group(1)):
+        body += conn.recv(65536)
+    return body
+
+
+class ClosingServer(SilentServer):
+    """Answers the first request on each connection with a decision, and keeps
+    the connection; then, by ``mode``: reads the next request and closes
+    without answering (``"after_request"``: a kept-alive connection closed
+    just as it is reused), or closes at once, idle (``"idle"``)."""
+
+    mode = "after_request"
+
+    def on_accept(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            event = json.loads(read_request(conn))
+            body = json.dumps({"event_id": event["event_id"], "action": "allow", "reasons": []}).encode()
+            head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+            conn.sendall(head.encode() + body)
+            if self.mode == "after_request":
+                read_request(conn)
+            conn.close()
+        except (OSError, ValueError):
+            pass
+
+
+@pytest.mark.parametrize("mode", ["after_request", "idle"])
+def test_a_kept_alive_connection_the_server_closed_is_replaced_within_the_budget(mode: str) -> None:
+    srv = ClosingServer()
+    srv.mode = mode
+    seen: List[BaseException] = []
+    c = Client(srv.url, KEY, decide_timeout=1.0, on_error=seen.append)
+    try:
+        assert c.decide(attempt(fresh()))["degraded"] is False
+        time.sleep(0.05)  # "idle": the server's FIN is in before the next call
+        d = c.decide(attempt(fresh()))
+        assert d["degraded"] is False and d["action"] == "allow", d
+        assert srv.accepted == 2 and c.stats.degraded == 0 and seen == []
+    finally:
+        c.close(timeout=1)
+        srv.close()
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive; each answer after 0.3 s, so that calls overlap."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+    lock = threading.Lock()
+
+    def setup(self) -> None:
+        with SlowHandler.lock:
+            SlowHandler.connections += 1
+        super().setup()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        time.sleep(0.3)
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def test_the_pool_keeps_at_most_32_idle_connections_and_more_threads_open_more() -> None:
+    SlowHandler.connections = 0
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    fake.daemon_threads = True
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    c = Client(f"http://127.0.0.1:{fake.server_address[1]}", KEY, timeout=5.0)
+    n = MAX_IDLE_CONNECTIONS + 8
+    try:
+        assert MAX_IDLE_CONNECTIONS == 32
+
+        def burst() -> List[bool]:
+            results: List[bool] = []
+            threads = [threading.Thread(target=lambda: results.append(c.health())) for _ in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+            return results
+
+        assert burst() == [True] * n
+        assert SlowHandler.connections == n, "no cap: every thread had a connection at once"
+        idle = [conn.sock for conn, _ in c._pool._idle]
+        assert len(idle) == MAX_IDLE_CONNECTIONS
+        for sock in idle:
+            assert sock is not None
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        assert burst() == [True] * n
+        assert SlowHandler.connections == n + 8, "the 32 idle connections were reused"
+    finally:
+        c.close(timeout=1)
+        fake.shutdown()
+        fake.server_close()
+
+
+class TLSHandler(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 keep-alive decide over TLS; counts connections."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self) -> None:
+        TLSHandler.connections += 1
+        super().setup()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        event = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        body = json.dumps({"event_id": event["event_id"], "action": "allow", "reasons": []}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_https_uses_the_default_ssl_context_and_keeps_the_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    try:
+        made = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
+            + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            capture_output=True,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("no openssl to make a certificate")
+    assert made.returncode == 0, made.stderr
+    TLSHandler.connections = 0
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TLSHandler)
+    fake.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    fake.socket = ctx.wrap_socket(fake.socket, server_side=True)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    url = f"https://localhost:{fake.server_address[1]}"
+    try:
+        # Not trusted: refused, as the default context verifies the certificate.
+        with Client(url, KEY, decide_timeout=2.0, on_error=lambda e: None) as c:
+            d = c.decide(attempt(fresh()))
+            assert d["degraded"] is True and "CERTIFICATE_VERIFY_FAILED" in d["error"], d
+        # Trusted through the default verify paths (SSL_CERT_FILE): decided, on one connection.
+        TLSHandler.connections = 0
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with Client(url, KEY, decide_timeout=2.0) as c:
+            for _ in range(3):
+                d = c.decide(attempt(fresh()))
+                assert d["degraded"] is False and d["action"] == "allow", d
+                time.sleep(0.02)
+        assert TLSHandler.connections == 1
+    finally:
+        fake.shutdown()
+        fake.server_close()
+
+
+# The sync client on the standard library alone: httpx cannot be imported.
+NO_HTTPX = r"""
+import sys
+
+
+class BlockHttpx:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("httpx", "httpcore"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, BlockHttpx())
+
+import palisade_client
+from palisade_client import AsyncClient, Client, password_sha1
+
+url, key, user, ip = sys.argv[1:5]
+assert password_sha1("password") == "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8"
+with Client(url, key, decide_timeout=5.0, timeout=5.0) as c:
+    assert c.health() is True
+    d = c.decide({"kind": "sign_in", "user": user, "ip": ip, "outcome": "attempt"})
+    assert d["degraded"] is False and d["action"] == "allow", d
+    assert c.is_password_breached("hunter2") >= 1
+    c.report({"kind": "sign_in", "user": user, "ip": ip, "outcome": "success", "event_id": d["event_id"]})
+    assert c.flush(5) and c.stats.sent == 1
+try:
+    AsyncClient(url, key)
+except ImportError as exc:
+    assert "pip install 'palisade-client[async]'" in str(exc), exc
+else:
+    raise SystemExit("AsyncClient(...) without httpx must raise ImportError")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("httpx", "httpcore"))
+assert not loaded, loaded
+print("ok")
+"""
+
+# With httpx installed, importing palisade_client and using Client do not load it; AsyncClient does.
+LAZY_HTTPX = r"""
+import sys
+
+import palisade_client
+
+palisade_client.Client("http://127.0.0.1:9", "k" * 24).close()
+assert "httpx" not in sys.modules
+from palisade_client import AsyncClient
+
+assert "httpx" in sys.modules and AsyncClient.__name__ == "AsyncClient"
+print("ok")
+"""
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_the_sync_client_works_without_httpx(server: Server) -> None:
+    who = fresh()
+    run = _python(NO_HTTPX, server.url, KEY, who["user"], who["ip"])
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+def test_httpx_is_imported_only_for_async_client() -> None:
+    run = _python(LAZY_HTTPX)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
 
 
 def test_many_threads_share_one_client(client: Client) -> None:
