@@ -243,9 +243,11 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
     }
   });
 
-  // What the app holds from the feed. An operator's view: keep it off the
-  // public internet in a real deployment.
+  // What the app holds from the feed, and the client's counts (outcomes
+  // sent and dropped, decisions degraded). An operator's view: keep it off
+  // the public internet in a real deployment.
   app.get("/ops/enforcements", (req, res) => res.json(enforcer.list()));
+  app.get("/ops/palisade", (req, res) => res.json(palisade.stats));
 
   app.use((err, req, res, _next) => {
     log.error(err);
@@ -264,6 +266,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const palisade = new Client({
     baseUrl: process.env.PALISADE_URL ?? "http://127.0.0.1:8080",
     apiKey: apiKey(),
+    decideTimeoutMs: Number(process.env.PALISADE_DECIDE_TIMEOUT_MS ?? 50),
     onError: (e) => console.warn(e.message),
   });
   const enforcer = new Enforcer(palisade);

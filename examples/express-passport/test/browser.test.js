@@ -60,7 +60,10 @@ before(async () => {
   palisade = await startServer({ args: ["--pwned-index", pwnedIndex(BREACHED)] });
   app = spawn(process.execPath, ["app.js"], {
     cwd: join(REPO, "examples/express-passport"),
-    env: { ...process.env, PALISADE_URL: palisade.url, PALISADE_API_KEY: palisade.key, PORT: "0" },
+    // The server under test is a debug build, on a machine that may be busy:
+    // 2 s for decide, so a slow answer is not taken for an outage (failing
+    // open is checked with Palisade stopped, at the end).
+    env: { ...process.env, PALISADE_URL: palisade.url, PALISADE_API_KEY: palisade.key, PALISADE_DECIDE_TIMEOUT_MS: "2000", PORT: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   appUrl = await new Promise((resolve, reject) => {
@@ -289,6 +292,9 @@ test("sign-in with Palisade in a real browser", async (t) => {
   });
 
   await t.test("with Palisade down, the owner still gets in (fail open) and the feed's blocks still hold", async () => {
+    const up = await (await fetch(`${appUrl}/ops/palisade`)).json();
+    assert.equal(up.degraded, 0, "every decision so far was Palisade's own");
+    assert.equal(up.dropped, 0);
     assert.equal(await palisade.stop(), 0, palisade.log());
     await signOut(laptop);
     const t0 = performance.now();
@@ -299,5 +305,7 @@ test("sign-in with Palisade in a real browser", async (t) => {
     const attacker = await person(UA.attacker, IP.attacker);
     assert.equal(await signIn(attacker, OWNER, "one-more-guess"), "enforced");
     await attacker.context().close();
+    const down = await (await fetch(`${appUrl}/ops/palisade`)).json();
+    assert.ok(down.degraded >= 1, "the owner's sign-in was decided by the fail mode");
   });
 });
