@@ -3,6 +3,8 @@
 export declare const VERSION: string;
 /** Connections kept open to Palisade per client. */
 export declare const MAX_SOCKETS: number;
+/** Most bytes of JSON in one outcome batch. */
+export declare const MAX_BATCH_BYTES: number;
 
 export type Kind = "sign_in" | "sign_up" | "password_change" | "password_reset";
 export type Outcome = "attempt" | "success" | "failure";

@@ -21,7 +21,9 @@
 //
 // Limits: the outcome queue holds `outcomeQueueSize` (10,000) events, beyond
 // which new ones are dropped and counted; batches are at most
-// `outcomeBatchSize` (500); backoff starts at 100 ms and doubles to 5 s.
+// `outcomeBatchSize` (500) and MAX_BATCH_BYTES (1 MiB) of JSON, halved for
+// good after a 413 (a server with lower batch limits); backoff starts at
+// 100 ms and doubles to 5 s.
 
 import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
@@ -126,6 +128,8 @@ const sleep = (ms, signal) =>
 
 /** Connections kept open to Palisade per client: more requests in flight wait for one. */
 export const MAX_SOCKETS = 64;
+/** Most bytes of JSON in one outcome batch (the server takes 4 MiB by default). */
+export const MAX_BATCH_BYTES = 1 << 20;
 
 export class Client {
   #key;
@@ -202,7 +206,7 @@ export class Client {
   // on /v1/decide at a modest rate that halved what the client adds to the
   // raw call (BENCHMARKS.md). The timeout covers the whole exchange.
   #request(method, path, body, timeoutMs, extraHeaders) {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const payload = body === undefined ? undefined : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
     const headers = this.#headers(extraHeaders);
     if (payload) headers["content-length"] = payload.length;
     return new Promise((resolve, reject) => {
@@ -341,13 +345,15 @@ export class Client {
     // Stamped now: an outcome sent late or in a batch keeps the time it
     // happened (without one the server takes its receive time, and a batch
     // of failures would look like one burst to the lockout's speed check).
-    this.#queue.push({ ...event, event_id: event.event_id ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() });
+    const stamped = { ...event, event_id: event.event_id ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() };
+    this.#queue.push({ id: stamped.event_id, json: JSON.stringify(stamped) });
     if (!this.#loop) this.#loop = this.#drain();
     this.#wake?.();
   }
 
   async #drain() {
     let backoff = 100;
+    let limit = this.outcomeBatchSize;
     for (;;) {
       if (this.#queue.length === 0) {
         if (this.#closed) break;
@@ -357,13 +363,20 @@ export class Client {
         this.#wake = null;
         continue;
       }
-      let batch = this.#queue.slice(0, this.outcomeBatchSize);
+      // Up to `limit` outcomes and MAX_BATCH_BYTES of JSON (at least one).
+      let batch = [];
+      let bytes = 2;
+      for (const item of this.#queue) {
+        if (batch.length >= limit || (batch.length > 0 && bytes + item.json.length + 1 > MAX_BATCH_BYTES)) break;
+        batch.push(item);
+        bytes += item.json.length + 1;
+      }
       this.#inFlight = batch.length;
       let delivered = false;
       while (!delivered) {
         let res;
         try {
-          res = await this.#request("POST", "/v1/events", batch, this.timeoutMs);
+          res = await this.#request("POST", "/v1/events", `[${batch.map((b) => b.json).join(",")}]`, this.timeoutMs);
         } catch (err) {
           res = { status: 0, text: String(err?.code ?? err?.cause?.code ?? err?.message), headers: { get: () => null } };
         }
@@ -373,6 +386,12 @@ export class Client {
           this.stats.duplicates += a.duplicates ?? 0;
           delivered = true;
           backoff = 100;
+        } else if (res.status === 413 && batch.length > 1) {
+          // Over the server's batch limits (`max_batch_events`,
+          // `max_batch_bytes`): send half, and no more than that from now on.
+          batch = batch.slice(0, Math.ceil(batch.length / 2));
+          limit = batch.length;
+          this.#inFlight = batch.length;
         } else if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
           const err = Client.#error(res.status, res.text);
           const bad = /^\[(\d+)\]/.exec(err.field ?? "");
@@ -380,15 +399,16 @@ export class Client {
           if (i >= 0 && i < batch.length) {
             // The batch is refused whole for this one event: drop it, keep the rest.
             this.stats.dropped += 1;
-            this.#report(new PalisadeError(err.status, err.code, `outcome ${batch[i].event_id} dropped: ${err.message}`, err.field));
+            this.#report(new PalisadeError(err.status, err.code, `outcome ${batch[i].id} dropped: ${err.message}`, err.field));
             this.#queue.splice(i, 1);
             batch = batch.filter((_, j) => j !== i);
             this.#inFlight = batch.length;
             if (batch.length === 0) delivered = true;
             continue;
           }
-          // Refused whole for a reason no one event explains (a wrong key):
-          // retrying cannot help, and keeping it would stop every later one.
+          // Refused whole for a reason no one event explains (a wrong key, or
+          // one outcome alone over the size limit): retrying cannot help, and
+          // keeping it would stop every later one.
           this.stats.dropped += batch.length;
           this.#report(err);
           delivered = true;

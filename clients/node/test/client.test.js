@@ -4,6 +4,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { inspect } from "node:util";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { Client, PalisadeError, passwordSha1, enforcementKey, foldUser } from "../index.js";
 import { startServer, pwnedIndex } from "./server.js";
@@ -270,4 +273,30 @@ test("a feed that goes silent past idleMs is taken for dead and made again", asy
   mute.close();
   assert.ok(connections >= 2, `reconnected after silence: ${connections} connection(s)`);
   assert.ok(seen.some((m) => /nothing heard for 200 ms/.test(m)), seen.join("; "));
+});
+
+test("a server with lower batch limits: batches halve after a 413, and only an outcome too big alone is dropped", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "palisade-small-batches-"));
+  const config = join(dir, "palisade.toml");
+  writeFileSync(config, "[server]\nmax_batch_events = 3\nmax_batch_bytes = 2048\n");
+  const s = await startServer({ args: ["--config", config] });
+  const seen = [];
+  const c = new Client({ baseUrl: s.url, apiKey: s.key, onError: (e) => seen.push(e) });
+  try {
+    const events = Array.from({ length: 10 }, () => failure("small-batches", "198.51.100.60"));
+    const huge = failure("small-batches", "198.51.100.60", { user_agent: "x".repeat(2000) });
+    events.slice(0, 5).forEach((e) => c.report(e));
+    c.report(huge);
+    events.slice(5).forEach((e) => c.report(e));
+    assert.ok(await c.flush(10_000), JSON.stringify(c.stats));
+    assert.equal(c.stats.sent, 10, JSON.stringify(c.stats));
+    assert.equal(c.stats.dropped, 1, JSON.stringify(c.stats));
+    assert.ok(seen.some((e) => e.status === 413), seen.map((e) => e.message).join("; "));
+    const ids = new Set((await c.userEvents("small-batches", { limit: 100 })).events.map((x) => x.event.event_id));
+    for (const e of events) assert.ok(ids.has(e.event_id), `${e.event_id} missing`);
+    assert.ok(!ids.has(huge.event_id));
+  } finally {
+    await c.close(1000);
+    await s.stop();
+  }
 });
