@@ -24,7 +24,7 @@ import { Strategy as LocalStrategy } from "passport-local";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { Client, passwordSha1 } from "palisade-client";
+import { Client, PalisadeError, passwordSha1 } from "palisade-client";
 import * as users from "./users.js";
 import * as views from "./views.js";
 import { Enforcer } from "./enforcer.js";
@@ -78,8 +78,16 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
     ...(password ? { password_sha1: passwordSha1(password) } : {}),
     ...extra,
   });
+  // A name Palisade refuses (a control character, a symbol outside ASCII,
+  // over 256 bytes) is refused here too, as a form error, not a 500.
   const ask = async (event) => {
-    const d = await palisade.decide({ ...event, outcome: "attempt" });
+    let d;
+    try {
+      d = await palisade.decide({ ...event, outcome: "attempt" });
+    } catch (e) {
+      if (e instanceof PalisadeError && e.status === 422 && e.field === "user") return { refusedName: true };
+      throw e;
+    }
     if (d.degraded) log.warn(`palisade did not answer (${d.error}): ${event.kind} ${event.event_id} goes on as ${d.action}`);
     return d;
   };
@@ -122,6 +130,9 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
       }
       const event = eventFor(req, "sign_in", name, password, { user_exists: Boolean(account) });
       const decision = await ask(event);
+      if (decision.refusedName) {
+        return render(req, res, 422, "Sign in", views.loginForm(views.note("Wrong user name or password.", "error")), { status: "wrong_password" });
+      }
       if (decision.action === "block") {
         // Refused before the password is checked; the failure still counts.
         palisade.report({ ...event, outcome: "failure", failure_reason: "locked" });
@@ -189,6 +200,7 @@ export function createApp({ palisade, enforcer, log = console, sessionSecret = r
       if (!name || password.length < 10) return again("Choose a user name and a password of at least 10 characters.", "invalid");
       const event = eventFor(req, "sign_up", name, password, { user_exists: false });
       const decision = await ask(event);
+      if (decision.refusedName) return again("That user name cannot be used: choose one of letters, digits and common punctuation.", "invalid");
       if (decision.compromised_password) {
         return again("This password has appeared in a data breach, so attackers try it first. Choose another.", "breached", event.event_id);
       }

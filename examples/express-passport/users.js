@@ -4,11 +4,16 @@
 // password never leaves this file in the clear (Palisade sees its SHA-1).
 import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import * as OTPAuth from "otpauth";
+import { foldUser } from "palisade-client";
 
 const users = new Map();
 
-/** Names as the app keys them: trimmed, lower-cased (Palisade folds the same way). */
-export const normalise = (name) => String(name ?? "").trim().toLowerCase();
+/**
+ * Names as the app keys them: as Palisade keys them (trimmed, NFKC,
+ * case-folded), so that `ＡＬＩＣＥ` cannot be a second account here whose
+ * Palisade history, and "this wasn't me" buttons, are alice's.
+ */
+export const normalise = (name) => foldUser(String(name ?? ""));
 
 function hash(password, salt = randomBytes(16)) {
   return { salt, digest: scryptSync(password, salt, 32) };

@@ -31,6 +31,7 @@ from ._common import (
     PalisadeError,
     PasswordFieldError,
     enforcement_key,
+    fold_user,
     password_sha1,
 )
 from ._types import (
@@ -67,6 +68,7 @@ __all__ = [
     "UserEvent",
     "UserEventsPage",
     "enforcement_key",
+    "fold_user",
     "password_sha1",
     "__version__",
 ]

@@ -175,6 +175,18 @@ test("sign-in with Palisade in a real browser", async (t) => {
     secret = await laptop.locator("#totp-secret").getAttribute("data-secret");
     assert.match(secret, /^[A-Z2-7]{32}$/);
     await snap(laptop, "signup-totp-enrolment");
+    // Another spelling of the same name is the same account, here as in
+    // Palisade: it cannot be a second account that sees the owner's history.
+    await laptop.goto(`${appUrl}/signup`);
+    await laptop.fill("#username", "ＡＬＩＣＥ");
+    await laptop.fill("#password", "another long passphrase");
+    await submit(laptop, "button[type=submit]");
+    assert.equal(await status(laptop), "taken");
+    // A name Palisade refuses is a form error, not a crash.
+    await laptop.fill("#username", "alice 🙂");
+    await laptop.fill("#password", "another long passphrase");
+    await submit(laptop, "button[type=submit]");
+    assert.equal(await status(laptop), "invalid");
     // A habit: ten sign-ins from the same laptop and address.
     for (let i = 0; i < 10; i++) {
       assert.equal(await signIn(laptop, OWNER, FIRST_PASSWORD), "account", `sign-in ${i + 1}`);
