@@ -64,7 +64,30 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
             (Some(l), Some(a)) => format!("metrics and health on http://{} (no key)", bound(l, a)),
             _ => "metrics behind the API key".to_string(),
         };
-        let opened = open(&config, parts).map_err(refused)?;
+        let replicated = config.cluster.replicated();
+        let opened = if replicated {
+            let dir = crate::node::open::replica_checkpoints(&config);
+            let none = crate::state::checkpoint::Checkpoints::new(dir.clone(), 1)
+                .list()
+                .map_or(true, |l| l.is_empty());
+            if let (true, Some(peer)) = (none, &config.cluster.join_from) {
+                let key = config
+                    .cluster
+                    .join_api_key
+                    .clone()
+                    .or_else(|| {
+                        auth::first_key(&s.api_keys, s.api_keys_file.as_deref(), &data_dir)
+                    })
+                    .unwrap_or_default();
+                let said = crate::ingest::kafka::cluster::join_from(peer, &key, &dir)
+                    .await
+                    .map_err(refused)?;
+                eprintln!("palisade serve: {said}");
+            }
+            crate::node::open::open_replica(&config, parts).map_err(refused)?
+        } else {
+            open(&config, parts).map_err(refused)?
+        };
         let journal = opened.journal.clone();
         if let Some(j) = &journal {
             spawn_journal_flush(j.clone(), config.journal.flush_interval.value());
@@ -74,6 +97,8 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
             opened.said,
         );
         let Core { engine, recent } = opened.core;
+        let fingerprint = crate::ingest::kafka::cluster::fingerprint(&engine);
+        let log_position = opened.log_position;
         if let Some(path) = config.pwned.index.clone() {
             // A new build at the same path is swapped in while serving.
             tasks::spawn_pwned_reload(
@@ -82,22 +107,60 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
                 engine.pwned_index(),
             );
         }
-        let durability = journal.clone().map(|journal| Durability {
-            journal,
-            checkpoints: opened.checkpoints,
-        });
+        let durability = if replicated {
+            Some(Durability {
+                journal: None,
+                checkpoints: opened.checkpoints,
+                log_position: Some(log_position),
+            })
+        } else {
+            journal.clone().map(|journal| Durability {
+                journal: Some(journal),
+                checkpoints: opened.checkpoints,
+                log_position: None,
+            })
+        };
         let server = Server::start(engine, opened.history, recent, durability, s, keys);
         let handle = server.state.engine.clone();
-        if journal.is_some() {
+        if journal.is_some() || replicated {
             tasks::spawn_checkpoint_schedule(
                 handle.clone(),
                 config.journal.checkpoint_interval.value(),
             );
         }
+        // A replica folds the cluster log before the forwarder writes to it.
+        let cluster = if replicated {
+            use crate::ingest::kafka::cluster::{Cluster, Start};
+            let c = Cluster::start(
+                Start {
+                    kafka: config.kafka.clone(),
+                    cluster: config.cluster.clone(),
+                    position: log_position,
+                    fingerprint: fingerprint.clone(),
+                    checkpoints: crate::node::open::replica_checkpoints(&config),
+                    retention_needed: crate::config::cluster::ClusterConfig::retention_needed(
+                        config.journal.checkpoint_interval.value(),
+                    ),
+                },
+                handle.clone(),
+                server.state.metrics.clone(),
+                tokio::runtime::Handle::current(),
+            )
+            .await
+            .map_err(refused)?;
+            server.replicate(c.shared.clone());
+            Some(c)
+        } else {
+            None
+        };
         let kafka = if config.kafka.enabled() {
             // A second door on the same node: its connection shows in /readyz.
+            let forward = replicated.then(|| {
+                crate::ingest::kafka::cluster::Forward::new(&config.cluster, fingerprint.clone())
+            });
             let k = crate::ingest::kafka::Kafka::start(
                 config.kafka.clone(),
+                forward,
                 handle.clone(),
                 server.state.metrics.clone(),
                 tokio::runtime::Handle::current(),
@@ -111,11 +174,14 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
         // On SIGTERM the Kafka consumer finishes its turn and commits first,
         // while the engine is still there; a checkpoint follows (so the next
         // start replays little); then the API drains.
-        let checkpoint_at_stop = journal.is_some();
+        let checkpoint_at_stop = journal.is_some() || replicated;
         let stop = async move {
             stop.await;
             if let Some(k) = kafka {
                 k.stop().await;
+            }
+            if let Some(c) = cluster {
+                c.stop().await;
             }
             if checkpoint_at_stop {
                 tasks::checkpoint(&handle, "at shutdown").await;

@@ -1,6 +1,7 @@
 //! Palisade's configuration: one TOML file, every key optional, unknown keys
 //! rejected. Flags and environment variables (see `main.rs`) win over the file.
 
+pub mod cluster;
 pub mod event_time;
 pub mod journal;
 pub mod kafka;
@@ -52,6 +53,8 @@ pub struct Config {
     pub kafka: kafka::KafkaConfig,
     /// The journal `serve` keeps of what it applied.
     pub journal: journal::JournalConfig,
+    /// One instance, or a replica of a cluster on Kafka.
+    pub cluster: cluster::ClusterConfig,
     /// The breach-corpus check: off unless `index` is set.
     pub pwned: pwned::PwnedConfig,
     /// How user names become keys.
@@ -353,12 +356,46 @@ impl Config {
             ("limits", self.limits.problems()),
             ("server", self.server.problems()),
             ("kafka", self.kafka.problems()),
+            ("cluster", self.cluster_problems()),
             ("journal", self.journal.problems()),
             ("pwned", self.pwned.problems()),
             ("event_time", self.event_time.problems()),
         ];
         for (section, problems) in sections {
             out.extend(problems.into_iter().map(|(key, m)| (section, key, m)));
+        }
+        out
+    }
+}
+
+impl Config {
+    /// `[cluster]`'s own problems, and what replicated mode needs of
+    /// `[kafka]`.
+    fn cluster_problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = self.cluster.problems();
+        if !self.cluster.replicated() {
+            return out;
+        }
+        if !self.kafka.enabled() {
+            out.push((
+                "mode",
+                "cluster.mode = \"replicated\" folds a log on Kafka: set kafka.brokers (or --kafka-brokers)".into(),
+            ));
+        }
+        let k = &self.kafka;
+        for (name, topic) in [
+            ("kafka.events_topic", &k.events_topic),
+            ("kafka.decisions_topic", &k.decisions_topic),
+            ("kafka.dlq_topic", &k.dlq_topic),
+        ] {
+            if *topic == self.cluster.log_topic {
+                out.push((
+                    "log_topic",
+                    format!(
+                        "cluster.log_topic: `{topic}` is also {name}; the log holds only what the replicas checked and wrote, so it must be a topic of its own"
+                    ),
+                ));
+            }
         }
         out
     }

@@ -198,7 +198,15 @@ impl Detector {
     }
 
     /// Evaluates one event; counts it when it is an outcome the rule matches.
-    pub fn evaluate(&mut self, e: &Event, keys: &Keys, now_ms: u64) -> Option<HitKind> {
+    /// A `probe` (an attempt asked about, not applied) leaves even expired
+    /// holds in place.
+    pub fn evaluate(
+        &mut self,
+        e: &Event,
+        keys: &Keys,
+        now_ms: u64,
+        probe: bool,
+    ) -> Option<HitKind> {
         let key = self.key(keys)?;
         if let Counter::Lockout(l) = &self.counter {
             // Keycloak checks the lock before the password: while it holds,
@@ -215,8 +223,10 @@ impl Detector {
                 }
                 return Some(HitKind::InForce { until_ms: until });
             }
-            self.blocks.remove(&key);
-            self.evicted.age += 1;
+            if !probe {
+                self.blocks.remove(&key);
+                self.evicted.age += 1;
+            }
         }
         if !e.is_outcome() {
             let would = match &self.counter {
@@ -533,7 +543,7 @@ mod tests {
                             user_ip: 7 + n % 3,
                             ..Keys::default()
                         };
-                        d.evaluate(&fail, &keys, at)
+                        d.evaluate(&fail, &keys, at, false)
                     })
                     .collect::<Vec<_>>()
             };

@@ -448,8 +448,8 @@ impl ReportedBlocks {
     }
 
     /// The block in force on one of the event's keys, the longest if several.
-    /// Expired blocks met on the way go.
-    pub fn check(&mut self, keys: &Keys, now_ms: u64) -> Option<ReportedBlock> {
+    /// Expired blocks met on the way go, when `tidy`.
+    pub fn check(&mut self, keys: &Keys, now_ms: u64, tidy: bool) -> Option<ReportedBlock> {
         let mut found: Option<ReportedBlock> = None;
         for scope in [Scope::UserIp, Scope::User, Scope::Ip, Scope::Network] {
             if self.scopes & scope.bit() == 0 {
@@ -462,14 +462,16 @@ impl ReportedBlocks {
                 continue;
             };
             if b.until_ms <= now_ms {
-                self.blocks.remove(&key);
+                if tidy {
+                    self.blocks.remove(&key);
+                }
                 continue;
             }
             if found.as_ref().is_none_or(|f| b.until_ms > f.until_ms) {
                 found = Some(b.clone());
             }
         }
-        if self.blocks.is_empty() {
+        if tidy && self.blocks.is_empty() {
             self.scopes = 0;
         }
         found

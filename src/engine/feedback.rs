@@ -93,7 +93,7 @@ impl Engine {
     /// event's keys.
     #[cold]
     pub(super) fn check_reported(&mut self, keys: &Keys, now_ms: u64, v: &mut Verdict) {
-        if let Some(b) = self.reported.check(keys, now_ms) {
+        if let Some(b) = self.reported.check(keys, now_ms, !self.probing) {
             let score = self.model.spec.signals.reported_fraud.score;
             v.add_evidence(
                 "reported_fraud_block",

@@ -56,6 +56,9 @@ struct Globals {
 
 pub struct Engine {
     clock: EventClock,
+    /// Set while [`Engine::probe`] runs: nothing evaluating the event does
+    /// is kept.
+    probing: bool,
     mode: Mode,
     geoip: GeoIp,
     geo_cache: GeoCache,
@@ -114,6 +117,7 @@ impl Engine {
         let novelty = p.model.spec.novelty;
         Engine {
             clock: p.clock,
+            probing: false,
             mode: p.mode,
             geoip: p.geoip,
             geo_cache: GeoCache::default(),
@@ -218,8 +222,42 @@ impl Engine {
     fn families(&mut self, e: &Event) -> Families {
         e.user_agent
             .as_deref()
-            .map(|ua| self.agents.families(ua))
+            .map(|ua| {
+                if self.probing {
+                    self.agents.families_seen(ua)
+                } else {
+                    self.agents.families(ua)
+                }
+            })
             .unwrap_or_default()
+    }
+
+    /// The decision on an attempt, changing no state: the clock, rule
+    /// state, bans and enforcements stay as they were (the GeoIP and user
+    /// agent caches may fill). A replica answers `/v1/decide` with it at
+    /// once and sends the attempt to the cluster log, where every replica,
+    /// this one too, applies it with [`Engine::evaluate`]: the decision is
+    /// the same as evaluate's on the same state.
+    ///
+    /// An outcome is asked about as the attempt before it: counting it is
+    /// what deciding it does.
+    pub fn probe(&mut self, e: &Event) -> Decision {
+        if e.is_outcome() {
+            let attempt = Event {
+                outcome: Outcome::Attempt,
+                ..e.clone()
+            };
+            return self.probe(&attempt);
+        }
+        let (last_ms, next_expiry_day) = (self.last_ms, self.next_expiry_day);
+        self.probing = true;
+        let d = self.evaluate(e);
+        self.probing = false;
+        self.agents.forget_unseen();
+        self.last_ms = last_ms;
+        self.next_expiry_day = next_expiry_day;
+        self.clock.set_millis(last_ms);
+        d
     }
 
     /// Decides on one event and, when it is an outcome, learns from it.
@@ -309,7 +347,7 @@ impl Engine {
             ),
             Action::Block => false,
         };
-        if e.outcome == Outcome::Success {
+        if e.outcome == Outcome::Success && !self.probing {
             // An allow-listed success was not weighed: its sources are
             // looked up here.
             let present = present.or_else(|| self.sources.as_ref().map(|s| s.present(&keys)));
@@ -324,7 +362,7 @@ impl Engine {
                 src.succeeded(e, &keys, present, now_ms, passed);
             }
         }
-        if would == Action::Block && v.source_blame {
+        if would == Action::Block && v.source_blame && !self.probing {
             self.ban_source(e, &keys, geo.asn, now_ms);
         }
 
@@ -360,7 +398,7 @@ impl Engine {
         // and network: asked only when a hold on the whole account applies.
         let mut owner: Option<bool> = None;
         for d in &mut self.detectors {
-            let Some(hit) = d.evaluate(e, keys, now_ms) else {
+            let Some(hit) = d.evaluate(e, keys, now_ms, self.probing) else {
                 continue;
             };
             let detail = Explain::hit(d, hit, now_ms);
@@ -417,7 +455,7 @@ impl Engine {
             {
                 // A hold on the account that spares its owner must not reach
                 // an auth service as a block of the whole account.
-                if self.mode == Mode::Enforce && !spares_owner {
+                if self.mode == Mode::Enforce && !spares_owner && !self.probing {
                     self.enforcements.rule_block(d, e, geo.asn, until, now_ms);
                 }
             }
@@ -527,7 +565,7 @@ impl Engine {
             PwnedAction::Block => v.action = v.action.max(Action::Block),
             PwnedAction::RequirePasswordReset => {
                 v.action = v.action.max(Action::Block);
-                if self.mode == Mode::Enforce {
+                if self.mode == Mode::Enforce && !self.probing {
                     let reset = EnforcementAction::RequirePasswordReset;
                     let now = crate::event::Timestamp(now_ms);
                     if let Some(x) = Enforcement::for_event(
@@ -577,7 +615,9 @@ impl Engine {
             .map_or(self.last_ms, |t| t.millis().max(self.last_ms));
         self.last_ms = now_ms;
         self.clock.set_millis(now_ms);
-        self.expire_profiles((now_ms / 86_400_000) as u32);
+        if !self.probing {
+            self.expire_profiles((now_ms / 86_400_000) as u32);
+        }
         // The user's index line is on its way while the address is looked up.
         let user = self.hasher.user(e.tenant.as_deref(), &e.user);
         self.profiles.prefetch_index(user);

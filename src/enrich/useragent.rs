@@ -4,6 +4,9 @@
 
 use rustc_hash::FxHashMap;
 
+/// Where the passing ids of families a probe met but never interned start.
+pub const UNSEEN_FAMILIES: u32 = 0xFFFF_0000;
+
 /// Browser and OS family of one user agent, as interned ids (0 = unknown).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Families {
@@ -22,6 +25,8 @@ pub struct UserAgents {
     hasher: ahash::RandomState,
     /// Parses dropped: at the cap the cache starts over.
     evicted: u64,
+    /// Family names a probe met that have no id yet.
+    unseen: Vec<String>,
 }
 
 impl UserAgents {
@@ -36,6 +41,7 @@ impl UserAgents {
             max_agents: max_agents.max(1),
             hasher: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
             evicted: 0,
+            unseen: Vec::new(),
         }
     }
 
@@ -62,6 +68,40 @@ impl UserAgents {
         }
         self.cache.insert(h, f);
         f
+    }
+
+    /// [`UserAgents::families`] without assigning ids (which are state):
+    /// a family never seen gets a passing id from [`UNSEEN_FAMILIES`] on,
+    /// which no profile or global count holds, just as a new id would not,
+    /// and which [`UserAgents::name`] names until [`UserAgents::forget_unseen`];
+    /// nothing is cached.
+    pub fn families_seen(&mut self, user_agent: &str) -> Families {
+        let h = self.hasher.hash_one(user_agent);
+        if let Some(f) = self.cache.get(&h) {
+            return *f;
+        }
+        let Some(r) = self.parser.parse(user_agent) else {
+            return Families::default();
+        };
+        let mut known = |name: &str| {
+            if name.is_empty() || name == "UNKNOWN" {
+                return 0;
+            }
+            if let Some(&id) = self.ids.get(name) {
+                return id;
+            }
+            self.unseen.push(name.to_string());
+            UNSEEN_FAMILIES + self.unseen.len() as u32 - 1
+        };
+        Families {
+            browser: known(r.name),
+            os: known(r.os),
+        }
+    }
+
+    /// Drops the passing ids [`UserAgents::families_seen`] gave.
+    pub fn forget_unseen(&mut self) {
+        self.unseen.clear();
     }
 
     fn intern(&mut self, name: &str) -> u32 {
@@ -100,9 +140,11 @@ impl UserAgents {
     }
 
     pub fn name(&self, id: u32) -> &str {
-        self.names
-            .get(id as usize)
-            .map_or("unknown", String::as_str)
+        let found = match id.checked_sub(UNSEEN_FAMILIES) {
+            Some(i) => self.unseen.get(i as usize),
+            None => self.names.get(id as usize),
+        };
+        found.map_or("unknown", String::as_str)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every metric Palisade exports, declared in one place. Label values come
 //! from bounded sets only: never a user, an address or a password.
 
+pub mod cluster;
 pub mod record;
 
 pub use record::{DecisionCounters, StateObserver};
@@ -37,6 +38,8 @@ pub struct Metrics {
     pub enforcements_in_force: IntGaugeVec,
     pub audit: IntCounterVec,
     pub kafka_lag: IntGaugeVec,
+    /// The replicated cluster's, registered by [`Metrics::start_cluster`].
+    pub cluster: cluster::ClusterMetrics,
     /// The name of every metric family, for checking dashboards against.
     names: Vec<String>,
     pub overloaded: IntCounter,
@@ -182,6 +185,7 @@ impl Metrics {
             )
             .expect("a valid metric"),
             names: Vec::new(),
+            cluster: cluster::ClusterMetrics::new(),
             overloaded: IntCounter::new(
                 "palisade_overload_rejections_total",
                 "Requests answered 503 because too many were in flight or the engine stayed busy past the timeout.",
@@ -312,6 +316,9 @@ impl Metrics {
         // Registered by the Kafka door when it starts, so absent without it.
         m.names
             .extend(m.kafka_up.desc().iter().map(|d| d.fq_name.clone()));
+        for c in m.cluster.collectors() {
+            m.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
+        }
         m.names.sort();
         m.start_at_zero();
         m
@@ -375,6 +382,14 @@ impl Metrics {
         for t in ["decisions", "dead_letters"] {
             self.kafka_produced.with_label_values(&[t]);
         }
+    }
+
+    /// Registers the cluster's metrics, at 0 (a replica calls it once).
+    pub fn start_cluster(&self) {
+        for c in self.cluster.collectors() {
+            let _ = self.registry.register(c);
+        }
+        self.cluster.start_at_zero();
     }
 
     /// Every metric family's name (as declared: a histogram's series add

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod open;
+pub mod replication;
 pub mod tasks;
 pub mod worker;
 

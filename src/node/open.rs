@@ -16,6 +16,9 @@ use std::time::Instant;
 
 /// A node's state, restored.
 pub struct Opened {
+    /// A replica's next offset of the cluster log to fold (0 for a single
+    /// instance).
+    pub log_position: u64,
     pub core: Core,
     pub history: History,
     /// The journal, when on, positioned after the last entry replayed.
@@ -66,6 +69,7 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
     let mut core = Core::with_recent(engine, recent);
     if !config.journal.enabled {
         return Ok(Opened {
+            log_position: 0,
             core,
             history,
             journal: None,
@@ -96,10 +100,69 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
         started.elapsed().as_secs_f64()
     );
     Ok(Opened {
+        log_position: 0,
         core,
         history,
         journal: Some(Arc::new(journal)),
         checkpoints,
         said,
+    })
+}
+
+/// Where a replica keeps its checkpoints: apart from a single instance's,
+/// whose positions are journal positions, and per log topic, whose offsets
+/// they are.
+pub fn replica_checkpoints(config: &Config) -> std::path::PathBuf {
+    config
+        .data_dir()
+        .join("cluster")
+        .join(&config.cluster.log_topic)
+        .join("checkpoints")
+}
+
+/// Opens a replica: the newest valid checkpoint of
+/// [`replica_checkpoints`], positioned at its log offset (0 with none).
+/// The cluster log is the log of record: no journal is opened or written.
+pub fn open_replica(config: &Config, parts: EngineParts) -> Result<Opened, String> {
+    let l = &config.limits;
+    let checkpoints = Checkpoints::new(replica_checkpoints(config), config.journal.checkpoints_kept);
+    let parts_for =
+        || EngineParts::from_config(config).expect("the configuration loaded a moment ago");
+    let started = Instant::now();
+    let limits = (l.history_per_user, l.max_history_users);
+    let (core, mut history, position, said) =
+        match checkpoints.load_newest(&parts_for, limits, l.recent_event_ids) {
+            Ok(None) => {
+                let engine = Engine::new(parts);
+                let history =
+                    History::keyed(l.history_per_user, l.max_history_users, engine.id_seeds());
+                (
+                    Core::new(engine, l.recent_event_ids),
+                    history,
+                    0,
+                    "no checkpoint: the cluster log is folded from offset 0".to_string(),
+                )
+            }
+            Ok(Some(r)) => (
+                Core::with_recent(r.engine, r.recent),
+                r.history,
+                r.position,
+                format!(
+                    "checkpoint {} (log offset {}) loaded in {:.1} s",
+                    r.path.display(),
+                    r.position,
+                    started.elapsed().as_secs_f64()
+                ),
+            ),
+            Err(e) => return Err(e.to_string()),
+        };
+    history.set_max_age(l.history_max_age.value());
+    Ok(Opened {
+        log_position: position,
+        core,
+        history,
+        journal: None,
+        checkpoints,
+        said: format!("{said}; the cluster log is the log of record (no local journal)"),
     })
 }

@@ -52,14 +52,69 @@ pub enum Job {
     /// Answers once the engine is free (readiness), and refreshes the
     /// state-size gauges.
     Ping(oneshot::Sender<()>),
-    /// Writes a checkpoint of the state at the journal's end.
+    /// Writes a checkpoint of the state at the journal's end (a replica:
+    /// at its log position).
     Checkpoint(oneshot::Sender<Result<Checkpointed, String>>),
+    /// A replica's `/v1/decide` on an attempt: the decision on the state as
+    /// it stands, changing nothing (see [`crate::engine::Engine::probe`]);
+    /// the attempt is applied when it comes back from the cluster log.
+    Probe(Box<Event>, oneshot::Sender<Result<Decision, TimeRefusal>>),
+    /// Records of the cluster log, in order: each one's effect.
+    Fold(Vec<LogRecord>, oneshot::Sender<Vec<Folded>>),
+    /// The events back, with the first one too late for the engine's clock
+    /// (its index), if any: a replica checks before writing to the log.
+    CheckLate(
+        Vec<Event>,
+        oneshot::Sender<(Vec<Event>, Option<(usize, TimeRefusal)>)>,
+    ),
 }
 
-/// The journal and the checkpoints that make the state durable.
+/// One record of the cluster log, decoded (see `ingest::kafka::cluster`).
+#[derive(Debug)]
+pub struct LogRecord {
+    /// Its offset in the log: the replica's position is the next one.
+    pub offset: u64,
+    pub body: LogBody,
+    /// Written by this replica: its decisions count in this replica's
+    /// metrics (each event counts on the replica it entered by, so the sum
+    /// over replicas counts it once).
+    pub counted_here: bool,
+}
+
+#[derive(Debug)]
+pub enum LogBody {
+    Event(Event),
+    Feedback {
+        event_id: String,
+        verdict: FeedbackVerdict,
+    },
+    /// Not a record a replica wrote: folded as nothing, on every replica.
+    Malformed,
+}
+
+/// What folding one log record did.
+#[derive(Debug, Default)]
+pub struct Folded {
+    /// The event's decision; for a repeat, the earlier one while the
+    /// history holds it.
+    pub decision: Option<Decision>,
+    pub enforcements: Vec<Enforcement>,
+    /// An event id (with its outcome) decided before: no state changed.
+    pub duplicate: bool,
+    /// Further behind the engine's clock than `event_time.max_lateness`
+    /// allows: not applied.
+    pub late: Option<TimeRefusal>,
+    /// A feedback record's answer.
+    pub feedback: Option<Result<Vec<u8>, UnknownEvent>>,
+}
+
+/// What makes the state durable: the journal (a single instance) or the
+/// cluster log (a replica, at `log_position`), and the checkpoints.
 pub struct Durability {
-    pub journal: Arc<Journal>,
+    pub journal: Option<Arc<Journal>>,
     pub checkpoints: Checkpoints,
+    /// A replica's next log offset to fold, from its checkpoint.
+    pub log_position: Option<u64>,
 }
 
 /// What a checkpoint wrote.
@@ -174,16 +229,23 @@ impl EngineHandle {
     /// Runs the job on the engine, waiting for it at most `timeout`. The job
     /// answers through its own channel.
     pub async fn run(&self, job: Job, timeout: Duration) -> Result<(), Refused> {
+        self.run_returning(job, timeout).await.map_err(|(r, _)| r)
+    }
+
+    /// [`EngineHandle::run`], giving a job that did not run back.
+    pub async fn run_returning(&self, job: Job, timeout: Duration) -> Result<(), (Refused, Job)> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refused::Overloaded);
+            return Err((Refused::Overloaded, job));
         }
         self.metrics.engine_queue.inc();
         let _counted = InFlight(&self.in_flight, &self.metrics);
-        let mut guard = tokio::time::timeout(timeout, self.worker.lock())
-            .await
-            .map_err(|_| Refused::TimedOut)?;
-        let worker = guard.as_mut().ok_or(Refused::Stopped)?;
+        let Ok(mut guard) = tokio::time::timeout(timeout, self.worker.lock()).await else {
+            return Err((Refused::TimedOut, job));
+        };
+        let Some(worker) = guard.as_mut() else {
+            return Err((Refused::Stopped, job));
+        };
         worker.run(job);
         Ok(())
     }
@@ -216,7 +278,8 @@ pub fn start(
     stream_buffer: usize,
     metrics: Arc<Metrics>,
 ) -> EngineHandle {
-    let journal = durability.as_ref().map(|d| d.journal.clone());
+    let journal = durability.as_ref().and_then(|d| d.journal.clone());
+    let log_position = durability.as_ref().and_then(|d| d.log_position);
     let (feed, _) = broadcast::channel(stream_buffer);
     let bounds = engine.time_bounds();
     let worker = Worker {
@@ -228,6 +291,7 @@ pub fn start(
         counters: DecisionCounters::default(),
         journal: journal.clone(),
         checkpoints: durability.map(|d| d.checkpoints),
+        log_position,
         scratch: Vec::new(),
         observed: StateObserver::default(),
     };
@@ -275,6 +339,8 @@ struct Worker {
     counters: DecisionCounters,
     journal: Option<Arc<Journal>>,
     checkpoints: Option<Checkpoints>,
+    /// A replica's next offset of the cluster log to fold.
+    log_position: Option<u64>,
     scratch: Vec<u8>,
     observed: StateObserver,
 }
@@ -284,11 +350,20 @@ impl Worker {
     /// position first, so the checkpoint never runs ahead of the log. The
     /// engine decides nothing meanwhile (about 2 s per million profiles).
     fn checkpoint(&mut self) -> Result<Checkpointed, String> {
-        let (Some(j), Some(c)) = (&self.journal, &self.checkpoints) else {
+        let Some(c) = &self.checkpoints else {
             return Err("the journal is off, so there is nothing to checkpoint against".into());
         };
-        let position = j.end();
-        j.sync_blocking(position).map_err(|e| e.to_string())?;
+        let position = match (&self.journal, self.log_position) {
+            (Some(j), _) => {
+                let position = j.end();
+                j.sync_blocking(position).map_err(|e| e.to_string())?;
+                position
+            }
+            (None, Some(p)) => p,
+            (None, None) => {
+                return Err("the journal is off, so there is nothing to checkpoint against".into())
+            }
+        };
         let started = Instant::now();
         let (path, bytes) = c
             .write(
@@ -305,7 +380,10 @@ impl Worker {
             .map_err(|e| e.to_string())?
             .last()
             .map_or(0, |(p, _)| *p);
-        let deleted = j.delete_before(oldest).map_err(|e| e.to_string())?;
+        let deleted = match &self.journal {
+            Some(j) => j.delete_before(oldest).map_err(|e| e.to_string())?,
+            None => 0,
+        };
         let m = &self.metrics;
         m.checkpoint_seconds.set(seconds);
         m.checkpoint_bytes.set(bytes as i64);
@@ -441,6 +519,93 @@ impl Worker {
             Job::Ping(reply) => {
                 self.refresh_gauges();
                 let _ = reply.send(());
+            }
+            Job::Probe(event, reply) => {
+                let d = match self.redelivery(&event) {
+                    Some(d) => Ok(d),
+                    None => match self.late(&event) {
+                        Some(r) => Err(r),
+                        None => Ok(self.probe(&event)),
+                    },
+                };
+                let _ = reply.send(d);
+            }
+            Job::CheckLate(events, reply) => {
+                let late = events.iter().enumerate().find_map(|(i, e)| {
+                    let r = self.lateness(e)?;
+                    (!self.is_redelivery(e)).then_some((i, r))
+                });
+                if let Some((_, r)) = &late {
+                    count_refusal(&self.metrics, r);
+                }
+                let _ = reply.send((events, late));
+            }
+            Job::Fold(records, reply) => {
+                let out = records.into_iter().map(|r| self.fold(r)).collect();
+                let _ = reply.send(out);
+            }
+        }
+    }
+
+    /// A replica's answer to an attempt, counted in its metrics here (the
+    /// fold of the attempt is not counted again).
+    fn probe(&mut self, e: &Event) -> Decision {
+        let started = Instant::now();
+        let d = self.core.engine.probe(e);
+        self.metrics
+            .evaluation
+            .observe(started.elapsed().as_secs_f64());
+        self.counters.count(&self.metrics, e, &d);
+        d
+    }
+
+    /// Applies one record of the cluster log, as every replica does.
+    fn fold(&mut self, r: LogRecord) -> Folded {
+        self.log_position = Some(r.offset + 1);
+        match r.body {
+            LogBody::Malformed => Folded::default(),
+            LogBody::Feedback { event_id, verdict } => Folded {
+                feedback: Some(self.feedback(&event_id, verdict)),
+                ..Folded::default()
+            },
+            LogBody::Event(e) => {
+                if let Some(d) = self.redelivery(&e) {
+                    return Folded {
+                        decision: Some(d),
+                        duplicate: true,
+                        ..Folded::default()
+                    };
+                }
+                if self.core.is_repeat(&e) {
+                    return Folded {
+                        duplicate: true,
+                        ..Folded::default()
+                    };
+                }
+                if let Some(late) = self.lateness(&e) {
+                    if r.counted_here {
+                        count_refusal(&self.metrics, &late);
+                    }
+                    return Folded {
+                        late: Some(late),
+                        ..Folded::default()
+                    };
+                }
+                let started = Instant::now();
+                let d = self.core.decide(&e);
+                if r.counted_here {
+                    self.metrics
+                        .evaluation
+                        .observe(started.elapsed().as_secs_f64());
+                    self.counters.count(&self.metrics, &e, &d);
+                }
+                self.history.record(&e, &d);
+                let enforcements = self.publish();
+                Folded {
+                    decision: Some(d),
+                    enforcements,
+                    ..Folded::default()
+                }
             }
         }
     }

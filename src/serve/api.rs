@@ -5,7 +5,8 @@ use super::error::ApiError;
 use super::ServerConfig;
 use crate::event::{Event, FeedbackVerdict, Outcome, Timestamp};
 use crate::metrics::Metrics;
-use crate::node::worker::{EngineHandle, Job, Refused, UnknownEvent, UserQuery};
+use crate::node::replication::{Append, AppendError, Origin, Replication};
+use crate::node::worker::{EngineHandle, Folded, Job, Refused, UnknownEvent, UserQuery};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
@@ -51,6 +52,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The Kafka consumer's connection, when Kafka is on.
     pub kafka: std::sync::OnceLock<Arc<crate::node::Health>>,
+    /// A replica's cluster log (`cluster.mode = "replicated"`).
+    pub replication: std::sync::OnceLock<Arc<dyn Replication>>,
     /// The breach-corpus index, for `/range` (the engine reads the same one).
     pub pwned: crate::engine::pwned::SharedIndex,
 }
@@ -136,9 +139,37 @@ pub async fn decide(
     s.engine
         .check_time(&event)
         .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
-    let decision = ask(&s, |tx| Job::Decide(Box::new(event), tx))
-        .await?
-        .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
+    let decision = match s.replication.get() {
+        None => ask(&s, |tx| Job::Decide(Box::new(event), tx)).await?,
+        Some(r) if event.outcome == Outcome::Attempt => {
+            // Answered at once from this replica's state; applied when it
+            // comes back from the log, on every replica.
+            let attempt = Box::new(event.clone());
+            let d = ask(&s, |tx| Job::Probe(attempt, tx)).await?;
+            if d.is_ok() {
+                r.append_attempt(&event);
+            }
+            d
+        }
+        Some(r) => {
+            let folded = append(&s, r.as_ref(), vec![Append::Event(event)], Origin::Decide)
+                .await?
+                .pop()
+                .unwrap_or_default();
+            match (folded.decision, folded.late) {
+                (_, Some(late)) => Err(late),
+                (Some(d), None) => Ok(d),
+                (None, None) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "duplicate_event",
+                        "this event id (with this outcome) was decided before and its decision is no longer in the history",
+                    ))
+                }
+            }
+        }
+    }
+    .map_err(|r| ApiError::invalid_field("timestamp", r.message))?;
     let mut json = Vec::with_capacity(512);
     decision.write_json(&mut json);
     Ok(json_response(StatusCode::OK, json))
@@ -168,10 +199,32 @@ pub async fn events(
         s.engine.check_time(e).map_err(|r| out_of_time(i, r))?;
     }
     let n = events.len();
-    let done = ask(&s, |tx| Job::Ingest(events, tx))
-        .await?
-        .map_err(|(i, r)| out_of_time(i, r))?;
-    durable(&s).await?;
+    let done = match s.replication.get() {
+        None => {
+            let done = ask(&s, |tx| Job::Ingest(events, tx))
+                .await?
+                .map_err(|(i, r)| out_of_time(i, r))?;
+            durable(&s).await?;
+            done
+        }
+        Some(r) => {
+            // Refused whole when late for this replica's clock, as a single
+            // instance does; one late only for the log's (another replica's
+            // write got there first) is applied by no replica.
+            let (events, late) = ask(&s, |tx| Job::CheckLate(events, tx)).await?;
+            if let Some((i, r)) = late {
+                return Err(out_of_time(i, r));
+            }
+            let records = events.into_iter().map(Append::Event).collect();
+            let folded = append(&s, r.as_ref(), records, Origin::Events).await?;
+            let duplicates = folded.iter().filter(|f| f.duplicate).count();
+            let late = folded.iter().filter(|f| f.late.is_some()).count();
+            crate::node::worker::Ingested {
+                decided: n - duplicates - late,
+                duplicates,
+            }
+        }
+    };
     let body = serde_json::json!({
         "accepted": n,
         "decided": done.decided,
@@ -207,15 +260,31 @@ pub async fn feedback(
     if req.event_id.trim().is_empty() {
         return Err(ApiError::invalid_field("event_id", "must not be empty"));
     }
-    match ask(&s, |tx| {
-        Job::Feedback(req.event_id.clone(), req.verdict, tx)
-    })
-    .await?
-    {
-        Ok(json) => {
-            durable(&s).await?;
-            Ok(json_response(StatusCode::OK, json))
+    let answer = match s.replication.get() {
+        None => {
+            let a = ask(&s, |tx| {
+                Job::Feedback(req.event_id.clone(), req.verdict, tx)
+            })
+            .await?;
+            if a.is_ok() {
+                durable(&s).await?;
+            }
+            a
         }
+        Some(r) => {
+            let record = Append::Feedback {
+                event_id: req.event_id.clone(),
+                verdict: req.verdict,
+            };
+            append(&s, r.as_ref(), vec![record], Origin::Feedback)
+                .await?
+                .pop()
+                .and_then(|f| f.feedback)
+                .unwrap_or(Err(UnknownEvent))
+        }
+    };
+    match answer {
+        Ok(json) => Ok(json_response(StatusCode::OK, json)),
         Err(UnknownEvent) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_event",
@@ -330,10 +399,24 @@ pub async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError>
         .await
         .map_err(|_| ApiError::unavailable("the engine is busy; try again"))?;
     match rx.await {
-        Ok(Ok(done)) => Ok(json_response(
-            StatusCode::OK,
-            serde_json::to_vec(&done).unwrap_or_default(),
-        )),
+        Ok(Ok(done)) => {
+            // The state's digest, read back once the engine is free again.
+            let path = std::path::PathBuf::from(&done.path);
+            let digest = tokio::task::spawn_blocking(move || {
+                crate::state::checkpoint::body_digest(&path).ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            let mut v = serde_json::to_value(&done).unwrap_or_default();
+            if let (Some(o), Some(d)) = (v.as_object_mut(), digest) {
+                o.insert("digest".into(), d.into());
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&v).unwrap_or_default(),
+            ))
+        }
         Ok(Err(why)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "no_checkpoint",
@@ -354,6 +437,9 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Response, ApiError> {
     }
     if let Some(Err(why)) = s.kafka.get().map(|k| k.status()) {
         return Err(ApiError::unavailable(format!("kafka: {why}")));
+    }
+    if let Some(Err(why)) = s.replication.get().map(|r| r.ready()) {
+        return Err(ApiError::unavailable(why));
     }
     let (tx, _done) = oneshot::channel();
     match s.engine.run(Job::Ping(tx), Duration::from_secs(1)).await {
@@ -441,6 +527,81 @@ pub async fn ask<T>(
     // (the engine taken back at shutdown) leaves no answer.
     rx.await
         .map_err(|_| ApiError::unavailable("the engine has stopped"))
+}
+
+/// Writes records to the cluster log and waits until this replica has
+/// folded them.
+async fn append(
+    s: &AppState,
+    r: &dyn Replication,
+    records: Vec<Append>,
+    origin: Origin,
+) -> Result<Vec<Folded>, ApiError> {
+    r.append(records, origin, s.config.request_timeout.value())
+        .await
+        .map_err(|e| match e {
+            AppendError::NotWritten(m) | AppendError::NotApplied(m) => ApiError::unavailable(m),
+        })
+}
+
+/// `GET /v1/cluster`: this instance's place in the cluster.
+pub async fn cluster(State(s): State<AppState>) -> Response {
+    let status = match s.replication.get() {
+        Some(r) => r.status(),
+        None => serde_json::json!({ "mode": "single" }),
+    };
+    json_response(StatusCode::OK, serde_json::to_vec(&status).unwrap_or_default())
+}
+
+/// `GET /v1/cluster/checkpoint`: this replica's newest checkpoint file, for
+/// a replica joining the cluster (`cluster.join_from`); the log offset it
+/// was taken at is in `X-Palisade-Log-Offset`.
+pub async fn cluster_checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let Some(r) = s.replication.get() else {
+        return Err(ApiError::not_found(
+            "this instance is no replica (cluster.mode is single): it has no cluster checkpoint",
+        ));
+    };
+    let dir = r.checkpoints();
+    let newest = crate::state::checkpoint::Checkpoints::new(dir.clone(), 1)
+        .list()
+        .ok()
+        .and_then(|l| l.into_iter().next());
+    let Some((position, path)) = newest else {
+        return Err(ApiError::not_found(format!(
+            "no checkpoint in {} yet: POST /v1/checkpoint writes one",
+            dir.display()
+        )));
+    };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot read {}: {e}", path.display())))?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 16];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut r = axum::body::Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&position.to_string()) {
+        h.insert("x-palisade-log-offset", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    Ok(r)
 }
 
 /// Waits until what the engine applied so far is in the journal on disk

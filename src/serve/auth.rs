@@ -87,6 +87,15 @@ pub fn load(
     }
 }
 
+/// The first of the keys [`load`] finds (for a replica calling its peer),
+/// if there are keys yet.
+pub fn first_key(configured: &[String], file: Option<&Path>, data_dir: &Path) -> Option<String> {
+    match find(configured, file, data_dir).ok()? {
+        Found::Keys(keys, _) => keys.into_iter().next(),
+        Found::ToCreate(_) => None,
+    }
+}
+
 /// Every problem [`load`] would stop at, creating nothing: what `palisade
 /// check` reports, so that it fails whenever `serve` would.
 pub fn problems(configured: &[String], file: Option<&Path>, data_dir: &Path) -> Vec<String> {

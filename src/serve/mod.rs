@@ -39,6 +39,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/range/{prefix}"),
     ("POST", "/v1/checkpoint"),
+    ("GET", "/v1/cluster"),
+    ("GET", "/v1/cluster/checkpoint"),
 ];
 
 /// The API's router. `/metrics` here needs the API key; [`admin_router`]
@@ -62,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{user}/events", get(api::user_events))
         .route("/v1/decisions/stream", get(api::stream))
         .route("/v1/checkpoint", post(api::checkpoint))
+        .route("/v1/cluster", get(api::cluster))
+        .route("/v1/cluster/checkpoint", get(api::cluster_checkpoint))
         .route("/range/{prefix}", get(range::range))
         .merge(admin_routes())
         .fallback(api::not_found)
@@ -141,6 +145,7 @@ impl Server {
             config: Arc::new(config),
             shutdown,
             kafka: std::sync::OnceLock::new(),
+            replication: std::sync::OnceLock::new(),
             pwned,
         });
         Server { state, shutdown_tx }
@@ -150,6 +155,12 @@ impl Server {
     /// node) in `/readyz` from now on.
     pub fn report_health(&self, health: Arc<crate::node::Health>) {
         let _ = self.state.kafka.set(health);
+    }
+
+    /// Makes this server a replica's door: changes go through the cluster
+    /// log, and `/readyz` waits until the replica has caught up.
+    pub fn replicate(&self, r: Arc<dyn crate::node::replication::Replication>) {
+        let _ = self.state.replication.set(r);
     }
 
     /// Serves on the given listeners until `stop` resolves, then lets

@@ -17,6 +17,10 @@ pub(super) struct Context {
     /// When the last connection error was printed, so a broker that stays
     /// down is reported every 30 s, not on every retry.
     pub(super) last_error_log: Mutex<Option<Instant>>,
+    /// The latest assignment's generation and partition count (`None`
+    /// before the first and while a rebalance takes them away).
+    pub(super) assigned: Mutex<Option<(u64, usize)>>,
+    pub(super) assignments: std::sync::atomic::AtomicU64,
 }
 
 impl ClientContext for Context {
@@ -101,6 +105,9 @@ impl ConsumerContext for Context {
                     "palisade kafka: assigned partitions [{}] of the events topic",
                     list.join(", ")
                 );
+                let generation = self.assignments.fetch_add(1, Ordering::Relaxed) + 1;
+                *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((generation, list.len()));
                 set_health(
                     &self.health,
                     true,
@@ -110,6 +117,7 @@ impl ConsumerContext for Context {
             }
             Rebalance::Revoke(partitions) => {
                 eprintln!("palisade kafka: {} partitions revoked", partitions.count());
+                *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = None;
             }
             Rebalance::Error(e) => {
                 eprintln!("palisade kafka: rebalance failed: {e}");

@@ -46,7 +46,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 mod client;
+pub mod cluster;
 mod message;
+mod split;
 
 use client::{client_config, commit, instance_name, set_health, Context, SetIfAbsent};
 pub use message::{decode, DeadLetter};
@@ -63,6 +65,7 @@ impl Kafka {
     /// starts consuming. Fails only on a configuration librdkafka refuses.
     pub fn start(
         config: KafkaConfig,
+        forward: Option<cluster::Forward>,
         engine: EngineHandle,
         metrics: Arc<Metrics>,
         runtime: tokio::runtime::Handle,
@@ -79,9 +82,15 @@ impl Kafka {
             health: health.clone(),
             metrics: metrics.clone(),
             last_error_log: Mutex::new(None),
+            assigned: Mutex::new(None),
+            assignments: Default::default(),
         };
+        // A replica forwards the events topic into the cluster log, in a
+        // group of its own: forwarding keeps no state, so the replicas may
+        // split the partitions.
+        let group = forward.as_ref().map_or(&config.group_id, |f| &f.group);
         let consumer: BaseConsumer<Context> = client_config(&config, &config.consumer_properties)
-            .set("group.id", &config.group_id)
+            .set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set_if_absent("auto.offset.reset", "earliest", &config)
@@ -104,6 +113,9 @@ impl Kafka {
             .map_err(|e| format!("kafka producer: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut pipe = Pipeline {
+            log_topic: forward.as_ref().map(|f| f.log_topic.clone()),
+            forward,
+            split: split::Split::default(),
             consumer,
             producer,
             engine,
@@ -146,9 +158,16 @@ struct Outgoing {
 enum Topic {
     Decisions,
     DeadLetters,
+    /// The cluster log (a replica's forwarder writes the events topic to it).
+    Log,
 }
 
 struct Pipeline {
+    /// A replica's: where the events go instead of the engine.
+    forward: Option<cluster::Forward>,
+    log_topic: Option<String>,
+    /// A single instance's watch for another in its group.
+    split: split::Split,
     consumer: BaseConsumer<Context>,
     producer: FutureProducer,
     engine: EngineHandle,
@@ -196,6 +215,9 @@ impl Pipeline {
         let mut last_check = Instant::now();
         while !self.stopping() {
             self.recheck(&mut last_check);
+            if self.forward.is_none() && !self.watch_split() {
+                break;
+            }
             batch.clear();
             let mut wait = POLL;
             while batch.len() < self.config.batch_size {
@@ -212,7 +234,12 @@ impl Pipeline {
             if batch.is_empty() {
                 continue;
             }
-            if !self.turn(&batch) {
+            let turned = if self.forward.is_some() {
+                self.forward_turn(&batch)
+            } else {
+                self.turn(&batch)
+            };
+            if !turned {
                 break;
             }
         }
@@ -328,6 +355,55 @@ impl Pipeline {
         true
     }
 
+    /// A replica's turn: the batch's events, checked as [`Pipeline::turn`]
+    /// checks them, written to the cluster log (where every replica,
+    /// this one too, applies them), the rest to the dead-letter topic; the
+    /// offsets are stored once the broker has acknowledged every record.
+    fn forward_turn(&mut self, batch: &[OwnedMessage]) -> bool {
+        let Some(f) = &self.forward else {
+            return false;
+        };
+        let mut out = Vec::with_capacity(batch.len());
+        let m = &self.metrics;
+        for msg in batch {
+            let decoded = decode(msg.payload(), self.config.max_message_bytes).and_then(|e| {
+                match self.engine.check_time(&e) {
+                    Ok(()) => Ok(e),
+                    Err(r) => Err(DeadLetter {
+                        code: "timestamp",
+                        message: r.message,
+                    }),
+                }
+            });
+            match decoded {
+                Ok(e) => {
+                    m.kafka_messages.with_label_values(&["forwarded"]).inc();
+                    out.push(Outgoing {
+                        topic: Topic::Log,
+                        key: e.user.as_bytes().to_vec(),
+                        value: cluster::encode_event(&e),
+                        headers: f.headers(crate::node::replication::Origin::Kafka, None),
+                    });
+                }
+                Err(dead) => {
+                    m.kafka_messages.with_label_values(&["dead_lettered"]).inc();
+                    m.kafka_dead_letters.with_label_values(&[dead.code]).inc();
+                    out.push(self.dead_letter(msg, dead));
+                }
+            }
+        }
+        let logged = out.iter().filter(|o| matches!(o.topic, Topic::Log)).count() as u64;
+        if !self.deliver(out) {
+            return false;
+        }
+        m.cluster
+            .appends
+            .with_label_values(&["kafka", "ok"])
+            .inc_by(logged);
+        self.store_offsets(batch);
+        true
+    }
+
     /// The batch's events decided in one turn of the engine; `None` when
     /// stopping.
     fn decide(&self, events: &[Event]) -> Option<Vec<Consumed>> {
@@ -410,10 +486,11 @@ impl Pipeline {
             let mut failed = Vec::new();
             for (o, r) in pending.into_iter().zip(results) {
                 match r {
-                    Ok(()) => {
+                    Ok(_) => {
                         let kind = match o.topic {
                             Topic::Decisions => "decisions",
                             Topic::DeadLetters => "dead_letters",
+                            Topic::Log => "log",
                         };
                         self.metrics.kafka_produced.with_label_values(&[kind]).inc();
                     }
@@ -453,43 +530,13 @@ impl Pipeline {
     fn send(
         &self,
         o: &Outgoing,
-    ) -> impl std::future::Future<Output = Result<(), KafkaError>> + use<> {
+    ) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
         let topic = match o.topic {
             Topic::Decisions => self.config.decisions_topic.as_str(),
             Topic::DeadLetters => self.config.dlq_topic.as_str(),
+            Topic::Log => self.log_topic.as_deref().unwrap_or_default(),
         };
-        let mut headers = OwnedHeaders::new_with_capacity(o.headers.len());
-        for (k, v) in &o.headers {
-            headers = headers.insert(Header {
-                key: k.as_ref(),
-                value: Some(v.as_slice()),
-            });
-        }
-        let mut record = FutureRecord::to(topic)
-            .key(o.key.as_slice())
-            .payload(o.value.as_slice())
-            .headers(headers);
-        let queued = loop {
-            match self.producer.send_result(record) {
-                Ok(f) => break Ok(f),
-                // The producer's queue is full: let it drain, then try again.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => break Err(e),
-            }
-        };
-        async move {
-            match queued {
-                Err(e) => Err(e),
-                Ok(delivery) => match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
-                    Err(_) => Err(KafkaError::Canceled),
-                },
-            }
-        }
+        send_to(&self.producer, topic, o)
     }
 
     /// Stores, per partition, the offset after the batch's last message,
@@ -514,6 +561,47 @@ impl Pipeline {
                     "palisade kafka: cannot store offset {offset} of partition {partition}: {e}"
                 );
             }
+        }
+    }
+}
+
+/// Queues one record to `topic`; its future resolves when the broker
+/// acknowledges it (to its offset).
+fn send_to(
+    producer: &FutureProducer,
+    topic: &str,
+    o: &Outgoing,
+) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
+    let mut headers = OwnedHeaders::new_with_capacity(o.headers.len());
+    for (k, v) in &o.headers {
+        headers = headers.insert(Header {
+            key: k.as_ref(),
+            value: Some(v.as_slice()),
+        });
+    }
+    let mut record = FutureRecord::to(topic)
+        .key(o.key.as_slice())
+        .payload(o.value.as_slice())
+        .headers(headers);
+    let queued = loop {
+        match producer.send_result(record) {
+            Ok(f) => break Ok(f),
+            // The producer's queue is full: let it drain, then try again.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => break Err(e),
+        }
+    };
+    async move {
+        match queued {
+            Err(e) => Err(e),
+            Ok(delivery) => match delivery.await {
+                Ok(Ok(d)) => Ok(d.offset),
+                Ok(Err((e, _))) => Err(e),
+                Err(_) => Err(KafkaError::Canceled),
+            },
         }
     }
 }

@@ -1,0 +1,127 @@
+//! The `[cluster]` section: one instance (`single`, the default) or a
+//! replica of a cluster that folds one log on Kafka (`replicated`; see
+//! `ingest::kafka::cluster`).
+
+use super::setting::{SectionProblems, Setting};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How instances share their state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMode {
+    /// One instance: its own journal is the log. Several instances in one
+    /// Kafka consumer group would split the state, and are refused.
+    #[default]
+    Single,
+    /// Every instance is a full replica folding the cluster log, a topic of
+    /// one partition; one of them publishes.
+    Replicated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub mode: ClusterMode,
+    /// The cluster log: a topic of exactly one partition (its order is the
+    /// order every replica folds in). Created with one partition when
+    /// missing. Its retention must cover `retention_needed`.
+    pub log_topic: String,
+    /// The consumer group whose owner of the log's partition is the one
+    /// publisher of decisions and enforcements.
+    pub publisher_group: String,
+    /// The consumer group that forwards the events topic (any number of
+    /// partitions, split between the replicas) into the log.
+    pub forward_group: String,
+    /// How long the log reader lets the broker hold a fetch when nothing is
+    /// new (librdkafka's `fetch.wait.max.ms`). A broker that answers a held
+    /// fetch as soon as a record arrives (Apache Kafka) makes this an idle
+    /// cost only; one that does not (tansu) adds up to this to the
+    /// replication lag.
+    pub fetch_wait: Setting<Duration>,
+    /// The publisher group's session timeout: how long a publisher that
+    /// stopped heartbeating (killed, partitioned) keeps the role before
+    /// another replica takes it over.
+    pub session_timeout: Setting<Duration>,
+    /// `/readyz` answers ready once the replica is at most this many
+    /// records behind the log's end.
+    pub ready_lag: u64,
+    /// Outputs (decision and enforcement records) of this many recent log
+    /// records are kept by every replica, so a new publisher republishes
+    /// what its predecessor may not have delivered.
+    pub publish_window: usize,
+    /// A peer to take a checkpoint from when this replica has none
+    /// (`http://host:port`): it serves its newest at `GET
+    /// /v1/cluster/checkpoint`. Unset: a replica without a checkpoint folds
+    /// the log from its first record, which must then still be offset 0.
+    pub join_from: Option<String>,
+    /// The API key for `join_from` (default: this replica's first API key).
+    pub join_api_key: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            mode: ClusterMode::Single,
+            log_topic: "signin-log".to_string(),
+            publisher_group: "palisade-publisher".to_string(),
+            forward_group: "palisade-forward".to_string(),
+            fetch_wait: Setting::new(Duration::from_millis(5)),
+            session_timeout: Setting::new(Duration::from_secs(6)),
+            ready_lag: 1000,
+            publish_window: 100_000,
+            join_from: None,
+            join_api_key: None,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn replicated(&self) -> bool {
+        self.mode == ClusterMode::Replicated
+    }
+
+    /// How long the log must keep a record: a replica restarts from its
+    /// newest checkpoint, which is at most one checkpoint interval old
+    /// (plus the time it is down); a joining replica from a peer's, the same.
+    /// Twice the interval and a day's margin for a replica down overnight.
+    pub fn retention_needed(checkpoint_interval: Duration) -> Duration {
+        checkpoint_interval * 2 + Duration::from_secs(86_400)
+    }
+
+    /// Bad values, as `(key, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = SectionProblems::new("cluster");
+        for (key, v) in [
+            ("log_topic", &self.log_topic),
+            ("publisher_group", &self.publisher_group),
+            ("forward_group", &self.forward_group),
+        ] {
+            if v.trim().is_empty() {
+                p.push(key, "must not be empty");
+            }
+        }
+        p.setting("fetch_wait", &self.fetch_wait)
+            .setting("session_timeout", &self.session_timeout)
+            .duration_at_least(
+                "fetch_wait",
+                &self.fetch_wait,
+                Duration::from_millis(1),
+            )
+            .duration_at_least(
+                "session_timeout",
+                &self.session_timeout,
+                Duration::from_secs(1),
+            );
+        p.at_least_one("publish_window", self.publish_window);
+        if let Some(url) = &self.join_from {
+            if !url.starts_with("http://") || url.len() <= "http://".len() {
+                p.push(
+                    "join_from",
+                    format_args!("`{url}` is not an http:// address such as http://10.0.0.2:8080"),
+                );
+            }
+        }
+        p.out
+    }
+}

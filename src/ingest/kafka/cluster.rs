@@ -1,0 +1,1269 @@
+//! A replica of a Palisade cluster (`cluster.mode = "replicated"`): every
+//! instance holds the whole state, folded from one totally ordered log.
+//!
+//! **The log.** `cluster.log_topic`, a topic of one partition: its offset
+//! order is the order every replica applies changes in, and the engine is
+//! deterministic on event time, so replicas that fold the same records
+//! reach the same state. What changes state is written to it, and applied
+//! by every replica, the writer too, only when read back:
+//!
+//! - `POST /v1/events` and `POST /v1/feedback` write their records and
+//!   answer once this replica has folded them (durable in the log and
+//!   visible here);
+//! - the events topic (any number of partitions) is forwarded into the log
+//!   by the replicas, in the consumer group `cluster.forward_group`
+//!   (forwarding keeps no state, so they may split its partitions); the
+//!   checks a single instance makes (decoding, the host clock) are made
+//!   there, and what fails them goes to the dead-letter topic, so every
+//!   record in the log is one the replicas apply alike;
+//! - `POST /v1/decide` answers an attempt at once from the replica's state
+//!   without changing it ([`crate::engine::Engine::probe`]) and writes the
+//!   attempt to the log, where every replica applies it once. An outcome
+//!   sent to `/v1/decide` is written and answered once folded.
+//!
+//! So a decision here misses only what the other replicas wrote in the
+//! last replication lag (`palisade_cluster_replication_delay_seconds`):
+//! the staleness bound. The log is the log of record: a replica keeps no
+//! journal; its checkpoints hold the log offset they were taken at.
+//!
+//! **One publisher.** Every replica joins the group
+//! `cluster.publisher_group` on the log topic; the one the broker assigns
+//! the partition to publishes the decisions (of events that came from the
+//! events topic) and the enforcements (of every record) to the decisions
+//! topic, and commits in that group the offset it has published up to.
+//! When it dies, the broker gives the partition to another replica after
+//! `cluster.session_timeout`; that one publishes again, from its window of
+//! recent outputs, what lies between the committed offset and its own
+//! position, with the header `redelivered: true`. Every record names its
+//! log offset (`log_offset`) and every enforcement a stable id
+//! (`enforcement_id`, `<offset>.<index>`), so a repeat after a failover is
+//! recognisably the same record.
+//!
+//! **Starting.** From the newest checkpoint in
+//! `<data_dir>/cluster/<log_topic>/checkpoints` (or, with none, one taken
+//! from a peer, `cluster.join_from`), then the log from its offset. The log
+//! must still hold that offset (checked at start) and so must keep records
+//! at least [`ClusterConfig::retention_needed`]: checked against the topic's
+//! `retention.ms` when the broker says it.
+//!
+//! **Reading the log.** Replicas read the partition by assignment, not in
+//! a group. A fetch from an offset in the middle of a record batch was seen
+//! (tansu 0.6) to answer with the batch after it: a gap is met by reading
+//! again from further back and skipping what was folded.
+
+use super::*;
+use crate::config::cluster::ClusterConfig;
+use crate::event::FeedbackVerdict;
+use crate::node::replication::{Append, AppendError, Appended, Origin, Replication};
+use crate::node::worker::{Folded, LogBody, LogRecord};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::Offset;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+
+const H_KIND: &str = "palisade-kind";
+const H_ORIGIN: &str = "palisade-origin";
+const H_INSTANCE: &str = "palisade-instance";
+const H_REQUEST: &str = "palisade-request";
+const H_CONFIG: &str = "palisade-config";
+
+/// The canonical JSON of an event, as the log holds it.
+pub fn encode_event(e: &Event) -> Vec<u8> {
+    serde_json::to_vec(e).unwrap_or_default()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FeedbackRecord {
+    event_id: String,
+    verdict: FeedbackVerdict,
+}
+
+/// What a replica stamps on the records it writes to the log.
+#[derive(Clone)]
+pub struct Forward {
+    pub log_topic: String,
+    /// The group forwarding the events topic.
+    pub group: String,
+    instance: String,
+    /// The rules, model and hash key the writer runs, so a replica that
+    /// reads a record of another configuration can say so.
+    fingerprint: String,
+}
+
+impl Forward {
+    pub fn new(cluster: &ClusterConfig, fingerprint: String) -> Forward {
+        Forward {
+            log_topic: cluster.log_topic.clone(),
+            group: cluster.forward_group.clone(),
+            instance: client::instance_name(),
+            fingerprint,
+        }
+    }
+
+    pub(super) fn headers(
+        &self,
+        origin: Origin,
+        request: Option<&str>,
+    ) -> Vec<(Cow<'static, str>, Vec<u8>)> {
+        let kind: &[u8] = if origin == Origin::Feedback {
+            b"feedback"
+        } else {
+            b"event"
+        };
+        let mut h: Vec<(Cow<'static, str>, Vec<u8>)> = vec![
+            (H_KIND.into(), kind.to_vec()),
+            (H_ORIGIN.into(), origin.as_str().as_bytes().to_vec()),
+            (H_INSTANCE.into(), self.instance.as_bytes().to_vec()),
+            (H_CONFIG.into(), self.fingerprint.as_bytes().to_vec()),
+        ];
+        if let Some(r) = request {
+            h.push((H_REQUEST.into(), r.as_bytes().to_vec()));
+        }
+        h
+    }
+}
+
+/// The configuration fingerprint replicas compare: hash key fingerprint,
+/// rules version, model version.
+pub fn fingerprint(engine: &crate::engine::Engine) -> String {
+    format!(
+        "{:016x}/{}/{}",
+        engine.hash_key_fingerprint(),
+        engine.rules_version(),
+        engine.model_version()
+    )
+}
+
+/// A request waiting for its records to be folded here.
+struct Waiter {
+    expected: usize,
+    got: Vec<Folded>,
+    reply: Option<oneshot::Sender<Vec<Folded>>>,
+}
+
+#[derive(Clone, Default, serde::Serialize)]
+struct Status {
+    position: u64,
+    log_end: Option<u64>,
+    lag_events: u64,
+    lag_seconds: f64,
+    caught_up: bool,
+    publisher: bool,
+    /// As the publisher: the next offset whose records it publishes.
+    published_to: Option<u64>,
+    /// The log consumer's connection problem, if any.
+    broker: Option<String>,
+}
+
+/// The replica's side the HTTP door holds (as [`Replication`]).
+pub struct Shared {
+    producer: FutureProducer,
+    stamp: Forward,
+    /// Tells this process's requests from an earlier life's.
+    nonce: String,
+    seq: AtomicU64,
+    waiters: Mutex<HashMap<u64, Waiter>>,
+    status: Mutex<Status>,
+    metrics: Arc<Metrics>,
+    checkpoints: PathBuf,
+    ready_lag: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A folded record this process wrote and waits for.
+    fn folded(&self, request: u64, f: Folded) {
+        let mut w = self.waiters();
+        let Some(waiter) = w.get_mut(&request) else {
+            return;
+        };
+        waiter.got.push(f);
+        if waiter.got.len() >= waiter.expected {
+            if let Some(mut done) = w.remove(&request) {
+                if let Some(reply) = done.reply.take() {
+                    let _ = reply.send(std::mem::take(&mut done.got));
+                }
+            }
+        }
+    }
+
+    fn outgoing(&self, a: &Append, origin: Origin, request: Option<&str>) -> Outgoing {
+        let (key, value) = match a {
+            Append::Event(e) => (e.user.as_bytes().to_vec(), encode_event(e)),
+            Append::Feedback { event_id, verdict } => (
+                event_id.as_bytes().to_vec(),
+                serde_json::to_vec(&FeedbackRecord {
+                    event_id: event_id.clone(),
+                    verdict: *verdict,
+                })
+                .unwrap_or_default(),
+            ),
+        };
+        Outgoing {
+            topic: Topic::Log,
+            key,
+            value,
+            headers: self.stamp.headers(origin, request),
+        }
+    }
+}
+
+impl Replication for Shared {
+    fn append(&self, records: Vec<Append>, origin: Origin, wait: Duration) -> Appended<'_> {
+        Box::pin(async move {
+            let n = records.len();
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let request = format!("{}-{seq}", self.nonce);
+            let (tx, rx) = oneshot::channel();
+            self.waiters().insert(
+                seq,
+                Waiter {
+                    expected: n,
+                    got: Vec::with_capacity(n),
+                    reply: Some(tx),
+                },
+            );
+            let sends: Vec<_> = records
+                .iter()
+                .map(|a| {
+                    let o = self.outgoing(a, origin, Some(&request));
+                    send_to(&self.producer, &self.stamp.log_topic, &o)
+                })
+                .collect();
+            let results = join_all(sends).await;
+            let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+            let appends = &self.metrics.cluster.appends;
+            appends
+                .with_label_values(&[origin.as_str(), "ok"])
+                .inc_by(n as u64 - failed);
+            if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+                appends
+                    .with_label_values(&[origin.as_str(), "error"])
+                    .inc_by(failed);
+                self.waiters().remove(&seq);
+                return Err(AppendError::NotWritten(format!(
+                    "{failed} of {n} records were not written to the cluster log ({e}); send them again: repeats are recognised by event id"
+                )));
+            }
+            match tokio::time::timeout(wait, rx).await {
+                Ok(Ok(folded)) => Ok(folded),
+                _ => {
+                    self.waiters().remove(&seq);
+                    Err(AppendError::NotApplied(format!(
+                        "written to the cluster log, but this replica did not apply it within {} (it is {} records behind)",
+                        humantime::format_duration(wait),
+                        self.status().lag_events
+                    )))
+                }
+            }
+        })
+    }
+
+    fn append_attempt(&self, e: &Event) {
+        let o = self.outgoing(&Append::Event(e.clone()), Origin::Decide, None);
+        let sent = send_to(&self.producer, &self.stamp.log_topic, &o);
+        let metrics = self.metrics.clone();
+        self.runtime.spawn(async move {
+            let result = if sent.await.is_ok() { "ok" } else { "error" };
+            metrics
+                .cluster
+                .appends
+                .with_label_values(&["decide", result])
+                .inc();
+        });
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        let s = self.status();
+        if let Some(b) = &s.broker {
+            return Err(format!("cluster log: {b}"));
+        }
+        if s.caught_up {
+            Ok(())
+        } else {
+            Err(format!(
+                "catching up with the cluster log: at offset {}, {} records behind (ready within {})",
+                s.position, s.lag_events, self.ready_lag
+            ))
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let s = self.status().clone();
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("mode".into(), "replicated".into());
+            o.insert("instance".into(), self.stamp.instance.clone().into());
+            o.insert("log_topic".into(), self.stamp.log_topic.clone().into());
+        }
+        v
+    }
+
+    fn checkpoints(&self) -> PathBuf {
+        self.checkpoints.clone()
+    }
+}
+
+/// The publisher group's callbacks: whether this replica owns the log's
+/// partition there (and so publishes).
+struct PublisherContext {
+    owned: AtomicBool,
+}
+
+impl ClientContext for PublisherContext {}
+
+impl ConsumerContext for PublisherContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(parts) => {
+                // Owned to publish, not to read: the log is read by
+                // assignment.
+                let _ = consumer.pause(parts);
+                self.owned.store(parts.count() > 0, Ordering::Release);
+            }
+            Rebalance::Revoke(_) => self.owned.store(false, Ordering::Release),
+            Rebalance::Error(e) => eprintln!("palisade cluster: publisher group rebalance failed: {e}"),
+        }
+    }
+}
+
+/// A running replica: the log reader (and publisher) thread.
+pub struct Cluster {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub shared: Arc<Shared>,
+}
+
+/// What starting a replica needs.
+pub struct Start {
+    pub kafka: KafkaConfig,
+    pub cluster: ClusterConfig,
+    /// The checkpoint's log offset: the first record to fold.
+    pub position: u64,
+    pub fingerprint: String,
+    pub checkpoints: PathBuf,
+    /// How long the log must keep records ([`ClusterConfig::retention_needed`]).
+    pub retention_needed: Duration,
+}
+
+impl Cluster {
+    /// Checks the log (one partition, still holding `position`, kept long
+    /// enough), then starts reading it. An `Err` says why this replica
+    /// must not start.
+    pub async fn start(
+        s: Start,
+        engine: EngineHandle,
+        metrics: Arc<Metrics>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Cluster, String> {
+        let k = &s.kafka;
+        let c = &s.cluster;
+        let topic = c.log_topic.clone();
+        metrics.start_cluster();
+        let admin: AdminClient<DefaultClientContext> = client_config(k, &k.properties)
+            .create()
+            .map_err(|e| format!("kafka admin client: {e}"))?;
+        check_log(&admin, k, c, s.position, s.retention_needed).await?;
+        let health = Arc::new(Health::new(format!("connecting to {}", topic)));
+        let context = Context {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            last_error_log: Mutex::new(None),
+            assigned: Mutex::new(None),
+            assignments: Default::default(),
+        };
+        let log: BaseConsumer<Context> = client_config(k, &k.consumer_properties)
+            // librdkafka wants a group even to read by assignment; this one
+            // never joins and never commits.
+            .set("group.id", format!("{}-reader", c.publisher_group))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "fetch.wait.max.ms",
+                c.fetch_wait.value().as_millis().to_string(),
+            )
+            // An offset the log no longer holds is an error, never a silent
+            // jump (that would skip state).
+            .set("auto.offset.reset", "error")
+            .set_if_absent("enable.partition.eof", "false", k)
+            .create_with_context(context)
+            .map_err(|e| format!("kafka log reader: {e}"))?;
+        let session_ms = c.session_timeout.value().as_millis().max(1000) as u64;
+        let publisher: BaseConsumer<PublisherContext> = client_config(k, &k.consumer_properties)
+            .set("group.id", &c.publisher_group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("session.timeout.ms", session_ms.to_string())
+            .set("heartbeat.interval.ms", (session_ms / 3).max(100).to_string())
+            .create_with_context(PublisherContext {
+                owned: AtomicBool::new(false),
+            })
+            .map_err(|e| format!("kafka publisher group: {e}"))?;
+        publisher
+            .subscribe(&[&topic])
+            .map_err(|e| format!("kafka: cannot join {}: {e}", c.publisher_group))?;
+        let producer: FutureProducer = client_config(k, &k.producer_properties)
+            .set(
+                "message.timeout.ms",
+                k.delivery_timeout.value().as_millis().to_string(),
+            )
+            .set_if_absent("enable.idempotence", "true", k)
+            .set_if_absent("linger.ms", "1", k)
+            .create()
+            .map_err(|e| format!("kafka producer: {e}"))?;
+        let nonce = {
+            use rand_core::TryRngCore;
+            let n = rand_core::OsRng
+                .try_next_u64()
+                .map_err(|e| format!("cluster: no randomness from the system: {e}"))?;
+            format!("{n:016x}")
+        };
+        let shared = Arc::new(Shared {
+            producer: producer.clone(),
+            stamp: Forward::new(c, s.fingerprint.clone()),
+            nonce,
+            seq: AtomicU64::new(0),
+            waiters: Mutex::new(HashMap::new()),
+            status: Mutex::new(Status {
+                position: s.position,
+                ..Status::default()
+            }),
+            metrics: metrics.clone(),
+            checkpoints: s.checkpoints.clone(),
+            ready_lag: c.ready_lag,
+            runtime: runtime.clone(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut reader = Reader {
+            log,
+            publisher,
+            producer,
+            engine,
+            metrics,
+            runtime,
+            stop: stop.clone(),
+            health,
+            shared: shared.clone(),
+            kafka: s.kafka,
+            cluster: s.cluster,
+            position: s.position,
+            back: 0,
+            window: VecDeque::new(),
+            published_to: None,
+            last_watermark: None,
+            high: None,
+            last_folded_ms: None,
+            config_warned: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("palisade-replica".into())
+            .spawn(move || reader.run())
+            .map_err(|e| format!("cluster: cannot start the log reader thread: {e}"))?;
+        Ok(Cluster {
+            stop,
+            thread: Some(thread),
+            shared,
+        })
+    }
+
+    /// Finishes the batch in flight and stops reading.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// The log topic has one partition (it is created so when missing), still
+/// holds `position`, and keeps records long enough.
+async fn check_log(
+    admin: &AdminClient<DefaultClientContext>,
+    k: &KafkaConfig,
+    c: &ClusterConfig,
+    position: u64,
+    retention_needed: Duration,
+) -> Result<(), String> {
+    let topic = &c.log_topic;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| {
+            format!(
+                "cluster: cannot read the metadata of the log topic `{topic}` from {}: {e}",
+                k.brokers.as_deref().unwrap_or_default()
+            )
+        })?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len());
+    if partitions == 0 {
+        let made = admin
+            .create_topics(
+                &[NewTopic::new(topic, 1, TopicReplication::Fixed(-1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .map_err(|e| format!("cluster: cannot create the log topic `{topic}`: {e}"))?;
+        for r in made {
+            match r {
+                Ok(_) => eprintln!("palisade cluster: created the log topic `{topic}` (one partition)"),
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, e)) => {
+                    return Err(format!("cluster: cannot create the log topic `{topic}`: {e}"))
+                }
+            }
+        }
+    } else if partitions != 1 {
+        return Err(format!(
+            "cluster: the log topic `{topic}` has {partitions} partitions; the cluster log must have exactly one (its order is the order every replica applies changes in). \
+             Create a topic of one partition and set cluster.log_topic to it"
+        ));
+    }
+    // A topic just made takes a moment to show in the metadata.
+    let started = Instant::now();
+    let (low, _high) = loop {
+        match admin
+            .inner()
+            .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        {
+            Ok(w) => break w,
+            Err(e) if started.elapsed() > Duration::from_secs(15) => {
+                return Err(format!("cluster: cannot read the log topic's offsets: {e}"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    if low > position as i64 {
+        let how = if position == 0 {
+            "this replica has no checkpoint and would start from offset 0".to_string()
+        } else {
+            format!("this replica's checkpoint ends at offset {position}")
+        };
+        return Err(format!(
+            "cluster: the log `{topic}` starts at offset {low}, but {how}: the records before {low} were deleted by retention, so the state cannot be rebuilt from the log. \
+             Start from a newer checkpoint: set cluster.join_from to a running replica (its checkpoint is taken over), or raise the topic's retention.ms"
+        ));
+    }
+    // retention.ms, when the broker says it.
+    let described = admin
+        .describe_configs(
+            &[ResourceSpecifier::Topic(topic)],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(5))),
+        )
+        .await;
+    let retention_ms = described.ok().and_then(|rs| {
+        rs.into_iter().flatten().find_map(|r| {
+            r.get("retention.ms")
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+    });
+    let needed = humantime::format_duration(retention_needed);
+    match retention_ms {
+        Some(ms) if ms >= 0 && (ms as u128) < retention_needed.as_millis() => {
+            return Err(format!(
+                "cluster: the log topic `{topic}` keeps records {} (retention.ms = {ms}), less than the {needed} a replica needs to restart or join from a checkpoint (twice journal.checkpoint_interval and a day). \
+                 Raise retention.ms (or set it to -1), or checkpoint more often",
+                humantime::format_duration(Duration::from_millis(ms as u64))
+            ));
+        }
+        Some(_) => {}
+        None => eprintln!(
+            "palisade cluster: warning: the broker did not say how long `{topic}` keeps records (retention.ms); it must keep them at least {needed}"
+        ),
+    }
+    Ok(())
+}
+
+/// Takes a running replica's newest checkpoint (`GET
+/// /v1/cluster/checkpoint` at `peer`, an `http://host:port`) into `dir`, for
+/// a replica that has none; what it says of it, for the start-up line. The
+/// file is checked whole (checksums, hash key, versions) when loaded, like
+/// any checkpoint.
+pub async fn join_from(peer: &str, api_key: &str, dir: &std::path::Path) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    let fail = |what: String| format!("cluster.join_from {peer}: {what}");
+    let uri: hyper::Uri = format!("{}/v1/cluster/checkpoint", peer.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| fail(format!("not an address: {e}")))?;
+    let host = uri.host().unwrap_or_default().to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| fail("no answer within 10 s".into()))?
+    .map_err(|e| fail(format!("cannot connect: {e}")))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(uri.path())
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {api_key}"))
+        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .map_err(|e| fail(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = response.status();
+    let offset = response
+        .headers()
+        .get("x-palisade-log-offset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = response.into_body();
+    if !status.is_success() {
+        let text = body
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        return Err(fail(format!("answered {status}: {}", text.trim())));
+    }
+    let offset = offset.ok_or_else(|| fail("no X-Palisade-Log-Offset header".into()))?;
+    crate::state::private_dir(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let name = format!("checkpoint-{offset:020}");
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(format!("{name}.ckpt"));
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| fail(format!("{}: {e}", tmp.display())))?;
+    let mut bytes = 0u64;
+    let started = Instant::now();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| fail(format!("the transfer broke off: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            use tokio::io::AsyncWriteExt;
+            bytes += data.len() as u64;
+            file.write_all(&data)
+                .await
+                .map_err(|e| fail(format!("{}: {e}", tmp.display())))?;
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| fail(format!("{}: {e}", tmp.display())))?;
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    Ok(format!(
+        "checkpoint at log offset {offset} taken from {peer} ({} in {:.1} s)",
+        bytesize::ByteSize(bytes),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// One record as read, before and after folding.
+struct Read {
+    offset: u64,
+    origin: Option<Origin>,
+    request: Option<u64>,
+    append_ms: Option<i64>,
+    user: String,
+    event_id: String,
+    tenant: Option<String>,
+}
+
+struct Reader {
+    log: BaseConsumer<Context>,
+    publisher: BaseConsumer<PublisherContext>,
+    producer: FutureProducer,
+    engine: EngineHandle,
+    metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    health: Arc<Health>,
+    shared: Arc<Shared>,
+    kafka: KafkaConfig,
+    cluster: ClusterConfig,
+    /// The next offset to fold.
+    position: u64,
+    /// How far back the last re-read after a gap went (0: none pending).
+    back: u64,
+    /// Outputs of recent records, by offset, for a takeover.
+    window: VecDeque<(u64, Vec<Outgoing>)>,
+    /// As the publisher, the next offset to publish.
+    published_to: Option<u64>,
+    last_watermark: Option<Instant>,
+    /// The log's end as last fetched.
+    high: Option<i64>,
+    last_folded_ms: Option<i64>,
+    config_warned: Option<Instant>,
+}
+
+impl Reader {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn assign_at(&self, offset: u64) -> bool {
+        let mut tpl = TopicPartitionList::new();
+        if let Err(e) =
+            tpl.add_partition_offset(&self.cluster.log_topic, 0, Offset::Offset(offset as i64))
+        {
+            eprintln!("palisade cluster: {e}");
+            return false;
+        }
+        match self.log.assign(&tpl) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("palisade cluster: cannot read the log from offset {offset}: {e}");
+                false
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        if !self.assign_at(self.position) {
+            return;
+        }
+        eprintln!(
+            "palisade cluster: folding `{}` from offset {}",
+            self.cluster.log_topic, self.position
+        );
+        let batch_size = self.kafka.batch_size;
+        let mut batch: Vec<OwnedMessage> = Vec::with_capacity(batch_size);
+        while !self.stopping() {
+            // Rebalances of the publisher group happen here.
+            if let Some(Err(e)) = self.publisher.poll(Duration::ZERO) {
+                eprintln!("palisade cluster: publisher group: {e}");
+            }
+            self.role();
+            batch.clear();
+            let mut wait = POLL;
+            while batch.len() < batch_size {
+                match self.log.poll(wait) {
+                    None => break,
+                    Some(Ok(m)) => batch.push(m.detach()),
+                    Some(Err(e)) => {
+                        self.log_error(&e);
+                        break;
+                    }
+                }
+                wait = Duration::ZERO;
+            }
+            let folded = self.fold(&batch);
+            if !folded {
+                break;
+            }
+            self.watermarks();
+        }
+        if self.published_to.is_some() {
+            let _ = self
+                .publisher
+                .commit_consumer_state(CommitMode::Sync);
+        }
+        let _ = self.producer.flush(Timeout::After(Duration::from_secs(5)));
+        eprintln!("palisade cluster: stopped at log offset {}", self.position);
+    }
+
+    fn log_error(&self, e: &KafkaError) {
+        let why = e.to_string();
+        eprintln!("palisade cluster: reading the log: {why}");
+        if matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+        ) {
+            self.shared.status().broker = Some(format!(
+                "the log no longer holds offset {} (deleted by retention): this replica cannot catch up; restart it from a newer checkpoint (cluster.join_from)",
+                self.position
+            ));
+        }
+    }
+
+    /// Takes up or gives up publishing, as the publisher group decided.
+    fn role(&mut self) {
+        let owned = self.publisher.context().owned.load(Ordering::Acquire);
+        let m = &self.metrics.cluster;
+        match (owned, self.published_to) {
+            (true, None) => {
+                let mut tpl = TopicPartitionList::new();
+                let _ = tpl.add_partition(&self.cluster.log_topic, 0);
+                let committed = self
+                    .publisher
+                    .committed_offsets(tpl, Duration::from_secs(5))
+                    .ok()
+                    .and_then(|t| {
+                        t.find_partition(&self.cluster.log_topic, 0)
+                            .and_then(|p| match p.offset() {
+                                Offset::Offset(o) if o >= 0 => Some(o as u64),
+                                _ => None,
+                            })
+                    });
+                let from = committed.unwrap_or(self.position);
+                m.publisher.set(1);
+                m.publisher_changes.inc();
+                self.shared.status().publisher = true;
+                // What the predecessor may not have delivered.
+                let oldest = self.window.front().map_or(self.position, |(o, _)| *o);
+                let pending: Vec<Outgoing> = self
+                    .window
+                    .iter()
+                    .filter(|(o, _)| *o >= from && *o < self.position)
+                    .flat_map(|(_, out)| out.iter().map(Outgoing::repeat))
+                    .collect();
+                eprintln!(
+                    "palisade cluster: this replica is the publisher now (the group's published offset {}; this replica is at {}); publishing {} records again from offset {from}, marked redelivered",
+                    committed.map_or("none".to_string(), |c| c.to_string()),
+                    self.position,
+                    pending.len(),
+                );
+                if committed.is_some_and(|c| c < oldest) {
+                    eprintln!(
+                        "palisade cluster: warning: records of offsets {} to {} may not have been published: older than this replica's window of {} records (cluster.publish_window)",
+                        from,
+                        oldest,
+                        self.cluster.publish_window
+                    );
+                }
+                self.published_to = Some(from);
+                if !pending.is_empty() {
+                    self.deliver(pending, true);
+                }
+                self.commit_published();
+            }
+            (false, Some(_)) => {
+                self.published_to = None;
+                m.publisher.set(0);
+                m.publisher_changes.inc();
+                let mut s = self.shared.status();
+                s.publisher = false;
+                s.published_to = None;
+                drop(s);
+                eprintln!("palisade cluster: this replica no longer publishes (the publisher group gave the role to another)");
+            }
+            _ => {}
+        }
+    }
+
+    fn commit_published(&self) {
+        let Some(to) = self.published_to else { return };
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&self.cluster.log_topic, 0, Offset::Offset(to as i64))
+            .is_ok()
+        {
+            let _ = self.publisher.commit(&tpl, CommitMode::Async);
+        }
+        self.shared.status().published_to = Some(to);
+    }
+
+    /// Folds the batch's records that follow the position in order; `false`
+    /// when stopping with the engine gone.
+    fn fold(&mut self, batch: &[OwnedMessage]) -> bool {
+        let mut records = Vec::with_capacity(batch.len());
+        let mut reads = Vec::with_capacity(batch.len());
+        let mut expected = self.position;
+        let mut gap = false;
+        for msg in batch {
+            let offset = msg.offset() as u64;
+            if offset < expected {
+                continue; // read again after a gap: folded already
+            }
+            if offset > expected {
+                gap = true;
+                break;
+            }
+            expected += 1;
+            let (record, read) = self.decode(msg, offset);
+            records.push(record);
+            reads.push(read);
+        }
+        if !records.is_empty() {
+            self.back = 0;
+            let Some(folded) = self.apply(records) else {
+                return false;
+            };
+            self.after(reads, folded);
+        }
+        if gap {
+            // Read again from further back (see the module's docs).
+            self.back = (self.back * 4).clamp(16, 1 << 20);
+            let from = self.position.saturating_sub(self.back);
+            if from == 0 && self.back > self.position {
+                eprintln!(
+                    "palisade cluster: the log skips from offset {} (records missing); reading from 0 to find it",
+                    self.position
+                );
+            }
+            self.assign_at(from);
+        }
+        true
+    }
+
+    fn decode(&mut self, msg: &OwnedMessage, offset: u64) -> (LogRecord, Read) {
+        let mut kind = None;
+        let mut origin = None;
+        let mut request = None;
+        let mut counted_here = false;
+        if let Some(h) = msg.headers() {
+            for Header { key, value } in h.iter() {
+                let v = value.unwrap_or_default();
+                match key {
+                    H_KIND => kind = Some(v.to_vec()),
+                    H_ORIGIN => origin = Origin::parse(v),
+                    H_INSTANCE => counted_here = v == self.shared.stamp.instance.as_bytes(),
+                    H_REQUEST => {
+                        request = std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|r| r.split_once('-'))
+                            .filter(|(nonce, _)| *nonce == self.shared.nonce)
+                            .and_then(|(_, seq)| seq.parse::<u64>().ok());
+                    }
+                    H_CONFIG if v != self.shared.stamp.fingerprint.as_bytes() => {
+                        self.warn_config(offset, v);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let payload = msg.payload().unwrap_or_default();
+        let body = match kind.as_deref() {
+            Some(b"event") => Event::from_json(payload).map(LogBody::Event).ok(),
+            Some(b"feedback") => serde_json::from_slice::<FeedbackRecord>(payload)
+                .ok()
+                .map(|f| LogBody::Feedback {
+                    event_id: f.event_id,
+                    verdict: f.verdict,
+                }),
+            _ => None,
+        }
+        .unwrap_or_else(|| {
+            self.metrics
+                .cluster
+                .skipped
+                .with_label_values(&["malformed"])
+                .inc();
+            LogBody::Malformed
+        });
+        let (user, event_id, tenant) = match &body {
+            LogBody::Event(e) => (e.user.clone(), e.event_id.clone(), e.tenant.clone()),
+            _ => Default::default(),
+        };
+        let read = Read {
+            offset,
+            origin,
+            request,
+            append_ms: msg.timestamp().to_millis(),
+            user,
+            event_id,
+            tenant,
+        };
+        (
+            LogRecord {
+                offset,
+                body,
+                counted_here,
+            },
+            read,
+        )
+    }
+
+    fn warn_config(&mut self, offset: u64, theirs: &[u8]) {
+        if self
+            .config_warned
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.config_warned = Some(Instant::now());
+        eprintln!(
+            "palisade cluster: warning: the log record at offset {offset} was written by a replica running another configuration ({}; this one runs {}: hash key fingerprint/rules/model). Replicas of other rules decide differently; run one configuration on every replica",
+            String::from_utf8_lossy(theirs),
+            self.shared.stamp.fingerprint
+        );
+    }
+
+    /// One turn of the engine; `None` when it has stopped.
+    fn apply(&self, records: Vec<LogRecord>) -> Option<Vec<Folded>> {
+        let mut records = Some(records);
+        loop {
+            let (tx, rx) = oneshot::channel();
+            let job = Job::Fold(records.take()?, tx);
+            let ran = self
+                .runtime
+                .block_on(self.engine.run_returning(job, Duration::from_secs(5)));
+            match ran {
+                Ok(()) => return self.runtime.block_on(rx).ok(),
+                Err((Refused::Overloaded | Refused::TimedOut, job)) if !self.stopping() => {
+                    let Job::Fold(r, _) = job else { return None };
+                    records = Some(r);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waiters answered, outputs kept and (as the publisher) published,
+    /// metrics.
+    fn after(&mut self, reads: Vec<Read>, folded: Vec<Folded>) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let m = &self.metrics.cluster;
+        let mut publish = Vec::new();
+        for (r, f) in reads.into_iter().zip(folded) {
+            if let Some(t) = r.append_ms {
+                m.delay.observe(((now_ms - t).max(0) as f64) / 1000.0);
+                self.last_folded_ms = Some(t);
+            }
+            if f.duplicate {
+                m.skipped.with_label_values(&["duplicate"]).inc();
+            }
+            if f.late.is_some() {
+                m.skipped.with_label_values(&["late"]).inc();
+            }
+            let out = outputs(&r, &f, &self.shared.stamp.instance);
+            self.position = r.offset + 1;
+            if !out.is_empty() {
+                if self.published_to.is_some_and(|p| r.offset >= p) {
+                    publish.extend(out.iter().map(Outgoing::copy));
+                }
+                self.window.push_back((r.offset, out));
+            }
+            if let Some(req) = r.request {
+                self.shared.folded(req, f);
+            }
+        }
+        let keep_from = self
+            .position
+            .saturating_sub(self.cluster.publish_window as u64);
+        while self.window.front().is_some_and(|(o, _)| *o < keep_from) {
+            self.window.pop_front();
+        }
+        if self.published_to.is_some() {
+            if !publish.is_empty() {
+                self.deliver(publish, false);
+            }
+            self.published_to = Some(self.position);
+            self.commit_published();
+        }
+        m.position.set(self.position as i64);
+        self.shared.status().position = self.position;
+    }
+
+    /// Publishes until every record is acknowledged, or the role or the
+    /// replica goes.
+    fn deliver(&self, mut pending: Vec<Outgoing>, repeat: bool) {
+        let m = &self.metrics.cluster;
+        let mut backoff = Duration::from_millis(100);
+        while !pending.is_empty() {
+            let sends: Vec<_> = pending
+                .iter()
+                .map(|o| send_to(&self.producer, &self.kafka.decisions_topic, o))
+                .collect();
+            let results = self.runtime.block_on(join_all(sends));
+            let mut failed = Vec::new();
+            for (o, r) in pending.into_iter().zip(results) {
+                match r {
+                    Ok(_) => {
+                        let record = if o.key_is_enforcement() {
+                            "enforcement"
+                        } else {
+                            "decision"
+                        };
+                        m.published
+                            .with_label_values(&[record, if repeat { "true" } else { "false" }])
+                            .inc();
+                        self.metrics
+                            .kafka_produced
+                            .with_label_values(&["decisions"])
+                            .inc();
+                    }
+                    Err(e) => {
+                        self.metrics.kafka_produce_errors.inc();
+                        if failed.is_empty() {
+                            eprintln!("palisade cluster: publishing failed ({e}); sending again in {} ms", backoff.as_millis());
+                        }
+                        failed.push(o);
+                    }
+                }
+            }
+            pending = failed;
+            if !pending.is_empty() {
+                if self.stopping() || !self.publisher.context().owned.load(Ordering::Acquire) {
+                    eprintln!("palisade cluster: {} records unpublished; the next publisher publishes them again", pending.len());
+                    return;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// The log's end (asked of the broker at most every 500 ms; between,
+    /// at least what was folded) and how far behind it this replica is.
+    fn watermarks(&mut self) {
+        let topic = &self.cluster.log_topic;
+        let mut high = self
+            .high
+            .map(|h| h.max(self.position as i64));
+        if self
+            .last_watermark
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(500))
+        {
+            self.last_watermark = Some(Instant::now());
+            match self.log.fetch_watermarks(topic, 0, Duration::from_secs(1)) {
+                Ok((_, h)) => {
+                    high = Some(h);
+                    self.high = Some(h);
+                    let mut s = self.shared.status();
+                    if s.broker.as_deref().is_some_and(|b| b.starts_with("broker")) {
+                        s.broker = None;
+                    }
+                }
+                Err(e) => {
+                    self.shared.status().broker = Some(format!("broker unreachable: {e}"));
+                }
+            }
+        }
+        let Some(high) = high else { return };
+        let lag = (high as u64).saturating_sub(self.position);
+        let lag_seconds = match (lag, self.last_folded_ms) {
+            (0, _) | (_, None) => 0.0,
+            (_, Some(t)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                ((now - t).max(0) as f64) / 1000.0
+            }
+        };
+        let caught_up = lag <= self.cluster.ready_lag;
+        let m = &self.metrics.cluster;
+        m.lag_events.set(lag as i64);
+        m.lag_seconds.set(lag_seconds);
+        m.caught_up.set(i64::from(caught_up));
+        let mut s = self.shared.status();
+        s.log_end = Some(high as u64);
+        s.lag_events = lag;
+        s.lag_seconds = lag_seconds;
+        if caught_up && !s.caught_up {
+            eprintln!(
+                "palisade cluster: caught up with the log at offset {} (of {high})",
+                self.position
+            );
+        }
+        s.caught_up = caught_up;
+        let _ = &self.health;
+    }
+}
+
+/// The records the publisher produces for one folded record: its decision
+/// when it came from the events topic (answered over HTTP otherwise), and
+/// every enforcement it issued, each with its log offset and a stable id.
+fn outputs(r: &Read, f: &Folded, instance: &str) -> Vec<Outgoing> {
+    let Some(d) = &f.decision else {
+        return Vec::new();
+    };
+    let offset = r.offset.to_string();
+    let base = |record: &'static str| -> Vec<(Cow<'static, str>, Vec<u8>)> {
+        let mut h: Vec<(Cow<'static, str>, Vec<u8>)> = [
+            ("record", record.as_bytes()),
+            ("event_id", r.event_id.as_bytes()),
+            ("rules_version", d.rules_version.as_bytes()),
+            ("model_version", d.model_version.as_bytes()),
+            ("instance", instance.as_bytes()),
+            ("log_offset", offset.as_bytes()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.to_vec()))
+        .collect();
+        if let Some(t) = &r.tenant {
+            h.push(("tenant".into(), t.as_bytes().to_vec()));
+        }
+        if f.duplicate {
+            h.push(("redelivered".into(), b"true".to_vec()));
+        }
+        h
+    };
+    let mut out = Vec::new();
+    if r.origin == Some(Origin::Kafka) {
+        let mut value = Vec::with_capacity(512);
+        d.write_json(&mut value);
+        out.push(Outgoing {
+            topic: Topic::Decisions,
+            key: r.user.as_bytes().to_vec(),
+            value,
+            headers: base("decision"),
+        });
+    }
+    for (i, enf) in f.enforcements.iter().enumerate() {
+        let mut headers = base("enforcement");
+        headers.push(("enforcement_id".into(), format!("{offset}.{i}").into_bytes()));
+        out.push(Outgoing {
+            topic: Topic::Decisions,
+            key: enf.key().into_bytes(),
+            value: serde_json::to_vec(enf).unwrap_or_default(),
+            headers,
+        });
+    }
+    out
+}
+
+impl Outgoing {
+    fn copy(&self) -> Outgoing {
+        Outgoing {
+            topic: self.topic,
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+
+    /// The same record, marked as possibly published before.
+    fn repeat(&self) -> Outgoing {
+        let mut o = self.copy();
+        if !o.headers.iter().any(|(k, _)| k == "redelivered") {
+            o.headers.push(("redelivered".into(), b"true".to_vec()));
+        }
+        o
+    }
+
+    fn key_is_enforcement(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, v)| k == "record" && v.as_slice() == b"enforcement")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_reads_back_from_the_log_as_it_was_written() {
+        let json = br#"{"event_id":"e1","kind":"sign_in","user":"Alice@Example.com","ip":"2001:db8::1","outcome":"failure","failure_reason":"bad_password","timestamp":"2026-11-01T10:00:00.123Z","user_agent":"Mozilla/5.0","device_id":"d1","password_sha1":"5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8","mfa":"none","tenant":"acme","user_exists":true}"#;
+        let e = Event::from_json(json).unwrap();
+        let back = Event::from_json(&encode_event(&e)).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn origins_read_back() {
+        for o in [Origin::Decide, Origin::Events, Origin::Feedback, Origin::Kafka] {
+            assert_eq!(Origin::parse(o.as_str().as_bytes()), Some(o));
+        }
+        assert_eq!(Origin::parse(b"other"), None);
+    }
+}
