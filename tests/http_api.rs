@@ -19,7 +19,7 @@ async fn every_v1_route_needs_a_valid_key_and_says_nothing_without_one() {
     let v1: Vec<(&str, String)> = v1
         .chain([("GET", "/v1/nothing-here".to_string())])
         .collect();
-    assert_eq!(v1.len(), 7, "every /v1 route and an unknown one");
+    assert_eq!(v1.len(), 9, "every /v1 route and an unknown one");
     for (method, path) in v1.iter().map(|(m, p)| (*m, p.as_str())) {
         for key in [None, Some("wrong-key-0123456789abc"), Some("")] {
             let a = call_with(&s, method, path, "{}", key).await;

@@ -8,34 +8,16 @@
 mod support;
 
 use rand::{Rng, SeedableRng};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::child::{Serve, WAIT};
+use support::kafka::{broker, create, producer, publish, Reader, Record};
 use support::simulated::{fingerprint, outcomes};
-
-fn broker() -> Option<String> {
-    match std::env::var("PALISADE_TEST_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs the Kafka tests: scripts/test starts a broker and sets PALISADE_TEST_KAFKA"
-            );
-            eprintln!(
-                "SKIP: PALISADE_TEST_KAFKA is not set (scripts/test starts a broker and sets it); Kafka test skipped"
-            );
-            None
-        }
-    }
-}
 
 struct Topics {
     events: String,
@@ -78,33 +60,6 @@ fn fresh_names(name: &str) -> Topics {
     }
 }
 
-/// Creates topics of one replica, by name and partition count.
-async fn create(broker: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .unwrap();
-    let new: Vec<_> = topics
-        .iter()
-        .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    for r in admin
-        .create_topics(&new, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap_or_else(|e| panic!("cannot create topic: {e:?}"));
-    }
-}
-
-fn producer(broker: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("linger.ms", "1")
-        .create()
-        .unwrap()
-}
-
 /// A producer that sends each message as a record batch of its own. With
 /// tansu 0.6, a consumer that starts from an offset inside a batch (as one
 /// resuming from its group's committed offset does) was seen to get the
@@ -120,20 +75,6 @@ fn unbatched_producer(broker: &str) -> FutureProducer {
         .unwrap()
 }
 
-async fn publish(p: &FutureProducer, topic: &str, messages: &[(String, Vec<u8>)]) {
-    let sends = messages.iter().map(|(key, value)| {
-        p.send(
-            FutureRecord::to(topic)
-                .key(key.as_str())
-                .payload(value.as_slice()),
-            Duration::from_secs(10),
-        )
-    });
-    for r in futures_util::future::join_all(sends).await {
-        r.unwrap_or_else(|(e, _)| panic!("cannot publish: {e}"));
-    }
-}
-
 /// A sign-in event `secs` seconds after 2026-11-26T10:00:00Z.
 fn event(id: &str, user: &str, ip: &str, outcome: &str, secs: u32) -> (String, Vec<u8>) {
     let (h, m, s) = (10 + secs / 3600, secs / 60 % 60, secs % 60);
@@ -146,107 +87,6 @@ fn event(id: &str, user: &str, ip: &str, outcome: &str, secs: u32) -> (String, V
         r#"{{"event_id":"{id}","kind":"sign_in","user":"{user}","ip":"{ip}","outcome":"{outcome}"{reason},"user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36","device_id":"d-{user}","timestamp":"2026-11-26T{h:02}:{m:02}:{s:02}Z"}}"#
     );
     (user.to_string(), json.into_bytes())
-}
-
-/// A record read back from an output topic.
-#[derive(Debug, Clone)]
-struct Record {
-    offset: i64,
-    key: String,
-    value: Vec<u8>,
-    headers: HashMap<String, String>,
-}
-
-impl Record {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.value).unwrap()
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// Reads a one-partition topic from its beginning.
-struct Reader {
-    consumer: BaseConsumer,
-    records: Vec<Record>,
-}
-
-impl Reader {
-    fn new(broker: &str, topic: &str) -> Reader {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", broker)
-            .set("group.id", format!("{topic}-reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
-        Reader {
-            consumer,
-            records: Vec::new(),
-        }
-    }
-
-    /// Reads until `done` holds for everything read so far, or panics
-    /// after `WAIT` with what was read.
-    fn until(&mut self, what: &str, done: impl Fn(&[Record]) -> bool) -> &[Record] {
-        let deadline = Instant::now() + WAIT;
-        while !done(&self.records) {
-            assert!(
-                Instant::now() < deadline,
-                "waited {WAIT:?} for {what}; read {} records",
-                self.records.len()
-            );
-            self.drain(Duration::from_millis(200));
-        }
-        &self.records
-    }
-
-    /// Reads everything the topic holds now.
-    ///
-    /// tansu 0.6 was seen to answer with a high watermark one past the
-    /// first offset of the last record batch, not past its last record; a
-    /// batch arrives whole, so reading until a record at `high - 1` or later
-    /// and then taking what is queued gets everything from either broker.
-    fn all(&mut self, topic: &str) -> &[Record] {
-        let (_, high) = self
-            .consumer
-            .fetch_watermarks(topic, 0, Duration::from_secs(5))
-            .unwrap();
-        self.until(&format!("the records of {topic} up to {high}"), |r| {
-            high == 0 || r.last().is_some_and(|r| r.offset >= high - 1)
-        });
-        self.drain(Duration::from_millis(200));
-        &self.records
-    }
-
-    fn drain(&mut self, wait: Duration) {
-        while let Some(m) = self.consumer.poll(wait) {
-            let m = m.unwrap();
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.records.push(Record {
-                offset: m.offset(),
-                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
-        }
-    }
 }
 
 /// `palisade serve` with Kafka, as a child process.

@@ -65,6 +65,7 @@ async fn an_undeliverable_decision_pauses_reading_at_the_window_then_catches_up(
     };
     let kafka = palisade::ingest::kafka::Kafka::start(
         config,
+        None,
         server.state.engine.clone(),
         server.state.metrics.clone(),
         tokio::runtime::Handle::current(),

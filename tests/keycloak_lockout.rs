@@ -577,7 +577,7 @@ fn the_detector_refuses_and_does_not_count_outcomes_while_locked() {
         ..Keys::default()
     };
     let hit = |d: &mut Detector, at_ms: u64, outcome: &str| {
-        d.evaluate(&event(at_ms, outcome), &keys, T + at_ms)
+        d.evaluate(&event(at_ms, outcome), &keys, T + at_ms, false)
     };
     assert_eq!(hit(&mut d, 2_000, "failure"), None);
     assert_eq!(

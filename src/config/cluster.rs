@@ -103,11 +103,7 @@ impl ClusterConfig {
         }
         p.setting("fetch_wait", &self.fetch_wait)
             .setting("session_timeout", &self.session_timeout)
-            .duration_at_least(
-                "fetch_wait",
-                &self.fetch_wait,
-                Duration::from_millis(1),
-            )
+            .duration_at_least("fetch_wait", &self.fetch_wait, Duration::from_millis(1))
             .duration_at_least(
                 "session_timeout",
                 &self.session_timeout,

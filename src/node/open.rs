@@ -125,7 +125,8 @@ pub fn replica_checkpoints(config: &Config) -> std::path::PathBuf {
 /// The cluster log is the log of record: no journal is opened or written.
 pub fn open_replica(config: &Config, parts: EngineParts) -> Result<Opened, String> {
     let l = &config.limits;
-    let checkpoints = Checkpoints::new(replica_checkpoints(config), config.journal.checkpoints_kept);
+    let checkpoints =
+        Checkpoints::new(replica_checkpoints(config), config.journal.checkpoints_kept);
     let parts_for =
         || EngineParts::from_config(config).expect("the configuration loaded a moment ago");
     let started = Instant::now();

@@ -63,11 +63,12 @@ pub enum Job {
     Fold(Vec<LogRecord>, oneshot::Sender<Vec<Folded>>),
     /// The events back, with the first one too late for the engine's clock
     /// (its index), if any: a replica checks before writing to the log.
-    CheckLate(
-        Vec<Event>,
-        oneshot::Sender<(Vec<Event>, Option<(usize, TimeRefusal)>)>,
-    ),
+    CheckLate(Vec<Event>, oneshot::Sender<Checked>),
 }
+
+/// [`Job::CheckLate`]'s answer: the events, and the first too late (its
+/// index), if any.
+pub type Checked = (Vec<Event>, Option<(usize, TimeRefusal)>);
 
 /// One record of the cluster log, decoded (see `ingest::kafka::cluster`).
 #[derive(Debug)]

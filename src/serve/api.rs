@@ -550,7 +550,10 @@ pub async fn cluster(State(s): State<AppState>) -> Response {
         Some(r) => r.status(),
         None => serde_json::json!({ "mode": "single" }),
     };
-    json_response(StatusCode::OK, serde_json::to_vec(&status).unwrap_or_default())
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&status).unwrap_or_default(),
+    )
 }
 
 /// `GET /v1/cluster/checkpoint`: this replica's newest checkpoint file, for
@@ -558,7 +561,9 @@ pub async fn cluster(State(s): State<AppState>) -> Response {
 /// was taken at is in `X-Palisade-Log-Offset`.
 pub async fn cluster_checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
     let Some(r) = s.replication.get() else {
-        return Err(ApiError::not_found(
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_replica",
             "this instance is no replica (cluster.mode is single): it has no cluster checkpoint",
         ));
     };
@@ -568,10 +573,14 @@ pub async fn cluster_checkpoint(State(s): State<AppState>) -> Result<Response, A
         .ok()
         .and_then(|l| l.into_iter().next());
     let Some((position, path)) = newest else {
-        return Err(ApiError::not_found(format!(
-            "no checkpoint in {} yet: POST /v1/checkpoint writes one",
-            dir.display()
-        )));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_checkpoint",
+            format!(
+                "no checkpoint in {} yet: POST /v1/checkpoint writes one",
+                dir.display()
+            ),
+        ));
     };
     let file = tokio::fs::File::open(&path)
         .await

@@ -13,6 +13,7 @@ use tower::ServiceExt;
 pub mod child;
 pub mod cli;
 pub mod corpus;
+pub mod kafka;
 pub mod simulated;
 
 pub const KEY: &str = "test-key-0123456789abcdef";

@@ -144,7 +144,7 @@ fn reported_blocks_match_their_keys_until_they_end() {
         network: 4,
         ..Keys::default()
     };
-    assert_eq!(r.check(&keys, 0), None);
+    assert_eq!(r.check(&keys, 0, true), None);
     let b = |scope, until_ms| ReportedBlock {
         scope,
         until_ms,
@@ -152,28 +152,36 @@ fn reported_blocks_match_their_keys_until_they_end() {
     };
     r.insert(3, b(Scope::UserIp, 1_000), 0);
     r.insert(4, b(Scope::Network, 2_000), 0);
-    assert_eq!(r.check(&keys, 500).unwrap().until_ms, 2_000, "the longest");
+    assert_eq!(
+        r.check(&keys, 500, true).unwrap().until_ms,
+        2_000,
+        "the longest"
+    );
     let other_user = Keys {
         user_ip: 30,
         ..keys
     };
-    assert_eq!(r.check(&other_user, 500).unwrap().scope, Scope::Network);
+    assert_eq!(
+        r.check(&other_user, 500, true).unwrap().scope,
+        Scope::Network
+    );
     assert_eq!(
         r.check(
             &Keys {
                 network: 40,
                 ..other_user
             },
-            500
+            500,
+            true
         ),
         None
     );
     assert!(!r.lift(4, Scope::UserIp), "scopes must match");
-    assert_eq!(r.check(&keys, 1_500).unwrap().scope, Scope::Network);
+    assert_eq!(r.check(&keys, 1_500, true).unwrap().scope, Scope::Network);
     assert_eq!(r.len(), 1, "the expired user+ip block went");
     assert_eq!(r.lift_event("e-9"), [Scope::Network]);
     assert!(r.is_empty());
-    assert_eq!(r.check(&keys, 1_500), None);
+    assert_eq!(r.check(&keys, 1_500, true), None);
     r.insert(1, b(Scope::Ip, 3_000), 1_500);
     r.expire(2_999);
     assert_eq!(r.len(), 1);

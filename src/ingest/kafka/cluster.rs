@@ -335,7 +335,9 @@ impl ConsumerContext for PublisherContext {
                 self.owned.store(parts.count() > 0, Ordering::Release);
             }
             Rebalance::Revoke(_) => self.owned.store(false, Ordering::Release),
-            Rebalance::Error(e) => eprintln!("palisade cluster: publisher group rebalance failed: {e}"),
+            Rebalance::Error(e) => {
+                eprintln!("palisade cluster: publisher group rebalance failed: {e}")
+            }
         }
     }
 }
@@ -407,7 +409,10 @@ impl Cluster {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("session.timeout.ms", session_ms.to_string())
-            .set("heartbeat.interval.ms", (session_ms / 3).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (session_ms / 3).max(100).to_string(),
+            )
             .create_with_context(PublisherContext {
                 owned: AtomicBool::new(false),
             })
@@ -522,10 +527,14 @@ async fn check_log(
             .map_err(|e| format!("cluster: cannot create the log topic `{topic}`: {e}"))?;
         for r in made {
             match r {
-                Ok(_) => eprintln!("palisade cluster: created the log topic `{topic}` (one partition)"),
+                Ok(_) => {
+                    eprintln!("palisade cluster: created the log topic `{topic}` (one partition)")
+                }
                 Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, e)) => {
-                    return Err(format!("cluster: cannot create the log topic `{topic}`: {e}"))
+                    return Err(format!(
+                        "cluster: cannot create the log topic `{topic}`: {e}"
+                    ))
                 }
             }
         }
@@ -769,9 +778,7 @@ impl Reader {
             self.watermarks();
         }
         if self.published_to.is_some() {
-            let _ = self
-                .publisher
-                .commit_consumer_state(CommitMode::Sync);
+            let _ = self.publisher.commit_consumer_state(CommitMode::Sync);
         }
         let _ = self.producer.flush(Timeout::After(Duration::from_secs(5)));
         eprintln!("palisade cluster: stopped at log offset {}", self.position);
@@ -804,11 +811,12 @@ impl Reader {
                     .committed_offsets(tpl, Duration::from_secs(5))
                     .ok()
                     .and_then(|t| {
-                        t.find_partition(&self.cluster.log_topic, 0)
-                            .and_then(|p| match p.offset() {
+                        t.find_partition(&self.cluster.log_topic, 0).and_then(|p| {
+                            match p.offset() {
                                 Offset::Offset(o) if o >= 0 => Some(o as u64),
                                 _ => None,
-                            })
+                            }
+                        })
                     });
                 let from = committed.unwrap_or(self.position);
                 m.publisher.set(1);
@@ -1094,7 +1102,10 @@ impl Reader {
                     Err(e) => {
                         self.metrics.kafka_produce_errors.inc();
                         if failed.is_empty() {
-                            eprintln!("palisade cluster: publishing failed ({e}); sending again in {} ms", backoff.as_millis());
+                            eprintln!(
+                                "palisade cluster: publishing failed ({e}); sending again in {} ms",
+                                backoff.as_millis()
+                            );
                         }
                         failed.push(o);
                     }
@@ -1116,9 +1127,7 @@ impl Reader {
     /// at least what was folded) and how far behind it this replica is.
     fn watermarks(&mut self) {
         let topic = &self.cluster.log_topic;
-        let mut high = self
-            .high
-            .map(|h| h.max(self.position as i64));
+        let mut high = self.high.map(|h| h.max(self.position as i64));
         if self
             .last_watermark
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(500))
@@ -1210,7 +1219,10 @@ fn outputs(r: &Read, f: &Folded, instance: &str) -> Vec<Outgoing> {
     }
     for (i, enf) in f.enforcements.iter().enumerate() {
         let mut headers = base("enforcement");
-        headers.push(("enforcement_id".into(), format!("{offset}.{i}").into_bytes()));
+        headers.push((
+            "enforcement_id".into(),
+            format!("{offset}.{i}").into_bytes(),
+        ));
         out.push(Outgoing {
             topic: Topic::Decisions,
             key: enf.key().into_bytes(),
@@ -1261,7 +1273,12 @@ mod tests {
 
     #[test]
     fn origins_read_back() {
-        for o in [Origin::Decide, Origin::Events, Origin::Feedback, Origin::Kafka] {
+        for o in [
+            Origin::Decide,
+            Origin::Events,
+            Origin::Feedback,
+            Origin::Kafka,
+        ] {
             assert_eq!(Origin::parse(o.as_str().as_bytes()), Some(o));
         }
         assert_eq!(Origin::parse(b"other"), None);

@@ -191,7 +191,11 @@ impl Pipeline {
     /// (at most every 5 s) and reports ready again once it answers while
     /// partitions are assigned.
     fn recheck(&self, last: &mut Instant) {
-        if self.health.status().is_ok() || last.elapsed() < Duration::from_secs(5) {
+        // A split's pause is the split watch's to lift.
+        if self.health.status().is_ok()
+            || last.elapsed() < Duration::from_secs(5)
+            || self.split.paused()
+        {
             return;
         }
         *last = Instant::now();

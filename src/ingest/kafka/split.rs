@@ -29,6 +29,12 @@ pub(super) struct Split {
     partitions: Option<usize>,
 }
 
+impl Split {
+    pub(super) fn paused(&self) -> bool {
+        self.partial_since.is_some()
+    }
+}
+
 impl Pipeline {
     /// `false` when this instance refuses to go on (it then leaves the group).
     pub(super) fn watch_split(&mut self) -> bool {
