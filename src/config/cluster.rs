@@ -27,9 +27,6 @@ pub struct ClusterConfig {
     /// order every replica folds in). Created with one partition when
     /// missing. Its retention must cover `retention_needed`.
     pub log_topic: String,
-    /// The consumer group whose owner of the log's partition is the one
-    /// publisher of decisions and enforcements.
-    pub publisher_group: String,
     /// The consumer group that forwards the events topic (any number of
     /// partitions, split between the replicas) into the log.
     pub forward_group: String,
@@ -39,10 +36,10 @@ pub struct ClusterConfig {
     /// cost only; one that does not (tansu) adds up to this to the
     /// replication lag.
     pub fetch_wait: Setting<Duration>,
-    /// The publisher group's session timeout: how long a publisher that
-    /// stopped heartbeating (killed, partitioned) keeps the role before
-    /// another replica takes it over.
-    pub session_timeout: Setting<Duration>,
+    /// How long the publisher may go without renewing its lease in the
+    /// log (it renews every third of this) before another replica takes
+    /// the role over: the failover time after a publisher dies.
+    pub lease_timeout: Setting<Duration>,
     /// `/readyz` answers ready once the replica is at most this many
     /// records behind the log's end.
     pub ready_lag: u64,
@@ -64,10 +61,9 @@ impl Default for ClusterConfig {
         ClusterConfig {
             mode: ClusterMode::Single,
             log_topic: "signin-log".to_string(),
-            publisher_group: "palisade-publisher".to_string(),
             forward_group: "palisade-forward".to_string(),
             fetch_wait: Setting::new(Duration::from_millis(5)),
-            session_timeout: Setting::new(Duration::from_secs(6)),
+            lease_timeout: Setting::new(Duration::from_secs(6)),
             ready_lag: 1000,
             publish_window: 100_000,
             join_from: None,
@@ -94,7 +90,6 @@ impl ClusterConfig {
         let mut p = SectionProblems::new("cluster");
         for (key, v) in [
             ("log_topic", &self.log_topic),
-            ("publisher_group", &self.publisher_group),
             ("forward_group", &self.forward_group),
         ] {
             if v.trim().is_empty() {
@@ -102,13 +97,9 @@ impl ClusterConfig {
             }
         }
         p.setting("fetch_wait", &self.fetch_wait)
-            .setting("session_timeout", &self.session_timeout)
+            .setting("lease_timeout", &self.lease_timeout)
             .duration_at_least("fetch_wait", &self.fetch_wait, Duration::from_millis(1))
-            .duration_at_least(
-                "session_timeout",
-                &self.session_timeout,
-                Duration::from_secs(1),
-            );
+            .duration_at_least("lease_timeout", &self.lease_timeout, Duration::from_secs(1));
         p.at_least_one("publish_window", self.publish_window);
         if let Some(url) = &self.join_from {
             if !url.starts_with("http://") || url.len() <= "http://".len() {

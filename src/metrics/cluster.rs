@@ -62,7 +62,7 @@ impl ClusterMetrics {
             ),
             publisher: gauge(
                 "palisade_cluster_publisher",
-                "1 while this replica publishes the cluster's decisions and enforcements to Kafka (it owns the publisher group's partition), else 0. The sum over replicas should be 1.",
+                "1 while this replica publishes the cluster's decisions and enforcements to Kafka (it holds the publisher's lease in the cluster log), else 0. The sum over replicas should be 1.",
             ),
             publisher_changes: IntCounter::new(
                 "palisade_cluster_publisher_changes_total",

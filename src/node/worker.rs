@@ -91,6 +91,8 @@ pub enum LogBody {
     },
     /// Not a record a replica wrote: folded as nothing, on every replica.
     Malformed,
+    /// The cluster's own (the publisher's lease): nothing for the engine.
+    Control,
 }
 
 /// What folding one log record did.
@@ -564,7 +566,7 @@ impl Worker {
     fn fold(&mut self, r: LogRecord) -> Folded {
         self.log_position = Some(r.offset + 1);
         match r.body {
-            LogBody::Malformed => Folded::default(),
+            LogBody::Malformed | LogBody::Control => Folded::default(),
             LogBody::Feedback { event_id, verdict } => Folded {
                 feedback: Some(self.feedback(&event_id, verdict)),
                 ..Folded::default()

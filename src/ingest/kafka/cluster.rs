@@ -26,18 +26,25 @@
 //! the staleness bound. The log is the log of record: a replica keeps no
 //! journal; its checkpoints hold the log offset they were taken at.
 //!
-//! **One publisher.** Every replica joins the group
-//! `cluster.publisher_group` on the log topic; the one the broker assigns
-//! the partition to publishes the decisions (of events that came from the
-//! events topic) and the enforcements (of every record) to the decisions
-//! topic, and commits in that group the offset it has published up to.
-//! When it dies, the broker gives the partition to another replica after
-//! `cluster.session_timeout`; that one publishes again, from its window of
-//! recent outputs, what lies between the committed offset and its own
-//! position, with the header `redelivered: true`. Every record names its
-//! log offset (`log_offset`) and every enforcement a stable id
-//! (`enforcement_id`, `<offset>.<index>`), so a repeat after a failover is
-//! recognisably the same record.
+//! **One publisher.** The role is a lease held through the log itself, so
+//! every replica agrees who holds it from the records alone. The holder
+//! writes a `lease` record every third of `cluster.lease_timeout` (with
+//! the offset it has published up to); a replica that has heard nothing
+//! from the holder for `lease_timeout` writes a claim for the next term. A
+//! claim takes the role when the log shows the holder silent for the
+//! claim's timeout before it (by the records' append times): the first
+//! such claim in the log wins, and every replica folds the same records to
+//! the same answer. A replica stopping cleanly resigns at once. The holder
+//! publishes the decisions (of events that came from the events topic) and
+//! the enforcements (of every record) to the decisions topic; a new holder
+//! publishes again, from its window of recent outputs, what lies after its
+//! predecessor's last reported offset, with the header `redelivered: true`.
+//! Every record names its log offset (`log_offset`) and every enforcement
+//! a stable id (`enforcement_id`, `<offset>.<index>`), so a repeat after a
+//! failover is recognisably the same record. (Kafka's group coordination,
+//! the owner of the log's partition in a consumer group, was the first
+//! design; tansu 0.6 did not give a dead member's partition to a survivor
+//! in a group of three, and the log's own order needs no second mechanism.)
 //!
 //! **Starting.** From the newest checkpoint in
 //! `<data_dir>/cluster/<log_topic>/checkpoints` (or, with none, one taken
@@ -68,6 +75,77 @@ const H_ORIGIN: &str = "palisade-origin";
 const H_INSTANCE: &str = "palisade-instance";
 const H_REQUEST: &str = "palisade-request";
 const H_CONFIG: &str = "palisade-config";
+
+/// A lease record: the holder's renewal (or resignation, `holder: None`),
+/// or a replica's claim of the next term.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct LeaseRecord {
+    term: u64,
+    holder: Option<String>,
+    claim: bool,
+    /// A claim's: how long the holder must have been silent before it.
+    timeout_ms: u64,
+    /// A renewal's: the offset the holder has published up to.
+    published_to: Option<u64>,
+}
+
+/// Who publishes, as the log's lease records say.
+#[derive(Debug)]
+struct Lease {
+    term: u64,
+    holder: Option<String>,
+    /// Append time of the holder's last record in this term.
+    last_ms: i64,
+    /// Known from the log's start, or from a renewal read since: a replica
+    /// that started from a checkpoint does not know the lease until the
+    /// holder's next renewal, and neither claims nor publishes meanwhile.
+    sure: bool,
+    /// When this replica last read a record of the holder.
+    heard: Instant,
+    /// The offset the holder last said it had published up to.
+    published_to: Option<u64>,
+}
+
+impl Lease {
+    fn new(position: u64) -> Lease {
+        Lease {
+            term: 0,
+            holder: None,
+            last_ms: i64::MIN / 2,
+            sure: position == 0,
+            heard: Instant::now(),
+            published_to: None,
+        }
+    }
+
+    /// Folds one lease record appended at `at_ms`.
+    fn apply(&mut self, r: LeaseRecord, at_ms: i64) {
+        if r.claim {
+            let silent = at_ms.saturating_sub(self.last_ms) >= r.timeout_ms as i64;
+            if self.sure && r.term == self.term + 1 && (self.holder.is_none() || silent) {
+                self.term = r.term;
+                self.holder = r.holder;
+                self.last_ms = at_ms;
+                self.heard = Instant::now();
+            }
+        } else if !self.sure || r.term >= self.term {
+            // The holder's renewal, or its resignation (which leaves the
+            // role free at once).
+            self.sure = true;
+            self.term = r.term;
+            self.last_ms = if r.holder.is_some() {
+                at_ms
+            } else {
+                i64::MIN / 2
+            };
+            self.holder = r.holder;
+            self.heard = Instant::now();
+            if r.published_to.is_some() {
+                self.published_to = r.published_to;
+            }
+        }
+    }
+}
 
 /// The canonical JSON of an event, as the log holds it.
 pub fn encode_event(e: &Event) -> Vec<u8> {
@@ -155,6 +233,9 @@ struct Status {
     published_to: Option<u64>,
     /// The log consumer's connection problem, if any.
     broker: Option<String>,
+    /// The publisher's lease: its term and holder.
+    term: u64,
+    holder: Option<String>,
 }
 
 /// The replica's side the HTTP door holds (as [`Replication`]).
@@ -163,6 +244,8 @@ pub struct Shared {
     stamp: Forward,
     /// Tells this process's requests from an earlier life's.
     nonce: String,
+    /// Who this replica is in the publisher's lease.
+    lease_id: String,
     seq: AtomicU64,
     waiters: Mutex<HashMap<u64, Waiter>>,
     status: Mutex<Status>,
@@ -317,31 +400,6 @@ impl Replication for Shared {
     }
 }
 
-/// The publisher group's callbacks: whether this replica owns the log's
-/// partition there (and so publishes).
-struct PublisherContext {
-    owned: AtomicBool,
-}
-
-impl ClientContext for PublisherContext {}
-
-impl ConsumerContext for PublisherContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(parts) => {
-                // Owned to publish, not to read: the log is read by
-                // assignment.
-                let _ = consumer.pause(parts);
-                self.owned.store(parts.count() > 0, Ordering::Release);
-            }
-            Rebalance::Revoke(_) => self.owned.store(false, Ordering::Release),
-            Rebalance::Error(e) => {
-                eprintln!("palisade cluster: publisher group rebalance failed: {e}")
-            }
-        }
-    }
-}
-
 /// A running replica: the log reader (and publisher) thread.
 pub struct Cluster {
     stop: Arc<AtomicBool>,
@@ -390,7 +448,7 @@ impl Cluster {
         let log: BaseConsumer<Context> = client_config(k, &k.consumer_properties)
             // librdkafka wants a group even to read by assignment; this one
             // never joins and never commits.
-            .set("group.id", format!("{}-reader", c.publisher_group))
+            .set("group.id", format!("{}-reader", c.log_topic))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set(
@@ -403,23 +461,6 @@ impl Cluster {
             .set_if_absent("enable.partition.eof", "false", k)
             .create_with_context(context)
             .map_err(|e| format!("kafka log reader: {e}"))?;
-        let session_ms = c.session_timeout.value().as_millis().max(1000) as u64;
-        let publisher: BaseConsumer<PublisherContext> = client_config(k, &k.consumer_properties)
-            .set("group.id", &c.publisher_group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("session.timeout.ms", session_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                (session_ms / 3).max(100).to_string(),
-            )
-            .create_with_context(PublisherContext {
-                owned: AtomicBool::new(false),
-            })
-            .map_err(|e| format!("kafka publisher group: {e}"))?;
-        publisher
-            .subscribe(&[&topic])
-            .map_err(|e| format!("kafka: cannot join {}: {e}", c.publisher_group))?;
         let producer: FutureProducer = client_config(k, &k.producer_properties)
             .set(
                 "message.timeout.ms",
@@ -439,6 +480,7 @@ impl Cluster {
         let shared = Arc::new(Shared {
             producer: producer.clone(),
             stamp: Forward::new(c, s.fingerprint.clone()),
+            lease_id: format!("{}#{}", client::instance_name(), &nonce[..8]),
             nonce,
             seq: AtomicU64::new(0),
             waiters: Mutex::new(HashMap::new()),
@@ -453,8 +495,10 @@ impl Cluster {
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = Reader {
+            lease: Lease::new(s.position),
+            last_renewal: None,
+            last_claim: None,
             log,
-            publisher,
             producer,
             engine,
             metrics,
@@ -685,6 +729,7 @@ pub async fn join_from(peer: &str, api_key: &str, dir: &std::path::Path) -> Resu
 /// One record as read, before and after folding.
 struct Read {
     offset: u64,
+    lease: Option<LeaseRecord>,
     origin: Option<Origin>,
     request: Option<u64>,
     append_ms: Option<i64>,
@@ -695,7 +740,9 @@ struct Read {
 
 struct Reader {
     log: BaseConsumer<Context>,
-    publisher: BaseConsumer<PublisherContext>,
+    lease: Lease,
+    last_renewal: Option<Instant>,
+    last_claim: Option<Instant>,
     producer: FutureProducer,
     engine: EngineHandle,
     metrics: Arc<Metrics>,
@@ -753,11 +800,7 @@ impl Reader {
         let batch_size = self.kafka.batch_size;
         let mut batch: Vec<OwnedMessage> = Vec::with_capacity(batch_size);
         while !self.stopping() {
-            // Rebalances of the publisher group happen here.
-            if let Some(Err(e)) = self.publisher.poll(Duration::ZERO) {
-                eprintln!("palisade cluster: publisher group: {e}");
-            }
-            self.role();
+            self.lease_tick();
             batch.clear();
             let mut wait = POLL;
             while batch.len() < batch_size {
@@ -778,7 +821,14 @@ impl Reader {
             self.watermarks();
         }
         if self.published_to.is_some() {
-            let _ = self.publisher.commit_consumer_state(CommitMode::Sync);
+            // Resigned, so another replica takes over at once.
+            self.write_lease(LeaseRecord {
+                term: self.lease.term,
+                holder: None,
+                claim: false,
+                timeout_ms: 0,
+                published_to: self.published_to,
+            });
         }
         let _ = self.producer.flush(Timeout::After(Duration::from_secs(5)));
         eprintln!("palisade cluster: stopped at log offset {}", self.position);
@@ -798,31 +848,78 @@ impl Reader {
         }
     }
 
-    /// Takes up or gives up publishing, as the publisher group decided.
+    /// This replica in the lease: its instance name and this process's
+    /// nonce (two containers may share a host name and a pid).
+    fn me(&self) -> &str {
+        &self.shared.lease_id
+    }
+
+    /// Writes a lease record, not waiting for it (it counts once read back).
+    fn write_lease(&self, r: LeaseRecord) {
+        let o = Outgoing {
+            topic: Topic::Log,
+            key: b"lease".to_vec(),
+            value: serde_json::to_vec(&r).unwrap_or_default(),
+            headers: vec![
+                (H_KIND.into(), b"lease".to_vec()),
+                (H_INSTANCE.into(), self.me().as_bytes().to_vec()),
+                (
+                    H_CONFIG.into(),
+                    self.shared.stamp.fingerprint.as_bytes().to_vec(),
+                ),
+            ],
+        };
+        drop(send_to(&self.producer, &self.cluster.log_topic, &o));
+    }
+
+    /// As the holder, renews the lease; otherwise claims it once the holder
+    /// has been silent for the lease timeout (only when caught up: a
+    /// replica behind the log does not know what the holder last wrote).
+    fn lease_tick(&mut self) {
+        let timeout = self.cluster.lease_timeout.value();
+        let every = timeout / 3;
+        let mine = self.lease.holder.as_deref() == Some(self.me());
+        if mine {
+            if self.last_renewal.is_none_or(|t| t.elapsed() >= every) {
+                self.last_renewal = Some(Instant::now());
+                self.write_lease(LeaseRecord {
+                    term: self.lease.term,
+                    holder: Some(self.me().to_string()),
+                    claim: false,
+                    timeout_ms: 0,
+                    published_to: self.published_to,
+                });
+            }
+            return;
+        }
+        let caught_up = self.shared.status().caught_up;
+        let silent = self.lease.holder.is_none() || self.lease.heard.elapsed() >= timeout;
+        if self.lease.sure
+            && caught_up
+            && silent
+            && self.last_claim.is_none_or(|t| t.elapsed() >= every)
+        {
+            self.last_claim = Some(Instant::now());
+            self.write_lease(LeaseRecord {
+                term: self.lease.term + 1,
+                holder: Some(self.me().to_string()),
+                claim: true,
+                timeout_ms: timeout.as_millis() as u64,
+                published_to: None,
+            });
+        }
+    }
+
+    /// Takes up or gives up publishing, as the lease now says.
     fn role(&mut self) {
-        let owned = self.publisher.context().owned.load(Ordering::Acquire);
+        let mine = self.lease.holder.as_deref() == Some(self.me());
         let m = &self.metrics.cluster;
-        match (owned, self.published_to) {
+        match (mine, self.published_to) {
             (true, None) => {
-                let mut tpl = TopicPartitionList::new();
-                let _ = tpl.add_partition(&self.cluster.log_topic, 0);
-                let committed = self
-                    .publisher
-                    .committed_offsets(tpl, Duration::from_secs(5))
-                    .ok()
-                    .and_then(|t| {
-                        t.find_partition(&self.cluster.log_topic, 0).and_then(|p| {
-                            match p.offset() {
-                                Offset::Offset(o) if o >= 0 => Some(o as u64),
-                                _ => None,
-                            }
-                        })
-                    });
-                let from = committed.unwrap_or(self.position);
+                // What the predecessor may not have delivered.
+                let from = self.lease.published_to.unwrap_or(self.position);
                 m.publisher.set(1);
                 m.publisher_changes.inc();
-                self.shared.status().publisher = true;
-                // What the predecessor may not have delivered.
                 let oldest = self.window.front().map_or(self.position, |(o, _)| *o);
                 let pending: Vec<Outgoing> = self
                     .window
@@ -831,24 +928,28 @@ impl Reader {
                     .flat_map(|(_, out)| out.iter().map(Outgoing::repeat))
                     .collect();
                 eprintln!(
-                    "palisade cluster: this replica is the publisher now (the group's published offset {}; this replica is at {}); publishing {} records again from offset {from}, marked redelivered",
-                    committed.map_or("none".to_string(), |c| c.to_string()),
+                    "palisade cluster: this replica publishes now (term {}; its predecessor reported offset {}; this replica is at {}); publishing {} records again, marked redelivered",
+                    self.lease.term,
+                    self.lease
+                        .published_to
+                        .map_or("none".to_string(), |c| c.to_string()),
                     self.position,
                     pending.len(),
                 );
-                if committed.is_some_and(|c| c < oldest) {
+                if from < oldest {
                     eprintln!(
-                        "palisade cluster: warning: records of offsets {} to {} may not have been published: older than this replica's window of {} records (cluster.publish_window)",
-                        from,
-                        oldest,
+                        "palisade cluster: warning: records of offsets {from} to {oldest} may not have been published: older than this replica's window of {} records (cluster.publish_window)",
                         self.cluster.publish_window
                     );
                 }
-                self.published_to = Some(from);
+                self.published_to = Some(self.position);
                 if !pending.is_empty() {
                     self.deliver(pending, true);
                 }
-                self.commit_published();
+                self.last_renewal = None;
+                let mut s = self.shared.status();
+                s.publisher = true;
+                s.published_to = self.published_to;
             }
             (false, Some(_)) => {
                 self.published_to = None;
@@ -858,22 +959,14 @@ impl Reader {
                 s.publisher = false;
                 s.published_to = None;
                 drop(s);
-                eprintln!("palisade cluster: this replica no longer publishes (the publisher group gave the role to another)");
+                eprintln!(
+                    "palisade cluster: this replica no longer publishes (term {} is {})",
+                    self.lease.term,
+                    self.lease.holder.as_deref().unwrap_or("nobody's")
+                );
             }
             _ => {}
         }
-    }
-
-    fn commit_published(&self) {
-        let Some(to) = self.published_to else { return };
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(&self.cluster.log_topic, 0, Offset::Offset(to as i64))
-            .is_ok()
-        {
-            let _ = self.publisher.commit(&tpl, CommitMode::Async);
-        }
-        self.shared.status().published_to = Some(to);
     }
 
     /// Folds the batch's records that follow the position in order; `false`
@@ -946,7 +1039,12 @@ impl Reader {
             }
         }
         let payload = msg.payload().unwrap_or_default();
+        let mut lease = None;
+        if kind.as_deref() == Some(b"lease") {
+            lease = serde_json::from_slice::<LeaseRecord>(payload).ok();
+        }
         let body = match kind.as_deref() {
+            Some(b"lease") if lease.is_some() => Some(LogBody::Control),
             Some(b"event") => Event::from_json(payload).map(LogBody::Event).ok(),
             Some(b"feedback") => serde_json::from_slice::<FeedbackRecord>(payload)
                 .ok()
@@ -970,6 +1068,7 @@ impl Reader {
         };
         let read = Read {
             offset,
+            lease,
             origin,
             request,
             append_ms: msg.timestamp().to_millis(),
@@ -1029,7 +1128,8 @@ impl Reader {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let m = &self.metrics.cluster;
+        let metrics = self.metrics.clone();
+        let m = &metrics.cluster;
         let mut publish = Vec::new();
         for (r, f) in reads.into_iter().zip(folded) {
             if let Some(t) = r.append_ms {
@@ -1053,6 +1153,14 @@ impl Reader {
             if let Some(req) = r.request {
                 self.shared.folded(req, f);
             }
+            if let (Some(lease), Some(at)) = (r.lease, r.append_ms) {
+                self.lease.apply(lease, at);
+                let mut s = self.shared.status();
+                s.term = self.lease.term;
+                s.holder = self.lease.holder.clone();
+                drop(s);
+                self.role();
+            }
         }
         let keep_from = self
             .position
@@ -1065,7 +1173,7 @@ impl Reader {
                 self.deliver(publish, false);
             }
             self.published_to = Some(self.position);
-            self.commit_published();
+            self.shared.status().published_to = self.published_to;
         }
         m.position.set(self.position as i64);
         self.shared.status().position = self.position;
@@ -1113,7 +1221,8 @@ impl Reader {
             }
             pending = failed;
             if !pending.is_empty() {
-                if self.stopping() || !self.publisher.context().owned.load(Ordering::Acquire) {
+                let mine = self.lease.holder.as_deref() == Some(self.me());
+                if self.stopping() || !mine {
                     eprintln!("palisade cluster: {} records unpublished; the next publisher publishes them again", pending.len());
                     return;
                 }
