@@ -129,6 +129,9 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
             );
         }
         // A replica folds the cluster log before the forwarder writes to it.
+        let forward_control = std::sync::Arc::new(
+            crate::ingest::kafka::cluster::ForwardControl::default(),
+        );
         let cluster = if replicated {
             use crate::ingest::kafka::cluster::{Cluster, Start};
             let c = Cluster::start(
@@ -141,6 +144,7 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
                     retention_needed: crate::config::cluster::ClusterConfig::retention_needed(
                         config.journal.checkpoint_interval.value(),
                     ),
+                    forward: forward_control.clone(),
                 },
                 handle.clone(),
                 server.state.metrics.clone(),
@@ -156,7 +160,11 @@ pub fn run(config: Config, parts: EngineParts) -> Result<(), Failure> {
         let kafka = if config.kafka.enabled() {
             // A second door on the same node: its connection shows in /readyz.
             let forward = replicated.then(|| {
-                crate::ingest::kafka::cluster::Forward::new(&config.cluster, fingerprint.clone())
+                crate::ingest::kafka::cluster::Forward::new(
+                    &config.cluster,
+                    fingerprint.clone(),
+                    forward_control.clone(),
+                )
             });
             let k = crate::ingest::kafka::Kafka::start(
                 config.kafka.clone(),

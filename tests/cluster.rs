@@ -60,14 +60,9 @@ dlq_topic = "{}"
 [cluster]
 mode = "replicated"
 log_topic = "{}"
-forward_group = "{p}-forward"
 {extra}
 "#,
-        n.events,
-        n.decisions,
-        n.dlq,
-        n.log,
-        p = n.prefix
+        n.events, n.decisions, n.dlq, n.log,
     )
 }
 
@@ -348,10 +343,15 @@ async fn the_publisher_killed_mid_stream_is_replaced_and_no_enforcement_is_lost(
     for w in 0..waves {
         publish(&p, &n.events, &wave(w)).await;
         if w == 2 {
-            let at = replicas
-                .iter()
-                .position(|r| status(r)["publisher"] == true)
-                .expect("one replica publishes");
+            let deadline = Instant::now() + WAIT;
+            let at = loop {
+                // A new cluster's first claim takes a moment.
+                if let Some(at) = replicas.iter().position(|r| status(r)["publisher"] == true) {
+                    break at;
+                }
+                assert!(Instant::now() < deadline, "no publisher after {WAIT:?}");
+                std::thread::sleep(Duration::from_millis(50));
+            };
             replicas[at].kill();
             let killed = Instant::now();
             replicas.remove(at);

@@ -27,9 +27,6 @@ pub struct ClusterConfig {
     /// order every replica folds in). Created with one partition when
     /// missing. Its retention must cover `retention_needed`.
     pub log_topic: String,
-    /// The consumer group that forwards the events topic (any number of
-    /// partitions, split between the replicas) into the log.
-    pub forward_group: String,
     /// How long the log reader lets the broker hold a fetch when nothing is
     /// new (librdkafka's `fetch.wait.max.ms`). A broker that answers a held
     /// fetch as soon as a record arrives (Apache Kafka) makes this an idle
@@ -61,7 +58,6 @@ impl Default for ClusterConfig {
         ClusterConfig {
             mode: ClusterMode::Single,
             log_topic: "signin-log".to_string(),
-            forward_group: "palisade-forward".to_string(),
             fetch_wait: Setting::new(Duration::from_millis(5)),
             lease_timeout: Setting::new(Duration::from_secs(6)),
             ready_lag: 1000,
@@ -88,10 +84,7 @@ impl ClusterConfig {
     /// Bad values, as `(key, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = SectionProblems::new("cluster");
-        for (key, v) in [
-            ("log_topic", &self.log_topic),
-            ("forward_group", &self.forward_group),
-        ] {
+        for (key, v) in [("log_topic", &self.log_topic)] {
             if v.trim().is_empty() {
                 p.push(key, "must not be empty");
             }
@@ -110,5 +103,51 @@ impl ClusterConfig {
             }
         }
         p.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn problems(text: &str) -> Vec<String> {
+        let c: Config = toml::from_str(text).unwrap();
+        c.problems().into_iter().map(|(_, _, m)| m).collect()
+    }
+
+    #[test]
+    fn replicated_mode_needs_kafka_and_a_log_of_its_own() {
+        let p = problems("[cluster]\nmode = \"replicated\"\n");
+        assert!(p.iter().any(|m| m.contains("set kafka.brokers")), "{p:?}");
+        let p = problems(
+            "[kafka]\nbrokers = \"b:9092\"\nevents_topic = \"x\"\n[cluster]\nmode = \"replicated\"\nlog_topic = \"x\"\n",
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("`x` is also kafka.events_topic")),
+            "{p:?}"
+        );
+        let p = problems(
+            "[kafka]\nbrokers = \"b:9092\"\n[cluster]\nmode = \"replicated\"\nlease_timeout = \"10ms\"\njoin_from = \"10.0.0.2:8080\"\npublish_window = 0\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("cluster.lease_timeout: must be at least 1s")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|m| m.contains("cluster.join_from")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.contains("cluster.publish_window")),
+            "{p:?}"
+        );
+        assert!(
+            problems("[kafka]\nbrokers = \"b:9092\"\n[cluster]\nmode = \"replicated\"\n")
+                .is_empty()
+        );
+        assert!(
+            problems("[cluster]\nmode = \"single\"\n").is_empty(),
+            "single needs nothing"
+        );
     }
 }

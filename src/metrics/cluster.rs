@@ -7,7 +7,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 /// Append-to-fold delays: a fetch interval (milliseconds) up to a replica
 /// catching up after a restart (minutes).
 const DELAY_BUCKETS: &[f64] = &[
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0,
+    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 15.0, 60.0, 300.0,
 ];
 
 pub struct ClusterMetrics {

@@ -11,11 +11,14 @@
 //!   answer once this replica has folded them (durable in the log and
 //!   visible here);
 //! - the events topic (any number of partitions) is forwarded into the log
-//!   by the replicas, in the consumer group `cluster.forward_group`
-//!   (forwarding keeps no state, so they may split its partitions); the
-//!   checks a single instance makes (decoding, the host clock) are made
-//!   there, and what fails them goes to the dead-letter topic, so every
-//!   record in the log is one the replicas apply alike;
+//!   by the publisher (below), which reads every partition by assignment
+//!   from where its predecessor stopped: each forwarded record names its
+//!   source offset (`palisade-source`) and each renewal where the forwarder
+//!   is, so the log itself says where to go on (an event forwarded twice
+//!   across a failover is recognised by its id). The checks a single
+//!   instance makes (decoding, the host clock) are made there, and what
+//!   fails them goes to the dead-letter topic, so every record in the log
+//!   is one the replicas apply alike;
 //! - `POST /v1/decide` answers an attempt at once from the replica's state
 //!   without changing it ([`crate::engine::Engine::probe`]) and writes the
 //!   attempt to the log, where every replica applies it once. An outcome
@@ -75,6 +78,8 @@ const H_ORIGIN: &str = "palisade-origin";
 const H_INSTANCE: &str = "palisade-instance";
 const H_REQUEST: &str = "palisade-request";
 const H_CONFIG: &str = "palisade-config";
+/// On a forwarded event: `<partition>:<offset>` of the events topic.
+pub(super) const H_SOURCE: &str = "palisade-source";
 
 /// A lease record: the holder's renewal (or resignation, `holder: None`),
 /// or a replica's claim of the next term.
@@ -87,6 +92,10 @@ struct LeaseRecord {
     timeout_ms: u64,
     /// A renewal's: the offset the holder has published up to.
     published_to: Option<u64>,
+    /// A renewal's: the next offset the holder forwards, per partition of
+    /// the events topic.
+    #[serde(default)]
+    forwarded: Vec<(i32, i64)>,
 }
 
 /// Who publishes, as the log's lease records say.
@@ -104,6 +113,8 @@ struct Lease {
     heard: Instant,
     /// The offset the holder last said it had published up to.
     published_to: Option<u64>,
+    /// Where the holder last said it forwards from.
+    forwarded: Vec<(i32, i64)>,
 }
 
 impl Lease {
@@ -115,6 +126,7 @@ impl Lease {
             sure: position == 0,
             heard: Instant::now(),
             published_to: None,
+            forwarded: Vec::new(),
         }
     }
 
@@ -143,6 +155,9 @@ impl Lease {
             if r.published_to.is_some() {
                 self.published_to = r.published_to;
             }
+            if !r.forwarded.is_empty() {
+                self.forwarded = r.forwarded;
+            }
         }
     }
 }
@@ -158,12 +173,25 @@ struct FeedbackRecord {
     verdict: FeedbackVerdict,
 }
 
+/// Whether, and from where, this replica forwards the events topic into
+/// the log: only the publisher does, from where its predecessor stopped.
+#[derive(Default)]
+pub struct ForwardControl {
+    pub active: AtomicBool,
+    /// Bumped each time `from` is set anew.
+    pub generation: AtomicU64,
+    /// The next offset to forward, per partition of the events topic
+    /// (absent: from the beginning).
+    pub from: Mutex<HashMap<i32, i64>>,
+    /// The forwarder's next offsets as it goes (reported in renewals).
+    pub done: Mutex<HashMap<i32, i64>>,
+}
+
 /// What a replica stamps on the records it writes to the log.
 #[derive(Clone)]
 pub struct Forward {
     pub log_topic: String,
-    /// The group forwarding the events topic.
-    pub group: String,
+    pub control: Arc<ForwardControl>,
     instance: String,
     /// The rules, model and hash key the writer runs, so a replica that
     /// reads a record of another configuration can say so.
@@ -171,10 +199,14 @@ pub struct Forward {
 }
 
 impl Forward {
-    pub fn new(cluster: &ClusterConfig, fingerprint: String) -> Forward {
+    pub fn new(
+        cluster: &ClusterConfig,
+        fingerprint: String,
+        control: Arc<ForwardControl>,
+    ) -> Forward {
         Forward {
             log_topic: cluster.log_topic.clone(),
-            group: cluster.forward_group.clone(),
+            control,
             instance: client::instance_name(),
             fingerprint,
         }
@@ -417,6 +449,8 @@ pub struct Start {
     pub checkpoints: PathBuf,
     /// How long the log must keep records ([`ClusterConfig::retention_needed`]).
     pub retention_needed: Duration,
+    /// Shared with this replica's forwarder.
+    pub forward: Arc<ForwardControl>,
 }
 
 impl Cluster {
@@ -479,7 +513,7 @@ impl Cluster {
         };
         let shared = Arc::new(Shared {
             producer: producer.clone(),
-            stamp: Forward::new(c, s.fingerprint.clone()),
+            stamp: Forward::new(c, s.fingerprint.clone(), s.forward.clone()),
             lease_id: format!("{}#{}", client::instance_name(), &nonce[..8]),
             nonce,
             seq: AtomicU64::new(0),
@@ -496,6 +530,7 @@ impl Cluster {
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = Reader {
             lease: Lease::new(s.position),
+            forwarded: HashMap::new(),
             last_renewal: None,
             last_claim: None,
             log,
@@ -741,6 +776,9 @@ struct Read {
 struct Reader {
     log: BaseConsumer<Context>,
     lease: Lease,
+    /// The next offset of each events-topic partition, as the forwarded
+    /// records folded say.
+    forwarded: HashMap<i32, i64>,
     last_renewal: Option<Instant>,
     last_claim: Option<Instant>,
     producer: FutureProducer,
@@ -822,12 +860,19 @@ impl Reader {
         }
         if self.published_to.is_some() {
             // Resigned, so another replica takes over at once.
+            let forwarded = self.forward_positions();
+            self.shared
+                .stamp
+                .control
+                .active
+                .store(false, Ordering::Release);
             self.write_lease(LeaseRecord {
                 term: self.lease.term,
                 holder: None,
                 claim: false,
                 timeout_ms: 0,
                 published_to: self.published_to,
+                forwarded,
             });
         }
         let _ = self.producer.flush(Timeout::After(Duration::from_secs(5)));
@@ -882,12 +927,14 @@ impl Reader {
         if mine {
             if self.last_renewal.is_none_or(|t| t.elapsed() >= every) {
                 self.last_renewal = Some(Instant::now());
+                let forwarded = self.forward_positions();
                 self.write_lease(LeaseRecord {
                     term: self.lease.term,
                     holder: Some(self.me().to_string()),
                     claim: false,
                     timeout_ms: 0,
                     published_to: self.published_to,
+                    forwarded,
                 });
             }
             return;
@@ -906,8 +953,30 @@ impl Reader {
                 claim: true,
                 timeout_ms: timeout.as_millis() as u64,
                 published_to: None,
+                forwarded: Vec::new(),
             });
         }
+    }
+
+    /// Where forwarding the events topic stands: the furthest of what the
+    /// folded records, the last renewal and this replica's own forwarder say.
+    fn forward_positions(&self) -> Vec<(i32, i64)> {
+        let mut at: HashMap<i32, i64> = self.forwarded.clone();
+        let done = self
+            .shared
+            .stamp
+            .control
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (p, o) in self.lease.forwarded.iter().copied().chain(done) {
+            let e = at.entry(p).or_insert(o);
+            *e = (*e).max(o);
+        }
+        let mut v: Vec<(i32, i64)> = at.into_iter().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Takes up or gives up publishing, as the lease now says.
@@ -947,11 +1016,23 @@ impl Reader {
                     self.deliver(pending, true);
                 }
                 self.last_renewal = None;
+                // Forwarding the events topic too, from where the
+                // predecessor stopped (repeats are recognised by event id).
+                let from = self.forward_positions();
+                let c = &self.shared.stamp.control;
+                *c.from.lock().unwrap_or_else(|p| p.into_inner()) = from.iter().copied().collect();
+                c.generation.fetch_add(1, Ordering::AcqRel);
+                c.active.store(true, Ordering::Release);
                 let mut s = self.shared.status();
                 s.publisher = true;
                 s.published_to = self.published_to;
             }
             (false, Some(_)) => {
+                self.shared
+                    .stamp
+                    .control
+                    .active
+                    .store(false, Ordering::Release);
                 self.published_to = None;
                 m.publisher.set(0);
                 m.publisher_changes.inc();
@@ -1030,6 +1111,18 @@ impl Reader {
                             .and_then(|r| r.split_once('-'))
                             .filter(|(nonce, _)| *nonce == self.shared.nonce)
                             .and_then(|(_, seq)| seq.parse::<u64>().ok());
+                    }
+                    H_SOURCE => {
+                        if let Some((p, o)) = std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|t| t.split_once(':'))
+                            .and_then(|(p, o)| {
+                                Some((p.parse::<i32>().ok()?, o.parse::<i64>().ok()?))
+                            })
+                        {
+                            let e = self.forwarded.entry(p).or_insert(o + 1);
+                            *e = (*e).max(o + 1);
+                        }
                     }
                     H_CONFIG if v != self.shared.stamp.fingerprint.as_bytes() => {
                         self.warn_config(offset, v);
@@ -1378,6 +1471,84 @@ mod tests {
         let e = Event::from_json(json).unwrap();
         let back = Event::from_json(&encode_event(&e)).unwrap();
         assert_eq!(back, e);
+    }
+
+    fn claim(term: u64, who: &str, timeout_ms: u64) -> LeaseRecord {
+        LeaseRecord {
+            term,
+            holder: Some(who.into()),
+            claim: true,
+            timeout_ms,
+            published_to: None,
+            forwarded: Vec::new(),
+        }
+    }
+
+    fn renewal(term: u64, who: Option<&str>, published_to: u64) -> LeaseRecord {
+        LeaseRecord {
+            term,
+            holder: who.map(String::from),
+            claim: false,
+            timeout_ms: 0,
+            published_to: Some(published_to),
+            forwarded: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_first_claim_in_the_log_takes_a_free_role_and_later_ones_wait_for_silence() {
+        let mut l = Lease::new(0);
+        l.apply(claim(1, "a", 6000), 1_000);
+        l.apply(claim(1, "b", 6000), 1_001);
+        assert_eq!(
+            (l.term, l.holder.as_deref()),
+            (1, Some("a")),
+            "first in the log"
+        );
+        l.apply(renewal(1, Some("a"), 10), 3_000);
+        l.apply(claim(2, "b", 6000), 8_999);
+        assert_eq!(l.holder.as_deref(), Some("a"), "a renewed 5.999 s before");
+        l.apply(claim(2, "b", 6000), 9_000);
+        assert_eq!(
+            (l.term, l.holder.as_deref()),
+            (2, Some("b")),
+            "a silent 6 s"
+        );
+        assert_eq!(l.published_to, Some(10), "where b takes publishing up");
+        l.apply(renewal(1, Some("a"), 12), 9_500);
+        assert_eq!(
+            l.holder.as_deref(),
+            Some("b"),
+            "a deposed holder's renewal is stale"
+        );
+        l.apply(renewal(2, None, 20), 9_600);
+        assert_eq!(l.holder, None, "b resigned");
+        l.apply(claim(3, "c", 6000), 9_601);
+        assert_eq!(
+            (l.term, l.holder.as_deref()),
+            (3, Some("c")),
+            "free at once"
+        );
+    }
+
+    #[test]
+    fn a_replica_from_a_checkpoint_learns_the_lease_from_the_next_renewal() {
+        let mut l = Lease::new(500);
+        l.apply(claim(2, "x", 6000), 1_000);
+        assert_eq!(l.holder, None, "a claim it cannot weigh is not taken");
+        assert!(!l.sure);
+        l.apply(renewal(1, Some("a"), 490), 2_000);
+        assert!(l.sure);
+        assert_eq!((l.term, l.holder.as_deref()), (1, Some("a")));
+        // Replicas that read the log from its start agree from here on.
+        let mut from_start = Lease::new(0);
+        for (r, at) in [
+            (claim(1, "a", 6000), 100),
+            (renewal(1, Some("a"), 490), 2_000),
+        ] {
+            from_start.apply(r, at);
+        }
+        assert_eq!(from_start.holder, l.holder);
     }
 
     #[test]

@@ -47,6 +47,7 @@ use tokio::sync::oneshot;
 
 mod client;
 pub mod cluster;
+mod forward_state;
 mod message;
 mod split;
 
@@ -85,13 +86,19 @@ impl Kafka {
             assigned: Mutex::new(None),
             assignments: Default::default(),
         };
-        // A replica forwards the events topic into the cluster log, in a
-        // group of its own: forwarding keeps no state, so the replicas may
-        // split the partitions.
-        let group = forward.as_ref().map_or(&config.group_id, |f| &f.group);
+        // A replica forwards the events topic into the cluster log while it
+        // publishes, reading the partitions by assignment from where the log
+        // says its predecessor stopped: no group, no commits.
+        let group = match &forward {
+            Some(f) => format!("{}-forwarder", f.log_topic),
+            None => config.group_id.clone(),
+        };
         let consumer: BaseConsumer<Context> = client_config(&config, &config.consumer_properties)
-            .set("group.id", group)
-            .set("enable.auto.commit", "true")
+            .set("group.id", &group)
+            .set(
+                "enable.auto.commit",
+                if forward.is_some() { "false" } else { "true" },
+            )
             .set("enable.auto.offset.store", "false")
             .set_if_absent("auto.offset.reset", "earliest", &config)
             .set_if_absent("enable.partition.eof", "false", &config)
@@ -99,9 +106,11 @@ impl Kafka {
             .set_if_absent("statistics.interval.ms", "5000", &config)
             .create_with_context(context)
             .map_err(|e| format!("kafka consumer: {e}"))?;
-        consumer
-            .subscribe(&[&config.events_topic])
-            .map_err(|e| format!("kafka: cannot subscribe to {}: {e}", config.events_topic))?;
+        if forward.is_none() {
+            consumer
+                .subscribe(&[&config.events_topic])
+                .map_err(|e| format!("kafka: cannot subscribe to {}: {e}", config.events_topic))?;
+        }
         let producer: FutureProducer = client_config(&config, &config.producer_properties)
             .set(
                 "message.timeout.ms",
@@ -115,6 +124,7 @@ impl Kafka {
         let mut pipe = Pipeline {
             log_topic: forward.as_ref().map(|f| f.log_topic.clone()),
             forward,
+            following: forward_state::Following::default(),
             split: split::Split::default(),
             consumer,
             producer,
@@ -165,6 +175,8 @@ enum Topic {
 struct Pipeline {
     /// A replica's: where the events go instead of the engine.
     forward: Option<cluster::Forward>,
+    /// A replica's forwarder: what it has been told and where it is.
+    following: forward_state::Following,
     log_topic: Option<String>,
     /// A single instance's watch for another in its group.
     split: split::Split,
@@ -221,6 +233,10 @@ impl Pipeline {
             self.recheck(&mut last_check);
             if self.forward.is_none() && !self.watch_split() {
                 break;
+            }
+            if self.forward.is_some() && !self.follow() {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
             }
             batch.clear();
             let mut wait = POLL;
@@ -364,12 +380,13 @@ impl Pipeline {
     /// this one too, applies them), the rest to the dead-letter topic; the
     /// offsets are stored once the broker has acknowledged every record.
     fn forward_turn(&mut self, batch: &[OwnedMessage]) -> bool {
+        let batch = self.in_order(batch);
         let Some(f) = &self.forward else {
             return false;
         };
         let mut out = Vec::with_capacity(batch.len());
         let m = &self.metrics;
-        for msg in batch {
+        for msg in &batch {
             let decoded = decode(msg.payload(), self.config.max_message_bytes).and_then(|e| {
                 match self.engine.check_time(&e) {
                     Ok(()) => Ok(e),
@@ -382,11 +399,16 @@ impl Pipeline {
             match decoded {
                 Ok(e) => {
                     m.kafka_messages.with_label_values(&["forwarded"]).inc();
+                    let mut headers = f.headers(crate::node::replication::Origin::Kafka, None);
+                    headers.push((
+                        cluster::H_SOURCE.into(),
+                        format!("{}:{}", msg.partition(), msg.offset()).into_bytes(),
+                    ));
                     out.push(Outgoing {
                         topic: Topic::Log,
                         key: e.user.as_bytes().to_vec(),
                         value: cluster::encode_event(&e),
-                        headers: f.headers(crate::node::replication::Origin::Kafka, None),
+                        headers,
                     });
                 }
                 Err(dead) => {
@@ -404,7 +426,7 @@ impl Pipeline {
             .appends
             .with_label_values(&["kafka", "ok"])
             .inc_by(logged);
-        self.store_offsets(batch);
+        self.forwarded(&batch);
         true
     }
 
