@@ -23,6 +23,18 @@ pub(super) struct Context {
     pub(super) assignments: std::sync::atomic::AtomicU64,
 }
 
+impl Context {
+    pub(super) fn new(health: Arc<Health>, metrics: Arc<Metrics>) -> Context {
+        Context {
+            health,
+            metrics,
+            last_error_log: Mutex::new(None),
+            assigned: Mutex::new(None),
+            assignments: Default::default(),
+        }
+    }
+}
+
 impl ClientContext for Context {
     /// librdkafka's statistics (every `statistics.interval.ms`, 5 s unless
     /// set): the lag of each partition this member holds, as the broker's

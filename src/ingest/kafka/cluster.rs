@@ -434,8 +434,7 @@ impl Replication for Shared {
 
 /// A running replica: the log reader (and publisher) thread.
 pub struct Cluster {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Background,
     pub shared: Arc<Shared>,
 }
 
@@ -471,14 +470,10 @@ impl Cluster {
             .create()
             .map_err(|e| format!("kafka admin client: {e}"))?;
         check_log(&admin, k, c, s.position, s.retention_needed).await?;
-        let health = Arc::new(Health::new(format!("connecting to {}", topic)));
-        let context = Context {
-            health: health.clone(),
-            metrics: metrics.clone(),
-            last_error_log: Mutex::new(None),
-            assigned: Mutex::new(None),
-            assignments: Default::default(),
-        };
+        // The reader's connection shows in `ready` through the log's end,
+        // fetched every 500 ms (see `Reader::watermarks`).
+        let health = Arc::new(Health::new(format!("connecting to {topic}")));
+        let context = Context::new(health, metrics.clone());
         let log: BaseConsumer<Context> = client_config(k, &k.consumer_properties)
             // librdkafka wants a group even to read by assignment; this one
             // never joins and never commits.
@@ -539,7 +534,6 @@ impl Cluster {
             metrics,
             runtime,
             stop: stop.clone(),
-            health,
             shared: shared.clone(),
             kafka: s.kafka,
             cluster: s.cluster,
@@ -552,23 +546,14 @@ impl Cluster {
             last_folded_ms: None,
             config_warned: None,
         };
-        let thread = std::thread::Builder::new()
-            .name("palisade-replica".into())
-            .spawn(move || reader.run())
+        let thread = Background::spawn("palisade-replica", stop, move || reader.run())
             .map_err(|e| format!("cluster: cannot start the log reader thread: {e}"))?;
-        Ok(Cluster {
-            stop,
-            thread: Some(thread),
-            shared,
-        })
+        Ok(Cluster { thread, shared })
     }
 
     /// Finishes the batch in flight and stops reading.
-    pub async fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+    pub async fn stop(self) {
+        self.thread.stop().await;
     }
 }
 
@@ -786,7 +771,6 @@ struct Reader {
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
-    health: Arc<Health>,
     shared: Arc<Shared>,
     kafka: KafkaConfig,
     cluster: ClusterConfig,
@@ -1274,54 +1258,39 @@ impl Reader {
 
     /// Publishes until every record is acknowledged, or the role or the
     /// replica goes.
-    fn deliver(&self, mut pending: Vec<Outgoing>, repeat: bool) {
+    fn deliver(&self, pending: Vec<Outgoing>, repeat: bool) {
         let m = &self.metrics.cluster;
-        let mut backoff = Duration::from_millis(100);
-        while !pending.is_empty() {
-            let sends: Vec<_> = pending
-                .iter()
-                .map(|o| send_to(&self.producer, &self.kafka.decisions_topic, o))
-                .collect();
-            let results = self.runtime.block_on(join_all(sends));
-            let mut failed = Vec::new();
-            for (o, r) in pending.into_iter().zip(results) {
-                match r {
-                    Ok(_) => {
-                        let record = if o.key_is_enforcement() {
-                            "enforcement"
-                        } else {
-                            "decision"
-                        };
-                        m.published
-                            .with_label_values(&[record, if repeat { "true" } else { "false" }])
-                            .inc();
-                        self.metrics
-                            .kafka_produced
-                            .with_label_values(&["decisions"])
-                            .inc();
-                    }
-                    Err(e) => {
-                        self.metrics.kafka_produce_errors.inc();
-                        if failed.is_empty() {
-                            eprintln!(
-                                "palisade cluster: publishing failed ({e}); sending again in {} ms",
-                                backoff.as_millis()
-                            );
-                        }
-                        failed.push(o);
-                    }
-                }
-            }
-            pending = failed;
-            if !pending.is_empty() {
-                let mine = self.lease.holder.as_deref() == Some(self.me());
-                if self.stopping() || !mine {
-                    eprintln!("palisade cluster: {} records unpublished; the next publisher publishes them again", pending.len());
-                    return;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        let left = deliver_all(
+            &Delivery {
+                producer: &self.producer,
+                runtime: &self.runtime,
+                metrics: &self.metrics,
+                what: "publishing",
+                meanwhile: "",
+            },
+            pending,
+            |_| self.kafka.decisions_topic.as_str(),
+            |o| {
+                let record = if o.key_is_enforcement() {
+                    "enforcement"
+                } else {
+                    "decision"
+                };
+                m.published
+                    .with_label_values(&[record, if repeat { "true" } else { "false" }])
+                    .inc();
+                self.metrics
+                    .kafka_produced
+                    .with_label_values(&["decisions"])
+                    .inc();
+            },
+            || self.stopping() || self.lease.holder.as_deref() != Some(self.me()),
+        );
+        if !left.is_empty() {
+            eprintln!(
+                "palisade cluster: {} records unpublished; the next publisher publishes them again",
+                left.len()
+            );
         }
     }
 
@@ -1376,7 +1345,6 @@ impl Reader {
             );
         }
         s.caught_up = caught_up;
-        let _ = &self.health;
     }
 }
 

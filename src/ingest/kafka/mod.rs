@@ -56,8 +56,7 @@ pub use message::{decode, DeadLetter};
 
 /// A running consumer.
 pub struct Kafka {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Background,
     pub health: Arc<Health>,
 }
 
@@ -79,13 +78,7 @@ impl Kafka {
             .register(Box::new(metrics.kafka_up.clone()));
         metrics.kafka_up.set(0);
         metrics.start_kafka_at_zero();
-        let context = Context {
-            health: health.clone(),
-            metrics: metrics.clone(),
-            last_error_log: Mutex::new(None),
-            assigned: Mutex::new(None),
-            assignments: Default::default(),
-        };
+        let context = Context::new(health.clone(), metrics.clone());
         // A replica forwards the events topic into the cluster log while it
         // publishes, reading the partitions by assignment from where the log
         // says its predecessor stopped: no group, no commits.
@@ -136,19 +129,38 @@ impl Kafka {
             instance: instance_name(),
             config,
         };
-        let thread = std::thread::Builder::new()
-            .name("palisade-kafka".into())
-            .spawn(move || pipe.run())
+        let thread = Background::spawn("palisade-kafka", stop, move || pipe.run())
             .map_err(|e| format!("kafka: cannot start the consumer thread: {e}"))?;
-        Ok(Kafka {
-            stop,
-            thread: Some(thread),
-            health,
-        })
+        Ok(Kafka { thread, health })
     }
 
     /// Finishes the turn in flight, commits, and leaves the group.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.thread.stop().await;
+    }
+}
+
+/// A door's thread, told to stop through a flag it checks between turns.
+struct Background {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    fn spawn(
+        name: &str,
+        stop: Arc<AtomicBool>,
+        run: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Background> {
+        let thread = std::thread::Builder::new().name(name.into()).spawn(run)?;
+        Ok(Background {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sets the flag and waits for the thread to finish its turn.
+    async fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -269,6 +281,20 @@ impl Pipeline {
         // Dropping the consumer leaves the group.
     }
 
+    /// A message as an event the engine takes, or why it is a dead letter:
+    /// not an event, or out of time (see `event::bounds`).
+    fn checked(&self, m: &OwnedMessage) -> Result<Event, DeadLetter> {
+        decode(m.payload(), self.config.max_message_bytes).and_then(|e| {
+            match self.engine.check_time(&e) {
+                Ok(()) => Ok(e),
+                Err(r) => Err(DeadLetter {
+                    code: "timestamp",
+                    message: r.message,
+                }),
+            }
+        })
+    }
+
     /// One turn: decide, produce, wait for delivery, store offsets. `false`
     /// when stopped before the batch was delivered (its offsets stay
     /// unstored: the batch is read again by whoever owns the partitions next).
@@ -276,16 +302,7 @@ impl Pipeline {
         let mut events = Vec::with_capacity(batch.len());
         let mut verdicts = Vec::with_capacity(batch.len());
         for m in batch {
-            let decoded = decode(m.payload(), self.config.max_message_bytes).and_then(|e| {
-                // Out of time: dead-lettered, not applied (see event::bounds).
-                match self.engine.check_time(&e) {
-                    Ok(()) => Ok(e),
-                    Err(r) => Err(DeadLetter {
-                        code: "timestamp",
-                        message: r.message,
-                    }),
-                }
-            });
+            let decoded = self.checked(m);
             match decoded {
                 Ok(e) => {
                     verdicts.push(Ok(events.len()));
@@ -387,15 +404,7 @@ impl Pipeline {
         let mut out = Vec::with_capacity(batch.len());
         let m = &self.metrics;
         for msg in &batch {
-            let decoded = decode(msg.payload(), self.config.max_message_bytes).and_then(|e| {
-                match self.engine.check_time(&e) {
-                    Ok(()) => Ok(e),
-                    Err(r) => Err(DeadLetter {
-                        code: "timestamp",
-                        message: r.message,
-                    }),
-                }
-            });
+            let decoded = self.checked(msg);
             match decoded {
                 Ok(e) => {
                     m.kafka_messages.with_label_values(&["forwarded"]).inc();
@@ -501,68 +510,47 @@ impl Pipeline {
     /// Sends every record and waits until the broker has acknowledged them
     /// all, sending failed ones again with backoff; `false` when told to stop
     /// before that.
-    fn deliver(&self, mut pending: Vec<Outgoing>) -> bool {
-        let mut backoff = Duration::from_millis(100);
-        while !pending.is_empty() {
-            let mut futures = Vec::with_capacity(pending.len());
-            for o in &pending {
-                futures.push(self.send(o));
-            }
-            let results = self.runtime.block_on(join_all(futures));
-            let mut failed = Vec::new();
-            for (o, r) in pending.into_iter().zip(results) {
-                match r {
-                    Ok(_) => {
-                        let kind = match o.topic {
-                            Topic::Decisions => "decisions",
-                            Topic::DeadLetters => "dead_letters",
-                            Topic::Log => "log",
-                        };
-                        self.metrics.kafka_produced.with_label_values(&[kind]).inc();
-                    }
-                    Err(e) => {
-                        self.metrics.kafka_produce_errors.inc();
-                        if failed.is_empty() {
-                            eprintln!(
-                                "palisade kafka: delivery failed ({e}); sending again in {} ms, reading nothing more meanwhile",
-                                backoff.as_millis()
-                            );
-                        }
-                        failed.push(o);
-                    }
-                }
-            }
-            pending = failed;
-            if !pending.is_empty() {
-                if self.stopping() {
-                    eprintln!(
-                        "palisade kafka: stopping with {} records undelivered; their messages will be read again",
-                        pending.len()
-                    );
-                    return false;
-                }
-                // Nothing is read meanwhile. Should this outlast
-                // `max.poll.interval.ms` (5 minutes by default), librdkafka
-                // leaves the group and the batch goes to another member:
-                // still at least once.
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+    fn deliver(&self, pending: Vec<Outgoing>) -> bool {
+        // Nothing is read meanwhile. Should this outlast
+        // `max.poll.interval.ms` (5 minutes by default), librdkafka leaves
+        // the group and the batch goes to another member: still at least
+        // once.
+        let left = deliver_all(
+            &Delivery {
+                producer: &self.producer,
+                runtime: &self.runtime,
+                metrics: &self.metrics,
+                what: "delivery",
+                meanwhile: ", reading nothing more meanwhile",
+            },
+            pending,
+            |o| self.topic_of(o),
+            |o| {
+                let kind = match o.topic {
+                    Topic::Decisions => "decisions",
+                    Topic::DeadLetters => "dead_letters",
+                    Topic::Log => "log",
+                };
+                self.metrics.kafka_produced.with_label_values(&[kind]).inc();
+            },
+            || self.stopping(),
+        );
+        if !left.is_empty() {
+            eprintln!(
+                "palisade kafka: stopping with {} records undelivered; their messages will be read again",
+                left.len()
+            );
+            return false;
         }
         true
     }
 
-    /// Queues one record; its future resolves when the broker acknowledges it.
-    fn send(
-        &self,
-        o: &Outgoing,
-    ) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
-        let topic = match o.topic {
+    fn topic_of(&self, o: &Outgoing) -> &str {
+        match o.topic {
             Topic::Decisions => self.config.decisions_topic.as_str(),
             Topic::DeadLetters => self.config.dlq_topic.as_str(),
             Topic::Log => self.log_topic.as_deref().unwrap_or_default(),
-        };
-        send_to(&self.producer, topic, o)
+        }
     }
 
     /// Stores, per partition, the offset after the batch's last message,
@@ -589,6 +577,65 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Where [`deliver_all`] sends, and what it says when a send fails.
+struct Delivery<'a> {
+    producer: &'a FutureProducer,
+    runtime: &'a tokio::runtime::Handle,
+    metrics: &'a Metrics,
+    /// "delivery", "publishing": what failed, in the message.
+    what: &'a str,
+    /// What the caller does while it retries, after the message.
+    meanwhile: &'a str,
+}
+
+/// Sends every record and waits until the broker has acknowledged them
+/// all, sending failed ones again with backoff (100 ms, doubling to 5 s);
+/// `delivered` is called for each acknowledged one. Returns what is left
+/// undelivered when `give_up` says so between rounds (empty: all done).
+fn deliver_all<'t>(
+    d: &Delivery<'_>,
+    mut pending: Vec<Outgoing>,
+    topic: impl Fn(&Outgoing) -> &'t str,
+    delivered: impl Fn(&Outgoing),
+    give_up: impl Fn() -> bool,
+) -> Vec<Outgoing> {
+    let mut backoff = Duration::from_millis(100);
+    while !pending.is_empty() {
+        let sends: Vec<_> = pending
+            .iter()
+            .map(|o| send_to(d.producer, topic(o), o))
+            .collect();
+        let results = d.runtime.block_on(join_all(sends));
+        let mut failed = Vec::new();
+        for (o, r) in pending.into_iter().zip(results) {
+            match r {
+                Ok(_) => delivered(&o),
+                Err(e) => {
+                    d.metrics.kafka_produce_errors.inc();
+                    if failed.is_empty() {
+                        eprintln!(
+                            "palisade kafka: {} failed ({e}); sending again in {} ms{}",
+                            d.what,
+                            backoff.as_millis(),
+                            d.meanwhile
+                        );
+                    }
+                    failed.push(o);
+                }
+            }
+        }
+        pending = failed;
+        if !pending.is_empty() {
+            if give_up() {
+                return pending;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+    Vec::new()
 }
 
 /// Queues one record to `topic`; its future resolves when the broker
