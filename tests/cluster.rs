@@ -543,3 +543,50 @@ dlq_topic = "{}"
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_killed_whole_elects_a_publisher_again() {
+    let Some(broker) = broker() else { return };
+    let n = names(&broker, "cluster-whole", 1).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut replicas: Vec<Serve> = dirs
+        .iter()
+        .map(|d| replica_in(d.path(), &broker, &n, ""))
+        .collect();
+    let lines = outcomes(50, 2);
+    post(
+        &replicas[0],
+        "/v1/events",
+        &format!("[{}]", lines[..40].join(",")),
+    );
+    for r in &replicas {
+        post(r, "/v1/checkpoint", "");
+    }
+    // Killed, not stopped: no resignation in the log, and each restarts
+    // from a checkpoint without knowing who held the lease.
+    for r in &mut replicas {
+        r.kill();
+    }
+    let replicas: Vec<Serve> = dirs
+        .iter()
+        .map(|d| replica_in(d.path(), &broker, &n, ""))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while !replicas.iter().any(|r| status(r)["publisher"] == true) {
+        assert!(
+            Instant::now() < deadline,
+            "no publisher after {WAIT:?}: {} / {}",
+            status(&replicas[0]),
+            status(&replicas[1])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let holders: Vec<_> = replicas
+        .iter()
+        .map(|r| status(r)["holder"].clone())
+        .collect();
+    assert!(
+        holders.iter().all(|h| *h == holders[0]),
+        "the replicas agree on the holder: {holders:?}"
+    );
+}

@@ -107,7 +107,8 @@ struct Lease {
     last_ms: i64,
     /// Known from the log's start, or from a renewal read since: a replica
     /// that started from a checkpoint does not know the lease until the
-    /// holder's next renewal, and neither claims nor publishes meanwhile.
+    /// holder's next renewal, and neither claims nor publishes meanwhile
+    /// (see [`Lease::settle`] for when none comes).
     sure: bool,
     /// When this replica last read a record of the holder.
     heard: Instant,
@@ -115,6 +116,11 @@ struct Lease {
     published_to: Option<u64>,
     /// Where the holder last said it forwards from.
     forwarded: Vec<(i32, i64)>,
+    /// When this replica started reading: one that never learns the lease
+    /// (every replica restarted, none renewing) settles it after a timeout.
+    started: Instant,
+    /// The highest term any lease record read since the start named.
+    max_term: u64,
 }
 
 impl Lease {
@@ -127,11 +133,28 @@ impl Lease {
             heard: Instant::now(),
             published_to: None,
             forwarded: Vec::new(),
+            started: Instant::now(),
+            max_term: 0,
+        }
+    }
+
+    /// A replica that has read no renewal for `timeout` since it started
+    /// (the whole cluster restarted from checkpoints after a crash, so no
+    /// holder renews) takes the role as free, after the highest term it has
+    /// read. Replicas that settle differently agree again at the next
+    /// renewal, which every replica adopts.
+    fn settle(&mut self, timeout: Duration) {
+        if !self.sure && self.started.elapsed() >= timeout {
+            self.sure = true;
+            self.term = self.max_term;
+            self.holder = None;
+            self.last_ms = i64::MIN / 2;
         }
     }
 
     /// Folds one lease record appended at `at_ms`.
     fn apply(&mut self, r: LeaseRecord, at_ms: i64) {
+        self.max_term = self.max_term.max(r.term);
         if r.claim {
             let silent = at_ms.saturating_sub(self.last_ms) >= r.timeout_ms as i64;
             if self.sure && r.term == self.term + 1 && (self.holder.is_none() || silent) {
@@ -906,6 +929,7 @@ impl Reader {
     /// replica behind the log does not know what the holder last wrote).
     fn lease_tick(&mut self) {
         let timeout = self.cluster.lease_timeout.value();
+        self.lease.settle(timeout);
         let every = timeout / 3;
         let mine = self.lease.holder.as_deref() == Some(self.me());
         if mine {
@@ -1517,6 +1541,27 @@ mod tests {
             from_start.apply(r, at);
         }
         assert_eq!(from_start.holder, l.holder);
+    }
+
+    #[test]
+    fn a_replica_that_never_hears_a_renewal_settles_the_lease_as_free() {
+        let mut l = Lease::new(500);
+        l.apply(claim(4, "x", 6000), 1_000);
+        l.settle(Duration::from_secs(3600));
+        assert!(!l.sure, "not before the timeout");
+        l.settle(Duration::ZERO);
+        assert!(l.sure);
+        assert_eq!(
+            (l.term, l.holder.as_deref()),
+            (4, None),
+            "after the highest term read"
+        );
+        l.apply(claim(5, "y", 6000), 2_000);
+        assert_eq!(
+            l.holder.as_deref(),
+            Some("y"),
+            "a claim of the next term takes it"
+        );
     }
 
     #[test]
