@@ -590,3 +590,66 @@ async fn a_cluster_killed_whole_elects_a_publisher_again() {
         "the replicas agree on the holder: {holders:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decisions_topic_that_refuses_records_holds_up_no_write() {
+    let Some(broker) = broker() else { return };
+    let n = names(&broker, "cluster-refusing", 1).await;
+    // The decisions topic does not exist yet: every publish is refused.
+    let missing = Names {
+        decisions: format!("{}-later", n.decisions),
+        events: n.events.clone(),
+        dlq: n.dlq.clone(),
+        log: n.log.clone(),
+        prefix: n.prefix.clone(),
+    };
+    let mut r = Serve::start(&config(&broker, &missing, ""), &[]);
+    r.wait_ready();
+    let deadline = Instant::now() + WAIT;
+    while status(&r)["publisher"] != true {
+        assert!(Instant::now() < deadline, "no publisher: {}", status(&r));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // An attack: enforcements to publish, which the broker refuses.
+    for i in 0..30 {
+        let e = format!(
+            r#"{{"event_id":"x{i}","kind":"sign_in","user":"v{i}@example.com","ip":"192.0.2.99","outcome":"failure","failure_reason":"bad_password","timestamp":"2026-11-26T10:00:{i:02}Z"}}"#
+        );
+        post(&r, "/v1/events", &e);
+    }
+    let issued = r.metric("palisade_enforcements_total", "");
+    assert!(issued > 0.0, "the attack issued enforcements");
+    assert_eq!(
+        r.metric("palisade_cluster_published_total", "enforcement"),
+        0.0,
+        "none published yet"
+    );
+    // Once the topic exists, what was refused goes out, marked.
+    create(&broker, &[(&missing.decisions, 1)]).await;
+    let mut reader = Reader::new(&broker, &missing.decisions);
+    let records = reader
+        .until("the enforcements", |rs| {
+            rs.iter()
+                .filter(|x| x.header("record") == "enforcement")
+                .map(|x| x.header("enforcement_id"))
+                .collect::<HashSet<_>>()
+                .len() as f64
+                >= issued
+        })
+        .to_vec();
+    // A round the broker held may still go through once the topic exists;
+    // what is sent again is marked, so no id goes out twice unmarked.
+    let mut unmarked: HashMap<&str, usize> = HashMap::new();
+    for x in records
+        .iter()
+        .filter(|x| x.header("record") == "enforcement")
+    {
+        if x.header("redelivered") != "true" {
+            *unmarked.entry(x.header("enforcement_id")).or_default() += 1;
+        }
+    }
+    assert!(
+        unmarked.values().all(|&n| n <= 1),
+        "an enforcement published twice unmarked: {unmarked:?}"
+    );
+}

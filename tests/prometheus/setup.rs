@@ -22,6 +22,9 @@ pub struct Servers {
     /// Enforcing, with room for one request in flight: the overload and
     /// server-error panels need 503s, which the others must never give.
     pub overload: Serve,
+    /// Given a broker, a replica (`cluster.mode = "replicated"`, a cluster
+    /// of one on fresh topics), for the cluster panels.
+    pub replica: Option<Serve>,
     /// What to publish on the enforce server's events topic.
     pub feed: Option<KafkaFeed>,
     /// Where each serves its metrics without a key.
@@ -31,7 +34,7 @@ pub struct Servers {
 impl Servers {
     pub fn start(dir: &Path, kafka: Option<&str>) -> Servers {
         let corpus = breach_corpus(dir);
-        let targets: Vec<String> = (0..3)
+        let mut targets: Vec<String> = (0..3)
             .map(|_| format!("127.0.0.1:{}", support::free_port()))
             .collect();
         let pwned = format!(
@@ -41,14 +44,23 @@ impl Servers {
         let mut config = pwned.clone();
         let mut args = vec!["--metrics-listen", &targets[0]];
         let mut feed = None;
+        let mut replica = None;
         if let Some(broker) = kafka {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             let (kafka_config, f) = runtime.block_on(kafka_setup(broker));
             config += &kafka_config;
             feed = Some(f);
             args.extend(["--kafka-brokers", broker]);
+            let target = format!("127.0.0.1:{}", support::free_port());
+            let cluster = runtime.block_on(cluster_setup(broker));
+            replica = Some((target, format!("{pwned}{cluster}")));
         }
         let mut enforce = Serve::start(&config, &args);
+        let mut replica = replica.map(|(target, config)| {
+            let r = Serve::start(&config, &["--metrics-listen", &target]);
+            targets.push(target);
+            r
+        });
         let audit_config = format!(
             "mode = \"audit\"\n{pwned}[limits]\nmax_profiles = 300\nrecent_event_ids = 3000\n"
         );
@@ -60,14 +72,54 @@ impl Servers {
         enforce.wait_ready();
         audit.wait_ready();
         overload.wait_ready();
+        if let Some(r) = replica.as_mut() {
+            r.wait_ready();
+        }
         Servers {
             enforce,
             audit,
             overload,
+            replica,
             feed,
             targets,
         }
     }
+}
+
+/// A cluster of one replica on fresh topics (the log made by the replica).
+async fn cluster_setup(broker: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let p = format!("prometheus-cluster-{}-{nanos}", std::process::id());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .unwrap();
+    let names = ["events", "decisions", "dlq"].map(|t| format!("{p}-{t}"));
+    let new = names
+        .each_ref()
+        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)));
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap_or_else(|e| panic!("cannot create topic: {e:?}"));
+    }
+    format!(
+        r#"
+[kafka]
+brokers = "{broker}"
+events_topic = "{p}-events"
+decisions_topic = "{p}-decisions"
+dlq_topic = "{p}-dlq"
+[cluster]
+mode = "replicated"
+log_topic = "{p}-log"
+"#
+    )
 }
 
 /// A breach-corpus index of the passwords the traffic uses.

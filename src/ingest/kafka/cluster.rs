@@ -564,6 +564,10 @@ impl Cluster {
             back: 0,
             window: VecDeque::new(),
             published_to: None,
+            repeat_below: 0,
+            retry_at: None,
+            backoff: Duration::from_millis(100),
+            in_flight: None,
             last_watermark: None,
             high: None,
             last_folded_ms: None,
@@ -769,6 +773,14 @@ pub async fn join_from(peer: &str, api_key: &str, dir: &std::path::Path) -> Resu
     ))
 }
 
+/// A round of publishing in flight: the offset it covers up to, each
+/// record's kind (enforcement, repeat) for the metrics, and its sends.
+struct Round {
+    upto: u64,
+    kinds: Vec<(bool, bool)>,
+    handle: tokio::task::JoinHandle<Vec<Result<i64, KafkaError>>>,
+}
+
 /// One record as read, before and after folding.
 struct Read {
     offset: u64,
@@ -805,6 +817,14 @@ struct Reader {
     window: VecDeque<(u64, Vec<Outgoing>)>,
     /// As the publisher, the next offset to publish.
     published_to: Option<u64>,
+    /// Records of offsets below this go out marked as possible repeats (a
+    /// predecessor's, or a round the broker refused part of).
+    repeat_below: u64,
+    /// After a refused round: not before this.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// The round of records being published, if one is out.
+    in_flight: Option<Round>,
     last_watermark: Option<Instant>,
     /// The log's end as last fetched.
     high: Option<i64>,
@@ -846,6 +866,7 @@ impl Reader {
         let mut batch: Vec<OwnedMessage> = Vec::with_capacity(batch_size);
         while !self.stopping() {
             self.lease_tick();
+            self.publish_pending();
             batch.clear();
             let mut wait = POLL;
             while batch.len() < batch_size {
@@ -1019,10 +1040,11 @@ impl Reader {
                         self.cluster.publish_window
                     );
                 }
-                self.published_to = Some(self.position);
-                if !pending.is_empty() {
-                    self.deliver(pending, true);
-                }
+                // Published by the next turn, marked as possible repeats.
+                drop(pending);
+                self.published_to = Some(from.max(oldest).min(self.position));
+                self.repeat_below = self.position;
+                self.retry_at = None;
                 self.last_renewal = None;
                 // Forwarding the events topic too, from where the
                 // predecessor stopped (repeats are recognised by event id).
@@ -1042,6 +1064,7 @@ impl Reader {
                     .active
                     .store(false, Ordering::Release);
                 self.published_to = None;
+                self.in_flight = None;
                 m.publisher.set(0);
                 m.publisher_changes.inc();
                 let mut s = self.shared.status();
@@ -1231,7 +1254,6 @@ impl Reader {
             .map_or(0, |d| d.as_millis() as i64);
         let metrics = self.metrics.clone();
         let m = &metrics.cluster;
-        let mut publish = Vec::new();
         for (r, f) in reads.into_iter().zip(folded) {
             if let Some(t) = r.append_ms {
                 m.delay.observe(((now_ms - t).max(0) as f64) / 1000.0);
@@ -1246,9 +1268,6 @@ impl Reader {
             let out = outputs(&r, &f, &self.shared.stamp.instance);
             self.position = r.offset + 1;
             if !out.is_empty() {
-                if self.published_to.is_some_and(|p| r.offset >= p) {
-                    publish.extend(out.iter().map(Outgoing::copy));
-                }
                 self.window.push_back((r.offset, out));
             }
             if let Some(req) = r.request {
@@ -1266,56 +1285,110 @@ impl Reader {
         let keep_from = self
             .position
             .saturating_sub(self.cluster.publish_window as u64);
+        let mut dropped = 0;
         while self.window.front().is_some_and(|(o, _)| *o < keep_from) {
-            self.window.pop_front();
-        }
-        if self.published_to.is_some() {
-            if !publish.is_empty() {
-                self.deliver(publish, false);
+            if let Some((o, _)) = self.window.pop_front() {
+                if self.published_to.is_some_and(|p| o >= p) {
+                    dropped += 1;
+                }
             }
-            self.published_to = Some(self.position);
-            self.shared.status().published_to = self.published_to;
         }
+        if dropped > 0 {
+            eprintln!(
+                "palisade cluster: warning: {dropped} log records' decisions and enforcements left the window (cluster.publish_window) unpublished: the decisions topic has refused them too long"
+            );
+            if let Some(p) = &mut self.published_to {
+                *p = (*p).max(keep_from);
+            }
+        }
+        self.publish_pending();
         m.position.set(self.position as i64);
         self.shared.status().position = self.position;
     }
 
-    /// Publishes until every record is acknowledged, or the role or the
-    /// replica goes.
-    fn deliver(&self, pending: Vec<Outgoing>, repeat: bool) {
-        let m = &self.metrics.cluster;
-        let left = deliver_all(
-            &Delivery {
-                producer: &self.producer,
-                runtime: &self.runtime,
-                metrics: &self.metrics,
-                what: "publishing",
-                meanwhile: "",
-            },
-            pending,
-            |_| self.kafka.decisions_topic.as_str(),
-            |o| {
-                let record = if o.key_is_enforcement() {
-                    "enforcement"
-                } else {
-                    "decision"
-                };
-                m.published
-                    .with_label_values(&[record, if repeat { "true" } else { "false" }])
-                    .inc();
-                self.metrics
-                    .kafka_produced
-                    .with_label_values(&["decisions"])
-                    .inc();
-            },
-            || self.stopping() || self.lease.holder.as_deref() != Some(self.me()),
-        );
-        if !left.is_empty() {
-            eprintln!(
-                "palisade cluster: {} records unpublished; the next publisher publishes them again",
-                left.len()
-            );
+    /// As the publisher, sends what the window holds from `published_to`
+    /// on, without waiting: the sends run on the runtime, and a later turn
+    /// takes their outcome. `published_to` moves past a round once the
+    /// broker acknowledged all of it. A refusal (the decisions topic
+    /// missing, the broker down) sends the round again with backoff (100 ms,
+    /// doubling to 5 s), marked as possible repeats, while the log goes on
+    /// being folded: publishing never holds up this replica's writes.
+    fn publish_pending(&mut self) {
+        if let Some(round) = self.in_flight.take() {
+            if !round.handle.is_finished() {
+                self.in_flight = Some(round);
+                return;
+            }
+            let results = self.runtime.block_on(round.handle).unwrap_or_default();
+            let m = &self.metrics.cluster;
+            let mut refused = None;
+            for (i, r) in results.iter().enumerate() {
+                match r {
+                    Ok(_) => {
+                        let (enforcement, repeat) = round.kinds[i];
+                        let record = if enforcement {
+                            "enforcement"
+                        } else {
+                            "decision"
+                        };
+                        m.published
+                            .with_label_values(&[record, if repeat { "true" } else { "false" }])
+                            .inc();
+                        self.metrics
+                            .kafka_produced
+                            .with_label_values(&["decisions"])
+                            .inc();
+                    }
+                    Err(e) => {
+                        self.metrics.kafka_produce_errors.inc();
+                        refused.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+            if refused.is_none() && results.len() == round.kinds.len() {
+                if self.published_to.is_some() {
+                    self.published_to = Some(round.upto);
+                }
+                self.retry_at = None;
+                self.backoff = Duration::from_millis(100);
+            } else {
+                eprintln!(
+                    "palisade cluster: publishing failed ({}); sending again in {} ms, marked redelivered (folding goes on)",
+                    refused.unwrap_or_else(|| "cancelled".into()),
+                    self.backoff.as_millis()
+                );
+                self.repeat_below = self.repeat_below.max(round.upto);
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+            }
+            self.shared.status().published_to = self.published_to;
         }
+        let Some(from) = self.published_to else {
+            return;
+        };
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let mut kinds = Vec::new();
+        let mut sends = Vec::new();
+        for (o, out) in self.window.iter().filter(|(o, _)| *o >= from) {
+            let repeat = *o < self.repeat_below;
+            for x in out {
+                let x = if repeat { x.repeat() } else { x.copy() };
+                kinds.push((x.key_is_enforcement(), repeat));
+                sends.push(send_to(&self.producer, &self.kafka.decisions_topic, &x));
+            }
+        }
+        if sends.is_empty() {
+            self.published_to = Some(self.position);
+            self.shared.status().published_to = self.published_to;
+            return;
+        }
+        self.in_flight = Some(Round {
+            upto: self.position,
+            kinds,
+            handle: self.runtime.spawn(join_all(sends)),
+        });
     }
 
     /// The log's end (asked of the broker at most every 500 ms; between,
