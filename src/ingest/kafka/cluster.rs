@@ -378,10 +378,24 @@ impl Replication for Shared {
                 .iter()
                 .map(|a| {
                     let o = self.outgoing(a, origin, Some(&request));
-                    send_to(&self.producer, &self.stamp.log_topic, &o)
+                    try_send_to(&self.producer, &self.stamp.log_topic, &o)
                 })
                 .collect();
-            let results = join_all(sends).await;
+            // The whole exchange within `wait`: a broker that is down must
+            // not hold a request for the producer's delivery timeout.
+            let deadline = tokio::time::Instant::now() + wait;
+            let Ok(results) = tokio::time::timeout_at(deadline, join_all(sends)).await else {
+                self.waiters().remove(&seq);
+                self.metrics
+                    .cluster
+                    .appends
+                    .with_label_values(&[origin.as_str(), "error"])
+                    .inc_by(n as u64);
+                return Err(AppendError::NotWritten(format!(
+                    "the cluster log did not acknowledge the records within {} (is the broker down?); send them again: repeats are recognised by event id",
+                    humantime::format_duration(wait)
+                )));
+            };
             let failed = results.iter().filter(|r| r.is_err()).count() as u64;
             let appends = &self.metrics.cluster.appends;
             appends
@@ -396,7 +410,7 @@ impl Replication for Shared {
                     "{failed} of {n} records were not written to the cluster log ({e}); send them again: repeats are recognised by event id"
                 )));
             }
-            match tokio::time::timeout(wait, rx).await {
+            match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(folded)) => Ok(folded),
                 _ => {
                     self.waiters().remove(&seq);
@@ -411,16 +425,16 @@ impl Replication for Shared {
     }
 
     fn append_attempt(&self, e: &Event) {
+        // One try, never a wait: a decide must not stall on the log. With
+        // the producer's queue full (the broker away for a while) the
+        // attempt is left out of the log and counted as an error; its
+        // decision stands, and what it would have counted is lost.
         let o = self.outgoing(&Append::Event(e.clone()), Origin::Decide, None);
-        let sent = send_to(&self.producer, &self.stamp.log_topic, &o);
-        let metrics = self.metrics.clone();
+        let sent = try_send_to(&self.producer, &self.stamp.log_topic, &o);
+        let appends = self.metrics.cluster.appends.clone();
         self.runtime.spawn(async move {
             let result = if sent.await.is_ok() { "ok" } else { "error" };
-            metrics
-                .cluster
-                .appends
-                .with_label_values(&["decide", result])
-                .inc();
+            appends.with_label_values(&["decide", result]).inc();
         });
     }
 
@@ -942,7 +956,7 @@ impl Reader {
                 ),
             ],
         };
-        drop(send_to(&self.producer, &self.cluster.log_topic, &o));
+        drop(try_send_to(&self.producer, &self.cluster.log_topic, &o));
     }
 
     /// As the holder, renews the lease; otherwise claims it once the holder
@@ -1376,7 +1390,7 @@ impl Reader {
             for x in out {
                 let x = if repeat { x.repeat() } else { x.copy() };
                 kinds.push((x.key_is_enforcement(), repeat));
-                sends.push(send_to(&self.producer, &self.kafka.decisions_topic, &x));
+                sends.push(try_send_to(&self.producer, &self.kafka.decisions_topic, &x));
             }
         }
         if sends.is_empty() {

@@ -639,11 +639,31 @@ fn deliver_all<'t>(
 }
 
 /// Queues one record to `topic`; its future resolves when the broker
-/// acknowledges it (to its offset).
+/// acknowledges it (to its offset). With the producer's queue full it waits
+/// for room: for the doors' own threads.
 fn send_to(
     producer: &FutureProducer,
     topic: &str,
     o: &Outgoing,
+) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
+    queue(producer, topic, o, true)
+}
+
+/// [`send_to`] that never waits for room: a full queue is an error at once
+/// (for requests, which must not stall on the broker).
+fn try_send_to(
+    producer: &FutureProducer,
+    topic: &str,
+    o: &Outgoing,
+) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
+    queue(producer, topic, o, false)
+}
+
+fn queue(
+    producer: &FutureProducer,
+    topic: &str,
+    o: &Outgoing,
+    wait_for_room: bool,
 ) -> impl std::future::Future<Output = Result<i64, KafkaError>> + use<> {
     let mut headers = OwnedHeaders::new_with_capacity(o.headers.len());
     for (k, v) in &o.headers {
@@ -660,7 +680,9 @@ fn send_to(
         match producer.send_result(record) {
             Ok(f) => break Ok(f),
             // The producer's queue is full: let it drain, then try again.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                if wait_for_room =>
+            {
                 record = r;
                 producer.poll(Duration::from_millis(10));
             }
