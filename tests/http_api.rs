@@ -347,3 +347,68 @@ async fn the_metrics_listener_serves_metrics_and_health_without_a_key_and_nothin
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Events decided so far, from the metrics (read without the engine).
+fn events_applied(s: &palisade::serve::Server) -> u64 {
+    let text = String::from_utf8(s.state.metrics.render()).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("palisade_events_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decide_is_answered_between_the_slices_of_a_large_batch() {
+    let s = std::sync::Arc::new(server(ServerConfig {
+        max_batch_events: 30_000,
+        max_batch_bytes: 32 << 20,
+        max_body_memory: 256 << 20,
+        request_timeout: palisade::config::Setting::new(Duration::from_secs(60)),
+        ..ServerConfig::default()
+    }));
+    let n = 30_000u64;
+    let batch: Vec<String> = (0..n)
+        .map(|i| {
+            event(
+                &format!("b{i}"),
+                &format!("user{}", i % 5000),
+                &format!("10.{}.{}.{}", i % 200, i % 100, 1 + i % 250),
+                if i % 7 == 0 { "failure" } else { "success" },
+            )
+            .replace(
+                r#""outcome":"failure""#,
+                r#""outcome":"failure","failure_reason":"bad_password""#,
+            )
+        })
+        .collect();
+    let body = format!("[{}]", batch.join(","));
+    let ingesting = {
+        let s = s.clone();
+        tokio::spawn(async move { call(&s, "POST", "/v1/events", &body, true).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while events_applied(&s) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let d = call(
+        &s,
+        "POST",
+        "/v1/decide",
+        &event("mid", "frank", "192.0.2.9", "attempt"),
+        true,
+    )
+    .await;
+    let applied = events_applied(&s);
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let done = ingesting.await.unwrap();
+    assert_eq!(done.status, StatusCode::ACCEPTED, "{}", done.body);
+    assert_eq!(done.json()["decided"], n);
+    assert!(
+        applied < n + 1,
+        "the decide was answered once {applied} of the batch's {n} events were in: between slices, not after the whole batch"
+    );
+}

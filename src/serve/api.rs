@@ -6,7 +6,9 @@ use super::ServerConfig;
 use crate::event::{Event, FeedbackVerdict, Outcome, Timestamp};
 use crate::metrics::Metrics;
 use crate::node::replication::{Append, AppendError, Origin, Replication};
-use crate::node::worker::{EngineHandle, Folded, Job, Refused, UnknownEvent, UserQuery};
+use crate::node::worker::{
+    EngineHandle, Folded, Job, Refused, UnknownEvent, UserQuery, INGEST_SLICE,
+};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
@@ -201,9 +203,40 @@ pub async fn events(
     let n = events.len();
     let done = match s.replication.get() {
         None => {
-            let done = ask(&s, |tx| Job::Ingest(events, tx))
-                .await?
-                .map_err(|(i, r)| out_of_time(i, r))?;
+            // Checked whole, then applied in slices, so decides interleave
+            // with a large batch rather than wait for all of it.
+            let (mut rest, late) = ask(&s, |tx| Job::CheckLate(events, tx)).await?;
+            if let Some((i, r)) = late {
+                return Err(out_of_time(i, r));
+            }
+            let mut done = crate::node::worker::Ingested {
+                decided: 0,
+                duplicates: 0,
+            };
+            // Admitted once (the check above): the slices are not refused
+            // for the requests in flight, so none is left half applied for
+            // that; a timeout or a stop between slices answers 503, and
+            // sending the batch again is safe (repeats are recognised).
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(INGEST_SLICE));
+                let slice = std::mem::replace(&mut rest, tail);
+                let (tx, rx) = oneshot::channel();
+                s.engine
+                    .run_admitted(Job::Apply(slice, tx), s.config.request_timeout.value())
+                    .await
+                    .map_err(|r| match r {
+                        Refused::Stopped => ApiError::unavailable("the engine has stopped"),
+                        _ => ApiError::overloaded(format!(
+                            "the engine did not take the rest of the batch within {}; send it again: repeats are recognised",
+                            humantime::format_duration(s.config.request_timeout.value())
+                        )),
+                    })?;
+                let d = rx
+                    .await
+                    .map_err(|_| ApiError::unavailable("the engine has stopped"))?;
+                done.decided += d.decided;
+                done.duplicates += d.duplicates;
+            }
             durable(&s).await?;
             done
         }
