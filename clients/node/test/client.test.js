@@ -288,9 +288,11 @@ test("a server with lower batch limits: batches halve after a 413, and only an o
     events.slice(0, 5).forEach((e) => c.report(e));
     c.report(huge);
     events.slice(5).forEach((e) => c.report(e));
-    assert.ok(await c.flush(10_000), JSON.stringify(c.stats));
-    assert.equal(c.stats.sent, 10, JSON.stringify(c.stats));
-    assert.equal(c.stats.dropped, 1, JSON.stringify(c.stats));
+    // What the client was told, for a failure to say why.
+    const told = () => `${JSON.stringify(c.stats)}; ${seen.map((e) => `${e.status} ${e.code} ${e.field ?? ""}: ${e.message}`).join("; ")}`;
+    assert.ok(await c.flush(10_000), told());
+    assert.equal(c.stats.sent, 10, told());
+    assert.equal(c.stats.dropped, 1, told());
     assert.ok(seen.some((e) => e.status === 413), seen.map((e) => e.message).join("; "));
     const ids = new Set((await c.userEvents("small-batches", { limit: 100 })).events.map((x) => x.event.event_id));
     for (const e of events) assert.ok(ids.has(e.event_id), `${e.event_id} missing`);
