@@ -471,18 +471,7 @@ impl Worker {
                     let _ = reply.send(Err((i, r)));
                     return;
                 }
-                let mut duplicates = 0;
-                for e in &events {
-                    if self.is_redelivery(e) {
-                        duplicates += 1;
-                    } else {
-                        self.decide(e);
-                    }
-                }
-                let _ = reply.send(Ok(Ingested {
-                    decided: events.len() - duplicates,
-                    duplicates,
-                }));
+                let _ = reply.send(Ok(self.apply_batch(&events)));
             }
             Job::Consume(events, reply) => {
                 let out = events
@@ -570,23 +559,29 @@ impl Worker {
                 let _ = reply.send((events, late));
             }
             Job::Apply(events, reply) => {
-                let mut duplicates = 0;
-                for e in &events {
-                    if self.is_redelivery(e) {
-                        duplicates += 1;
-                    } else {
-                        self.decide(e);
-                    }
-                }
-                let _ = reply.send(Ingested {
-                    decided: events.len() - duplicates,
-                    duplicates,
-                });
+                let _ = reply.send(self.apply_batch(&events));
             }
             Job::Fold(records, reply) => {
                 let out = records.into_iter().map(|r| self.fold(r)).collect();
                 let _ = reply.send(out);
             }
+        }
+    }
+
+    /// Decides a batch's events, a redelivery among them counted and not
+    /// applied again.
+    fn apply_batch(&mut self, events: &[Event]) -> Ingested {
+        let mut duplicates = 0;
+        for e in events {
+            if self.is_redelivery(e) {
+                duplicates += 1;
+            } else {
+                self.decide(e);
+            }
+        }
+        Ingested {
+            decided: events.len() - duplicates,
+            duplicates,
         }
     }
 
