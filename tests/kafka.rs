@@ -497,7 +497,17 @@ async fn a_consumer_killed_mid_batch_restarts_into_the_same_state_as_one_never_s
     let cut = rng.random_range(total / 5..total * 7 / 10);
     let mut first = palisade_in(dir.path(), &broker, &k, &group, batch);
     first.wait_ready();
-    first.wait_metric("palisade_kafka_messages_total", "decided", cut as f64);
+    // Polled closely: at wait_metric's 100 ms the consumer was once seen to
+    // finish the whole topic between two looks, and nothing was left to
+    // restart into.
+    let deadline = Instant::now() + WAIT;
+    while first.metric("palisade_kafka_messages_total", "decided") < cut as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "{cut} not decided after {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     std::thread::sleep(Duration::from_millis(rng.random_range(0..20)));
     let decided_before = first.metric("palisade_kafka_messages_total", "decided");
     first.kill();
