@@ -156,3 +156,94 @@ fn checkpoints_on_demand_and_at_stop_are_loaded_and_a_damaged_one_falls_back() {
     };
     assert_eq!(profiles(&metrics), profiles(&want.1.join("\n")));
 }
+
+/// A checkpoint does not stop the engine: while one is being written (its
+/// writer held open by the test), batches and decides are answered; and the
+/// checkpoint holds the state when it began, not what came after. A restart
+/// from it (and the journal after it) is the server that never stopped.
+#[test]
+fn the_engine_decides_while_a_checkpoint_is_written_and_it_holds_the_state_it_began_with() {
+    let events = outcomes(300, 3);
+    let half = events.len() / 2;
+    let dir = tempfile::tempdir().unwrap();
+    let hold = dir.path().join("hold");
+    let held_marker = hold.with_extension("held");
+    let env = format!("PALISADE_TEST_CHECKPOINT_HOLD={}", hold.display());
+    let mut s = Serve::start_under(dir.path(), "", &[], &["env", &env]);
+    s.wait_ready();
+    for b in events[..half].chunks(BATCH) {
+        assert_eq!(post_batch(&s, b), 202);
+    }
+    let checkpoint = |s: &Serve| -> serde_json::Value {
+        let (status, body) = s.call("POST", "/v1/checkpoint", "").unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let before = checkpoint(&s);
+    assert!(!held_marker.exists(), "nothing held a checkpoint yet");
+
+    std::fs::write(&hold, "").unwrap();
+    let during = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| checkpoint(&s));
+        let forked = std::time::Instant::now();
+        while !held_marker.exists() {
+            assert!(
+                forked.elapsed() < std::time::Duration::from_secs(30),
+                "the checkpoint writer never started: {}",
+                s.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for b in events[half..].chunks(BATCH) {
+            assert_eq!(post_batch(&s, b), 202);
+        }
+        let (status, body) = s
+            .call("POST", "/v1/decide", &support::simulated::probes(1)[0])
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            !writing.is_finished(),
+            "the checkpoint was still being written while all that was answered"
+        );
+        std::fs::remove_file(&hold).unwrap();
+        writing.join().unwrap()
+    });
+    // The state at the fork: the same position and body as just before.
+    assert_eq!(during["position"], before["position"], "{during}");
+    assert_eq!(during["digest"], before["digest"], "{during}");
+    assert!(
+        during["digest"].as_str().is_some_and(|d| d.len() == 40),
+        "{during}"
+    );
+    assert!(
+        during["paused_seconds"].as_f64().unwrap() < during["seconds"].as_f64().unwrap(),
+        "{during}"
+    );
+    assert!(s.metric("palisade_checkpoint_pause_seconds", "") > 0.0);
+    // What came during it is in the next one.
+    let after = checkpoint(&s);
+    assert!(
+        after["position"].as_u64() > before["position"].as_u64(),
+        "{after}"
+    );
+    assert_ne!(after["digest"], before["digest"]);
+    let want = fingerprint(&s);
+    s.kill();
+
+    // Restarted from the held checkpoint and the journal after it.
+    for e in std::fs::read_dir(dir.path().join("data/checkpoints")).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_str() != during["path"].as_str() {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let mut again = Serve::start_in(dir.path(), "", &[]);
+    again.wait_ready();
+    assert!(
+        !again.log().contains(": 0 entries replayed"),
+        "{}",
+        again.log()
+    );
+    assert_eq!(fingerprint(&again).1, want.1);
+    again.kill();
+}

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub journal_errors: IntCounter,
     pub journal_bytes: IntGauge,
     pub checkpoint_seconds: prometheus::Gauge,
+    pub checkpoint_pause_seconds: prometheus::Gauge,
     pub checkpoint_bytes: IntGauge,
     pub checkpoint_time: prometheus::Gauge,
 }
@@ -236,7 +237,12 @@ impl Metrics {
             .expect("a valid metric"),
             checkpoint_seconds: prometheus::Gauge::new(
                 "palisade_checkpoint_duration_seconds",
-                "How long the last checkpoint took to write (the engine waits meanwhile).",
+                "How long the last checkpoint took to write, from the request to the file in place (the engine goes on meanwhile, but for palisade_checkpoint_pause_seconds).",
+            )
+            .expect("a valid metric"),
+            checkpoint_pause_seconds: prometheus::Gauge::new(
+                "palisade_checkpoint_pause_seconds",
+                "How long the engine stopped for the last checkpoint: the fork of the process that writes it (all of the writing when it could not fork).",
             )
             .expect("a valid metric"),
             checkpoint_bytes: IntGauge::new(
@@ -297,6 +303,7 @@ impl Metrics {
             Box::new(m.journal_errors.clone()),
             Box::new(m.journal_bytes.clone()),
             Box::new(m.checkpoint_seconds.clone()),
+            Box::new(m.checkpoint_pause_seconds.clone()),
             Box::new(m.checkpoint_bytes.clone()),
             Box::new(m.checkpoint_time.clone()),
         ];

@@ -6,7 +6,7 @@
 
 use crate::engine::{Engine, EngineParts};
 use crate::state::checkpoint::{
-    read_history, warn, write_history, CheckpointError, Checkpoints, Corrupt, Header, Stamp,
+    read_history, warn, write_history, CheckpointError, Checkpoints, Corrupt, Header, Staged, Stamp,
 };
 use crate::state::history::History;
 use crate::state::recent_ids::RecentIds;
@@ -38,6 +38,17 @@ pub trait NodeCheckpoints {
         position: u64,
     ) -> Result<(PathBuf, u64), CheckpointError>;
 
+    /// The first half of [`NodeCheckpoints::write`]: the checkpoint written
+    /// and synced under its `.tmp` name (see [`Checkpoints::stage`]); what a
+    /// forked copy of the process does (see [`super::snapshot`]).
+    fn stage_state(
+        &self,
+        engine: &Engine,
+        history: &History,
+        recent: &RecentIds,
+        position: u64,
+    ) -> Result<Staged, CheckpointError>;
+
     /// The newest checkpoint that reads back whole, restored into an engine
     /// built from `parts_for()` (see [`Checkpoints::load_newest_with`]).
     /// Another hash key or hash function is an error; other rules or another
@@ -68,7 +79,18 @@ impl NodeCheckpoints for Checkpoints {
         recent: &RecentIds,
         position: u64,
     ) -> Result<(PathBuf, u64), CheckpointError> {
-        self.write_with(stamp(engine), position, &mut |out| {
+        let staged = self.stage_state(engine, history, recent, position)?;
+        self.publish(staged)
+    }
+
+    fn stage_state(
+        &self,
+        engine: &Engine,
+        history: &History,
+        recent: &RecentIds,
+        position: u64,
+    ) -> Result<Staged, CheckpointError> {
+        Checkpoints::stage(self, stamp(engine), position, &mut |out| {
             engine.write_state(out)?;
             write_history(out, history, recent)
         })

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod open;
 pub mod replication;
+pub mod snapshot;
 pub mod tasks;
 pub mod worker;
 

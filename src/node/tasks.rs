@@ -2,7 +2,7 @@
 //! checkpoint schedule, and the breach corpus's reload. Each runs on the
 //! caller's tokio runtime; the doors start none of them.
 
-use super::worker::{EngineHandle, Job};
+use super::worker::{CheckpointFailure, EngineHandle};
 use crate::engine::pwned::SharedIndex;
 use crate::enrich::pwned::PwnedIndex;
 use crate::state::journal::Journal;
@@ -38,14 +38,14 @@ pub fn spawn_checkpoint_schedule(handle: EngineHandle, every: Duration) {
 
 /// Writes a checkpoint through the engine's handle, logging a failure.
 pub async fn checkpoint(handle: &EngineHandle, when: &str) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let ran = handle
-        .run(Job::Checkpoint(tx), Duration::from_secs(60))
-        .await;
-    match (ran, rx.await) {
-        (Ok(()), Ok(Ok(_))) => {}
-        (Ok(()), Ok(Err(why))) => eprintln!("palisade serve: checkpoint {when} failed: {why}"),
-        _ => eprintln!("palisade serve: checkpoint {when} skipped: the engine did not answer"),
+    match handle.checkpoint().await {
+        Ok(_) => {}
+        Err(CheckpointFailure::Failed(why)) => {
+            eprintln!("palisade serve: checkpoint {when} failed: {why}")
+        }
+        Err(CheckpointFailure::Unavailable(why)) => {
+            eprintln!("palisade serve: checkpoint {when} skipped: {why}")
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! the `/v1/decisions/stream` readers.
 
 use super::checkpoint::NodeCheckpoints;
+use super::snapshot::{Snapshot, Writing};
 use super::Core;
 use crate::engine::enforce::Enforcement;
 use crate::engine::Engine;
@@ -54,7 +55,9 @@ pub enum Job {
     Ping(oneshot::Sender<()>),
     /// Writes a checkpoint of the state at the journal's end (a replica:
     /// at its log position).
-    Checkpoint(oneshot::Sender<Result<Checkpointed, String>>),
+    /// The checkpoint is finished by [`Snapshot::finish`], off the engine
+    /// (see [`EngineHandle::checkpoint`]).
+    Checkpoint(oneshot::Sender<Result<Snapshot, String>>),
     /// A replica's `/v1/decide` on an attempt: the decision on the state as
     /// it stands, changing nothing (see [`crate::engine::Engine::probe`]);
     /// the attempt is applied when it comes back from the cluster log.
@@ -71,11 +74,12 @@ pub enum Job {
     Apply(Vec<Event>, oneshot::Sender<Ingested>),
 }
 
-/// Events of a `POST /v1/events` batch applied in one turn of the engine:
-/// a decide waits behind at most this many (about 1 ms of work in a
-/// release build, at 3–5 µs an event), not behind a whole batch of up to
-/// `server.max_batch_events`.
-pub const INGEST_SLICE: usize = 256;
+/// Events of a `POST /v1/events` batch applied in one turn of the engine
+/// (and decoded between two yields of the request's task): a decide waits
+/// behind at most this many, about 0.3–0.6 ms of work in a release build at
+/// 5–9 µs an event on a million profiles with GeoIP, not behind a whole
+/// batch of up to `server.max_batch_events`.
+pub const INGEST_SLICE: usize = 64;
 
 /// [`Job::CheckLate`]'s answer: the events, and the first too late (its
 /// index), if any.
@@ -137,7 +141,11 @@ pub struct Checkpointed {
     pub path: String,
     pub position: u64,
     pub bytes: u64,
+    /// From the request to the checkpoint in place.
     pub seconds: f64,
+    /// What the engine waited for it (a fork; all of `seconds` when it was
+    /// written in place).
+    pub paused_seconds: f64,
     /// Journal segments deleted because the kept checkpoints cover them.
     pub journal_segments_deleted: usize,
 }
@@ -208,6 +216,27 @@ pub struct EngineHandle {
     feed: broadcast::Sender<Arc<Published>>,
     journal: Option<Arc<Journal>>,
     bounds: TimeBounds,
+    /// One checkpoint at a time: a second request waits for the first.
+    checkpointing: Arc<Mutex<()>>,
+}
+
+/// Why [`EngineHandle::checkpoint`] wrote nothing.
+#[derive(Debug)]
+pub enum CheckpointFailure {
+    /// The engine did not take the job (busy or stopped): try again.
+    Unavailable(String),
+    /// It took it and failed: why.
+    Failed(String),
+}
+
+impl std::fmt::Display for CheckpointFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckpointFailure::Unavailable(why) | CheckpointFailure::Failed(why) => {
+                f.write_str(why)
+            }
+        }
+    }
 }
 
 fn count_refusal(m: &Metrics, r: &TimeRefusal) {
@@ -285,6 +314,31 @@ impl EngineHandle {
         self.journal.as_ref()
     }
 
+    /// Writes a checkpoint: the engine stops only to fork (see
+    /// [`super::snapshot`]); the rest is waited for here. One at a time.
+    pub async fn checkpoint(&self) -> Result<Checkpointed, CheckpointFailure> {
+        let _turn = self.checkpointing.lock().await;
+        let (tx, rx) = oneshot::channel();
+        self.run(Job::Checkpoint(tx), Duration::from_secs(60))
+            .await
+            .map_err(|r| {
+                CheckpointFailure::Unavailable(match r {
+                    Refused::Stopped => "the engine has stopped".into(),
+                    Refused::Overloaded | Refused::TimedOut => {
+                        "the engine is busy; try again".into()
+                    }
+                })
+            })?;
+        let snapshot = rx
+            .await
+            .map_err(|_| CheckpointFailure::Unavailable("the engine has stopped".into()))?
+            .map_err(CheckpointFailure::Failed)?;
+        snapshot
+            .finish(self.journal.clone(), &self.metrics)
+            .await
+            .map_err(CheckpointFailure::Failed)
+    }
+
     /// Enforcements published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.feed.subscribe()
@@ -332,6 +386,7 @@ pub fn start(
         feed,
         journal,
         bounds,
+        checkpointing: Arc::new(Mutex::new(())),
     }
 }
 
@@ -375,58 +430,58 @@ struct Worker {
 }
 
 impl Worker {
-    /// A checkpoint at the journal's end: the journal is synced to that
-    /// position first, so the checkpoint never runs ahead of the log. The
-    /// engine decides nothing meanwhile (about 2 s per million profiles).
-    fn checkpoint(&mut self) -> Result<Checkpointed, String> {
+    /// A checkpoint of the state at the journal's end (a replica: at its log
+    /// position), written by a forked copy of the process while the engine
+    /// goes on (see [`super::snapshot`]); in place when it cannot fork.
+    /// [`Snapshot::finish`] completes it, off the engine.
+    fn checkpoint(&mut self) -> Result<Snapshot, String> {
         let Some(c) = &self.checkpoints else {
             return Err("the journal is off, so there is nothing to checkpoint against".into());
         };
         let position = match (&self.journal, self.log_position) {
-            (Some(j), _) => {
-                let position = j.end();
-                j.sync_blocking(position).map_err(|e| e.to_string())?;
-                position
-            }
+            (Some(j), _) => j.end(),
             (None, Some(p)) => p,
             (None, None) => {
                 return Err("the journal is off, so there is nothing to checkpoint against".into())
             }
         };
         let started = Instant::now();
-        let (path, bytes) = c
-            .write(
-                &self.core.engine,
-                &self.history,
-                &self.core.recent,
-                position,
-            )
-            .map_err(|e| e.to_string())?;
-        let seconds = started.elapsed().as_secs_f64();
-        // What every kept checkpoint holds, the journal no longer needs.
-        let oldest = c
-            .list()
-            .map_err(|e| e.to_string())?
-            .last()
-            .map_or(0, |(p, _)| *p);
-        let deleted = match &self.journal {
-            Some(j) => j.delete_before(oldest).map_err(|e| e.to_string())?,
-            None => 0,
-        };
-        let m = &self.metrics;
-        m.checkpoint_seconds.set(seconds);
-        m.checkpoint_bytes.set(bytes as i64);
-        m.checkpoint_time.set(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-        );
-        Ok(Checkpointed {
-            path: path.display().to_string(),
+        let (engine, history, recent) = (&self.core.engine, &self.history, &self.core.recent);
+        let stage = || c.stage_state(engine, history, recent, position);
+        #[cfg(unix)]
+        {
+            // SAFETY: the worker is held (`&mut self`), so no other thread
+            // changes what the child reads; writing a checkpoint takes no
+            // lock another thread could hold.
+            let hold = super::snapshot::test_hold();
+            let forked = unsafe {
+                super::snapshot::fork_with(|| {
+                    super::snapshot::wait_while(hold);
+                    stage().map(drop).map_err(|e| e.to_string())
+                })
+            };
+            match forked {
+                Ok(child) => {
+                    return Ok(Snapshot {
+                        checkpoints: c.clone(),
+                        position,
+                        started,
+                        paused: started.elapsed().as_secs_f64(),
+                        writing: Writing::Child(child, c.staged(position)),
+                    })
+                }
+                Err(e) => eprintln!(
+                    "palisade serve: cannot fork to write the checkpoint ({e}): writing it in place, the engine waits"
+                ),
+            }
+        }
+        let staged = stage().map_err(|e| e.to_string())?;
+        Ok(Snapshot {
+            checkpoints: c.clone(),
             position,
-            bytes,
-            seconds,
-            journal_segments_deleted: deleted,
+            started,
+            paused: started.elapsed().as_secs_f64(),
+            writing: Writing::Done(staged),
         })
     }
 

@@ -79,6 +79,7 @@ pub enum CheckpointError {
 }
 
 /// A folder of checkpoints: `<data_dir>/checkpoints`.
+#[derive(Debug, Clone)]
 pub struct Checkpoints {
     dir: PathBuf,
     keep: usize,
@@ -295,6 +296,15 @@ pub fn warn(warnings: &mut Vec<String>, line: String) {
     warnings.push(line);
 }
 
+/// A checkpoint written whole under its `.tmp` name, not yet published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub path: PathBuf,
+    /// Its size once written.
+    pub bytes: u64,
+}
+
 impl Checkpoints {
     /// Checkpoints in `dir`, keeping the newest `keep` (at least one).
     pub fn new(dir: PathBuf, keep: usize) -> Checkpoints {
@@ -335,23 +345,30 @@ impl Checkpoints {
     }
 
     /// Writes a checkpoint of the state after applying the log up to
-    /// `position`, atomically: `checkpoint-<position:020>.tmp`, fsync, rename
-    /// to `.ckpt`, fsync the folder; then deletes all but the newest `keep`
-    /// (and leftover `.tmp` files). Returns the path and the size in bytes.
+    /// `position`, atomically: [`Checkpoints::stage`] then
+    /// [`Checkpoints::publish`]. Returns the path and the size in bytes.
     pub fn write_with(
         &self,
         stamp: Stamp,
         position: u64,
         body: &mut dyn FnMut(&mut Sink<'_>) -> io::Result<()>,
     ) -> Result<(PathBuf, u64), CheckpointError> {
+        let staged = self.stage(stamp, position, body)?;
+        self.publish(staged)
+    }
+
+    /// The first half of a checkpoint: writes it whole to
+    /// `checkpoint-<position:020>.tmp` and syncs it. No reader takes a `.tmp`
+    /// file; [`Checkpoints::publish`] makes it the newest checkpoint.
+    pub fn stage(
+        &self,
+        stamp: Stamp,
+        position: u64,
+        body: &mut dyn FnMut(&mut Sink<'_>) -> io::Result<()>,
+    ) -> Result<Staged, CheckpointError> {
         super::private_dir(&self.dir).map_err(|e| self.folder_error(e))?;
-        let name = format!("checkpoint-{position:020}");
-        let tmp = self.dir.join(format!("{name}.tmp"));
-        let path = self.dir.join(format!("{name}.ckpt"));
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| CheckpointError::Io { path: p, source }
-        };
+        let staged = self.staged(position);
+        let tmp = &staged.tmp;
         let mut header = Header {
             version: FORMAT_VERSION,
             len: 0,
@@ -361,7 +378,7 @@ impl Checkpoints {
             body_crc: 0,
         };
         let written = (|| -> io::Result<u64> {
-            let mut file = super::create_private(&tmp)?;
+            let mut file = super::create_private(tmp)?;
             let blank = header_bytes(&header);
             file.write_all(&blank)?;
             let mut summing = Summing {
@@ -381,19 +398,43 @@ impl Checkpoints {
             file.sync_all()?;
             Ok(full.len() as u64 + header.body_len)
         })();
-        let size = match written {
-            Ok(size) => size,
+        match written {
+            Ok(bytes) => Ok(Staged { bytes, ..staged }),
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(io(&tmp)(e));
+                let _ = fs::remove_file(tmp);
+                Err(CheckpointError::Io {
+                    path: tmp.clone(),
+                    source: e,
+                })
             }
-        };
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+        }
+    }
+
+    /// Where [`Checkpoints::stage`] writes the checkpoint at `position`
+    /// (nothing is written here).
+    pub fn staged(&self, position: u64) -> Staged {
+        let name = format!("checkpoint-{position:020}");
+        Staged {
+            tmp: self.dir.join(format!("{name}.tmp")),
+            path: self.dir.join(format!("{name}.ckpt")),
+            bytes: 0,
+        }
+    }
+
+    /// The second half: renames a staged checkpoint to its `.ckpt` name,
+    /// syncs the folder, then deletes all but the newest `keep` (and
+    /// leftover `.tmp` files). Returns the path and the size in bytes.
+    pub fn publish(&self, staged: Staged) -> Result<(PathBuf, u64), CheckpointError> {
+        let Staged { tmp, path, bytes } = staged;
+        fs::rename(&tmp, &path).map_err(|source| CheckpointError::Io {
+            path: path.clone(),
+            source,
+        })?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| self.folder_error(e))?;
         self.prune(&tmp);
-        Ok((path, size))
+        Ok((path, bytes))
     }
 
     /// Deletes all but the newest `keep` checkpoints and any `.tmp` left by
