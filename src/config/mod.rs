@@ -155,6 +155,15 @@ pub struct Limits {
     /// event time), such as `"90d"` (the default); `"off"` keeps them until
     /// the cap pushes them out.
     pub history_max_age: Setting<Option<Duration>>,
+    /// Profiles the profile index is sized for at start (0: it grows as
+    /// users arrive, doubling, and each doubling copies every key at once:
+    /// a pause of a few milliseconds at a million). At most `max_profiles`.
+    pub presize_profiles: usize,
+    /// Keys each rule's table, each failure-source table and the ban
+    /// records are sized for at start (0: grown as needed); at most each
+    /// table's cap. Memory for them is taken at once: about 25 bytes per
+    /// key per table.
+    pub presize_keys: usize,
     /// Event ids remembered (about 26 bytes each) so a redelivered event is
     /// recognised and not decided again; at the cap the oldest is forgotten.
     pub recent_event_ids: usize,
@@ -190,6 +199,15 @@ impl Limits {
         ] {
             p.at_least_one(key, v);
         }
+        if self.presize_profiles > self.max_profiles {
+            p.push(
+                "presize_profiles",
+                format!(
+                    "{} is more than max_profiles ({}): the index is never sized past the cap",
+                    self.presize_profiles, self.max_profiles
+                ),
+            );
+        }
         p.out
     }
 }
@@ -209,6 +227,8 @@ impl Default for Limits {
             max_history_users: 50_000,
             history_max_age: Setting::new(Some(Duration::from_secs(90 * 86_400))),
             recent_event_ids: 1_000_000,
+            presize_profiles: 0,
+            presize_keys: 0,
             memory_budget: Setting::new(None),
         }
     }
@@ -510,6 +530,22 @@ mod tests {
             .unwrap();
         assert_eq!(deny.line, Some(3), "{deny}");
         assert!(deny.message.contains("10.0.0.0/99"), "{deny}");
+    }
+
+    #[test]
+    fn presizing_past_the_cap_is_refused_with_both_numbers() {
+        let text = "[limits]\nmax_profiles = 1000\npresize_profiles = 5000\npresize_keys = 100\n";
+        let c: Config = toml::from_str(text).unwrap();
+        let problems = c.check(Path::new("p.toml"), text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let m = &problems[0].message;
+        assert!(
+            m.contains("presize_profiles") && m.contains("5000") && m.contains("1000"),
+            "{m}"
+        );
+        let fine = "[limits]\npresize_profiles = 1000000\npresize_keys = 1000000\n";
+        let c: Config = toml::from_str(fine).unwrap();
+        assert!(c.check(Path::new("p.toml"), fine).is_empty());
     }
 
     #[test]

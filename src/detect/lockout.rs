@@ -197,6 +197,12 @@ impl Lockout {
         }
     }
 
+    /// Sizes the failure table for `n` users (at most the cap) now.
+    pub fn presize(&mut self, n: usize) {
+        let more = n.min(self.max_keys).saturating_sub(self.users.len());
+        self.users.reserve(more);
+    }
+
     /// Starts fetching what a sign-in of the user reads first.
     #[inline]
     pub fn prefetch(&self, key: u64) {

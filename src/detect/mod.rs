@@ -383,6 +383,15 @@ impl Detector {
         Some(drain_ms.max(held_ms))
     }
 
+    /// Sizes the rule's counter table for `n` keys now (see
+    /// [`KeyedBucket::presize`]).
+    pub fn presize(&mut self, n: usize) {
+        match &mut self.counter {
+            Counter::Bucket { bucket, .. } => bucket.presize(n),
+            Counter::Lockout(l) => l.presize(n),
+        }
+    }
+
     /// (keys tracked, bytes they hold): bucket slots or failure counts, plus
     /// blocks in force, each table counted by its capacity.
     pub fn state_size(&self) -> (usize, usize) {

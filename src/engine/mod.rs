@@ -157,6 +157,27 @@ impl Engine {
         }
     }
 
+    /// Sizes the large tables now, from `limits.presize_profiles` and
+    /// `limits.presize_keys`: a hash table that doubles copies every entry
+    /// at once, a pause in which nothing is decided (a few milliseconds at
+    /// a million entries), so a deployment that knows its size makes the
+    /// room at start. Called once the state is in place (after a checkpoint
+    /// is restored, which sizes tables to what they hold). Zero: grown as
+    /// needed.
+    pub fn presize(&mut self, profiles: usize, keys: usize) {
+        if profiles > 0 {
+            self.profiles.presize(profiles);
+        }
+        if keys > 0 {
+            for d in &mut self.detectors {
+                d.presize(keys);
+            }
+            if let Some(s) = &mut self.sources {
+                s.presize(keys);
+            }
+        }
+    }
+
     /// A memory of `cap` recent event ids, its hashes keyed by this
     /// engine's secret hash key (so attackers' ids cannot be aimed at it).
     pub fn recent_ids(&self, cap: usize) -> crate::state::recent_ids::RecentIds {

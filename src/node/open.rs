@@ -64,8 +64,10 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
             Err(e) => return Err(e.to_string()),
         }
     }
-    // Configuration, not state: a restored history takes the running one.
+    // Configuration, not state: a restored history takes the running one,
+    // and the tables are sized ahead after a restore sized them to fit.
     history.set_max_age(l.history_max_age.value());
+    engine.presize(l.presize_profiles, l.presize_keys);
     let mut core = Core::with_recent(engine, recent);
     if !config.journal.enabled {
         return Ok(Opened {
@@ -131,7 +133,7 @@ pub fn open_replica(config: &Config, parts: EngineParts) -> Result<Opened, Strin
         || EngineParts::from_config(config).expect("the configuration loaded a moment ago");
     let started = Instant::now();
     let limits = (l.history_per_user, l.max_history_users);
-    let (core, mut history, position, said) =
+    let (mut core, mut history, position, said) =
         match checkpoints.load_newest(&parts_for, limits, l.recent_event_ids) {
             Ok(None) => {
                 let engine = Engine::new(parts);
@@ -158,6 +160,7 @@ pub fn open_replica(config: &Config, parts: EngineParts) -> Result<Opened, Strin
             Err(e) => return Err(e.to_string()),
         };
     history.set_max_age(l.history_max_age.value());
+    core.engine.presize(l.presize_profiles, l.presize_keys);
     Ok(Opened {
         log_position: position,
         core,

@@ -52,6 +52,9 @@ pub struct KeyIndex {
     /// A power of two of them, or none before the first insert.
     buckets: Vec<Bucket>,
     len: usize,
+    /// Buckets [`KeyIndex::presize`] asked for: a rebuild keeps at least
+    /// these, so a table sized ahead never shrinks to grow again.
+    floor: usize,
 }
 
 impl KeyIndex {
@@ -60,6 +63,7 @@ impl KeyIndex {
         KeyIndex {
             buckets: vec![Bucket::default(); buckets_for(n)],
             len: 0,
+            floor: 0,
         }
     }
 
@@ -155,11 +159,20 @@ impl KeyIndex {
         }
     }
 
+    /// Sizes the table for `n` keys now, once, and keeps it at least that
+    /// large: it will not double (copying every key at once) until it holds
+    /// more.
+    pub fn presize(&mut self, n: usize) {
+        self.floor = buckets_for(n);
+        self.reserve(n.saturating_sub(self.len));
+    }
+
     /// Keeps the keys `keep` says to, in the order [`KeyIndex::iter`] gives
     /// them; `keep` may change a kept key's number. It rebuilds the table
-    /// anyway, so the table shrinks to the smallest that holds what stays.
+    /// anyway, so the table shrinks to the smallest that holds what stays
+    /// (and no smaller than [`KeyIndex::presize`] asked).
     pub fn retain(&mut self, keep: impl FnMut(u64, &mut u32) -> bool) {
-        self.rebuild(MIN_BUCKETS, keep);
+        self.rebuild(self.floor.max(MIN_BUCKETS), keep);
     }
 
     /// The table again, with `buckets` buckets (more if the kept keys need
@@ -252,6 +265,38 @@ mod tests {
         let mut want: Vec<_> = map.iter().map(|(&k, &v)| (k, v + 1)).collect();
         want.sort_unstable();
         assert_eq!(held, want);
+    }
+
+    #[test]
+    fn a_presized_index_neither_grows_while_filling_nor_shrinks_after_a_retain() {
+        let mut index = KeyIndex::default();
+        index.presize(100_000);
+        let sized = index.heap_bytes();
+        assert!(sized >= buckets_for(100_000) * 64, "{sized}");
+        for k in 0..100_000u64 {
+            index.insert(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, k as u32);
+        }
+        assert_eq!(
+            index.heap_bytes(),
+            sized,
+            "no doubling up to the presized count"
+        );
+        index.retain(|_, v| *v < 10);
+        assert_eq!(index.len(), 10);
+        assert_eq!(index.heap_bytes(), sized, "kept at the presized size");
+        for k in 0..10u64 {
+            assert_eq!(
+                index.get(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+                Some(k as u32)
+            );
+        }
+        // Not presized: a retain shrinks it to fit.
+        let mut plain = KeyIndex::default();
+        for k in 0..100_000u64 {
+            plain.insert(k | 1 << 40, k as u32);
+        }
+        plain.retain(|_, v| *v < 10);
+        assert!(plain.heap_bytes() < sized / 100, "{}", plain.heap_bytes());
     }
 
     #[test]

@@ -149,6 +149,9 @@ pub struct KeyedBucket {
     max_keys: usize,
     next_sweep_nanos: u64,
     evicted: Evictions,
+    /// Keys the table was sized for ([`KeyedBucket::presize`]): a sweep
+    /// does not shrink it below them.
+    floor: usize,
 }
 
 impl KeyedBucket {
@@ -177,7 +180,18 @@ impl KeyedBucket {
             max_keys,
             next_sweep_nanos: 0,
             evicted: Evictions::default(),
+            floor: 0,
         }
+    }
+
+    /// Sizes the table for `n` keys (at most the cap) now, so it does not
+    /// grow (rehashing every key at once) until it holds more, and keeps it
+    /// at least that large.
+    pub fn presize(&mut self, n: usize) {
+        self.floor = n.min(self.max_keys);
+        let mut map = self.slots.map.lock().unwrap_or_else(|p| p.into_inner());
+        let more = self.floor.saturating_sub(map.len());
+        map.reserve(more);
     }
 
     /// Counts one event for `key`; with `value`, only a value that is not among
@@ -312,7 +326,13 @@ impl KeyedBucket {
                 false
             });
         }
-        map.shrink_to_fit();
+        // Shrunk only when mostly empty, and to twice what stays: shrinking
+        // to fit after every sweep rehashed the whole table, and the next
+        // keys grew it again, two pauses a sweep for a table of a million.
+        if map.len() < map.capacity() / 4 {
+            let keep = self.floor.max(map.len() * 2);
+            map.shrink_to(keep);
+        }
     }
 }
 
@@ -377,5 +397,49 @@ impl KeyedBucket {
 
     pub fn leak(&self) -> Duration {
         self.leak
+    }
+}
+
+#[cfg(test)]
+mod presize_tests {
+    use super::*;
+
+    fn bucket() -> KeyedBucket {
+        KeyedBucket::new(5, Duration::from_secs(60), EventClock::default(), 1_000_000)
+    }
+
+    fn capacity(b: &KeyedBucket) -> usize {
+        b.slots.map.lock().unwrap().capacity()
+    }
+
+    #[test]
+    fn a_presized_table_keeps_its_room_through_sweeps_and_a_plain_one_shrinks_once_mostly_empty() {
+        let mut sized = bucket();
+        sized.presize(50_000);
+        let room = capacity(&sized);
+        assert!(room >= 50_000, "{room}");
+        for k in 0..50_000u64 {
+            sized.count(k, None);
+        }
+        assert_eq!(sized.len(), 50_000);
+        assert_eq!(capacity(&sized), room, "filled without growing");
+        sized.sweep(u64::MAX);
+        assert_eq!(sized.len(), 0);
+        assert_eq!(capacity(&sized), room, "a sweep keeps the presized room");
+
+        let mut plain = bucket();
+        for k in 0..50_000u64 {
+            plain.count(k, None);
+        }
+        let grown = capacity(&plain);
+        // Most keys still live: no shrink, so no rehash to grow again.
+        plain.sweep(0);
+        assert_eq!(capacity(&plain), grown);
+        plain.sweep(u64::MAX);
+        assert!(
+            capacity(&plain) < grown / 4,
+            "{} of {grown}",
+            capacity(&plain)
+        );
     }
 }

@@ -167,6 +167,15 @@ pub struct SourceEvidence {
 }
 
 impl SourceEvidence {
+    /// Sizes each source table and the offenders' table for `n` keys (at
+    /// most each cap) now.
+    pub fn presize(&mut self, n: usize) {
+        for t in &mut self.tables {
+            t.presize(n);
+        }
+        self.offenders.presize(n);
+    }
+
     /// `None` when the model has no `[evidence]` (or its times do not parse,
     /// which the model's check reports).
     pub fn new(spec: Option<&EvidenceSpec>, limits: &Limits) -> Option<SourceEvidence> {

@@ -314,6 +314,13 @@ impl ProfileStore {
         self.index.get(key).map(|i| self.profiles.get(i))
     }
 
+    /// Sizes the index for `n` profiles (at most the cap) now: see
+    /// [`KeyIndex::presize`]. The profiles themselves are kept in chunks,
+    /// which never move.
+    pub fn presize(&mut self, n: usize) {
+        self.index.presize(n.min(self.max_profiles));
+    }
+
     /// Starts fetching the index's line for the user: the first step of
     /// [`ProfileStore::prefetch`], taken as soon as the user's key is known.
     #[inline]

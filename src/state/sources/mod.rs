@@ -253,6 +253,13 @@ impl<V: Held> Capped<V> {
         }
     }
 
+    /// Sizes the table for `n` keys (at most the cap) now, so it does not
+    /// grow (rehashing every key at once) until it holds more.
+    pub fn presize(&mut self, n: usize) {
+        let more = n.min(self.max_keys).saturating_sub(self.map.len());
+        self.map.reserve(more);
+    }
+
     /// Counts what the entries hold outside the table again, after some went.
     fn recount(&mut self) {
         self.held = self.map.values().map(Held::held_bytes).sum();
