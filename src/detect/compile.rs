@@ -214,7 +214,20 @@ pub fn compile(
             if b.success_credit > 0 && parsed.is_some_and(|k| k.includes_user()) {
                 problems.push(src.problem("success_credit", format!("success_credit is for keys shared by many users (ip, network, asn), got \"{}\": a key with the user has reset_on_success", b.key)));
             }
-            let leak = duration(src, &mut problems, "leak_interval", &b.leak_interval);
+            let mut leak = duration(src, &mut problems, "leak_interval", &b.leak_interval);
+            // The limiter counts in u64 nanoseconds: a full bucket's drain
+            // past 584 years panicked in governor (found by fuzzing).
+            let leaks = u128::from(b.capacity.max(2) - 1);
+            if leak.as_nanos().saturating_mul(leaks) > u128::from(u64::MAX) {
+                problems.push(src.problem(
+                    "leak_interval",
+                    format!(
+                        "a full bucket drains in {leaks} leaks of {}, past the 584 years the limiter can count: use a shorter leak_interval or a smaller capacity",
+                        b.leak_interval
+                    ),
+                ));
+                leak = Duration::from_secs(1);
+            }
             let bucket = KeyedBucket::new(b.capacity.max(2), leak, clock.clone(), max_keys);
             let duration_ms = block_duration(src, &mut problems, action, o.duration.as_deref());
             (

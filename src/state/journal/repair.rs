@@ -117,8 +117,10 @@ pub(super) struct Repaired {
 /// The segment with every unreadable span blanked by padding of its length.
 /// With `length`, the result is exactly that long (a segment followed by
 /// another must reach the next one's first position): a missing end is
-/// padded; otherwise a torn tail is cut.
-pub(super) fn repaired(bytes: &[u8], length: Option<usize>) -> (Vec<u8>, Repaired) {
+/// padded; otherwise a torn tail is cut. `Err` (how many bytes) when the
+/// gap to fill is shorter than any record and no record before it can take
+/// it in: those positions cannot be made readable.
+pub(super) fn repaired(bytes: &[u8], length: Option<usize>) -> Result<(Vec<u8>, Repaired), usize> {
     let mut out = Vec::with_capacity(length.unwrap_or(bytes.len()));
     let mut done = Repaired::default();
     let mut at = 0;
@@ -152,6 +154,11 @@ pub(super) fn repaired(bytes: &[u8], length: Option<usize>) -> (Vec<u8>, Repaire
             missing += out.len() - last;
             out.truncate(last);
             done.records = done.records.saturating_sub(1);
+            // No record to take it in (found by fuzzing: an empty segment
+            // 4 bytes before the next one panicked in `padding`).
+            if (1..=HEADER).contains(&missing) {
+                return Err(missing);
+            }
         }
         if missing > 0 {
             done.spans += 1;
@@ -159,7 +166,7 @@ pub(super) fn repaired(bytes: &[u8], length: Option<usize>) -> (Vec<u8>, Repaire
             out.extend_from_slice(&padding_of(missing));
         }
     }
-    (out, done)
+    Ok((out, done))
 }
 
 /// Reads through the segments that hold positions from `floor` on, before
@@ -223,8 +230,17 @@ pub(super) fn prepare(
             continue;
         };
         damaged(&seg.path, position, &what, repair)?;
+        // Worked out before the segment is moved aside, so a refusal
+        // leaves the folder as it was.
+        let (fixed, done) = repaired(&bytes, want).map_err(|gap| JournalError::Corrupt {
+            path: seg.path.clone(),
+            position: seg.base,
+            message: format!(
+                "{what}; it cannot be repaired: {gap} bytes up to the next segment, too few for \
+                 a record, and no record before them in this segment to take them in"
+            ),
+        })?;
         let aside = set_aside(&seg.path)?;
-        let (fixed, done) = repaired(&bytes, want);
         write_private(&seg.path, &fixed)?;
         sync_dir(dir);
         end = Some(seg.base + fixed.len() as u64);
@@ -343,7 +359,7 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[starts[10] + 12] ^= 0x20;
         flipped[starts[30]] ^= 0xff; // a length
-        let (fixed, done) = repaired(&flipped, None);
+        let (fixed, done) = repaired(&flipped, None).unwrap();
         assert_eq!(fixed.len(), bytes.len());
         assert_eq!(check(&fixed), Found::Clean);
         assert_eq!((done.spans, done.records), (2, 38));
@@ -359,7 +375,7 @@ mod tests {
     fn a_segment_cut_short_before_another_is_padded_to_its_length() {
         let (bytes, starts) = segment(10);
         for cut in [starts[6] + 3, starts[6], 0] {
-            let (fixed, _) = repaired(&bytes[..cut], Some(bytes.len()));
+            let (fixed, _) = repaired(&bytes[..cut], Some(bytes.len())).unwrap();
             assert_eq!(fixed.len(), bytes.len(), "cut at {cut}");
             assert_eq!(check(&fixed), Found::Clean);
             // The whole records before the cut are kept as they were.
