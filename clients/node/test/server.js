@@ -39,7 +39,11 @@ export async function startServer({ dataDir, listen = "127.0.0.1:0", args = [] }
     child.stderr.on("data", (b) => {
       log.write(b);
       stderr += b.toString();
-      const m = /listening on (http:\/\/[^;\s]+)/.exec(stderr);
+      // Up to the `;` after it: stderr comes in chunks, and one that ended
+      // inside the port number ("http://127.0.0.1:41") was taken for the
+      // whole address (the cause of the small-batches test's rare 403s,
+      // from whatever answered on that other port).
+      const m = /listening on (http:\/\/[^;\s]+)[;\s]/.exec(stderr);
       if (m) {
         clearTimeout(timer);
         resolveUrl(m[1]);

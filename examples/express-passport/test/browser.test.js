@@ -70,7 +70,8 @@ before(async () => {
     let out = "";
     app.stdout.on("data", (b) => {
       out += b;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      // Up to the line's end: a chunk may end inside the port number.
+      const m = /listening on (http:\/\/\S+)\s/.exec(out);
       if (m) resolve(m[1]);
     });
     app.on("exit", (code) => reject(new Error(`the app exited ${code}: ${out}`)));
