@@ -44,6 +44,9 @@ pub struct Limits {
     /// Profiles the profile index is sized for at start (0: it grows as
     /// users arrive, doubling, and each doubling copies every key at once:
     /// a pause of a few milliseconds at a million). At most `max_profiles`.
+    /// The history's indexes of accounts and event ids are sized for as
+    /// many users too (at most `max_history_users`, each with
+    /// `history_per_user` ids).
     pub presize_profiles: usize,
     /// Keys each rule's table, each failure-source table and the ban
     /// records are sized for at start (0: grown as needed); at most each

@@ -67,6 +67,7 @@ pub fn open(config: &Config, parts: EngineParts) -> Result<Opened, String> {
     // Configuration, not state: a restored history takes the running one,
     // and the tables are sized ahead after a restore sized them to fit.
     history.set_max_age(l.history_max_age.value());
+    history.presize(l.presize_profiles);
     engine.presize(l.presize_profiles, l.presize_keys);
     let mut core = Core::with_recent(engine, recent);
     if !config.journal.enabled {
@@ -160,6 +161,7 @@ pub fn open_replica(config: &Config, parts: EngineParts) -> Result<Opened, Strin
             Err(e) => return Err(e.to_string()),
         };
     history.set_max_age(l.history_max_age.value());
+    history.presize(l.presize_profiles);
     core.engine.presize(l.presize_profiles, l.presize_keys);
     Ok(Opened {
         log_position: position,

@@ -127,6 +127,20 @@ impl History {
         }
     }
 
+    /// Sizes the indexes of accounts and event ids for `users` users (at
+    /// most the cap) and their full rings, so that filling them never
+    /// doubles a table (each doubling rehashes every key at once: a pause of
+    /// milliseconds at a million ids, on the decide that happens to grow
+    /// it). Nothing shrinks them afterwards.
+    pub fn presize(&mut self, users: usize) {
+        let users = users.min(self.max_users);
+        let ids = users.saturating_mul(self.per_user);
+        self.accounts
+            .reserve(users.saturating_sub(self.accounts.len()));
+        self.ids.reserve(ids.saturating_sub(self.ids.len()));
+        self.rings.reserve(users.saturating_sub(self.rings.len()));
+    }
+
     /// Records an event and its decision; `false` (and nothing stored) when an
     /// event with its id and outcome is already recorded: a redelivered event
     /// keeps its first entry.

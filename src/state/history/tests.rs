@@ -220,3 +220,45 @@ fn the_indexes_of_ids_and_accounts_hash_under_the_given_seeds() {
     let public = History::new(5, 10);
     assert_ne!(public.ids.hasher().hash_one("evt-1"), expected);
 }
+
+#[test]
+fn a_presized_history_fills_to_its_cap_without_growing_an_index() {
+    let (per_user, users) = (3, 500);
+    let mut h = History::new(per_user, users);
+    h.presize(10 * users); // more than the cap: sized for the cap
+    let caps = |h: &History| (h.accounts.capacity(), h.ids.capacity(), h.rings.capacity());
+    let sized = caps(&h);
+    assert!(sized.0 >= users && sized.1 >= users * per_user && sized.2 >= users);
+    // Past the cap, so users are evicted and ids forgotten as others come.
+    for i in 0..(2 * users * per_user) {
+        record(
+            &mut h,
+            &format!("event-{i}"),
+            &format!("user-{}", i % (users + 7)),
+        );
+        // A table's capacity counts its free buckets: a doubling shows as
+        // about twice as many, a tombstone left by a removal as one fewer.
+        let now = caps(&h);
+        assert!(
+            now.0 <= sized.0 && now.1 <= sized.1 && now.2 == sized.2,
+            "an index grew at event {i}: {now:?} from {sized:?}"
+        );
+    }
+    assert_eq!(h.users(), users);
+    let plain = {
+        let mut p = History::new(per_user, users);
+        let before = caps(&p);
+        for i in 0..(users * per_user) {
+            record(
+                &mut p,
+                &format!("event-{i}"),
+                &format!("user-{}", i % users),
+            );
+        }
+        (before, caps(&p))
+    };
+    assert_ne!(
+        plain.0, plain.1,
+        "without presize the indexes grow as they fill"
+    );
+}
