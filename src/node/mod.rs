@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod open;
+pub mod priority;
 pub mod replication;
 pub mod snapshot;
 pub mod tasks;

@@ -40,7 +40,11 @@
 //! while the child lives (9–15 ms for 530 MiB). So once the child is done,
 //! a background thread asks the kernel to put the heap back into huge pages
 //! (`MADV_COLLAPSE`, Linux 6.1 and later; about half a second of kernel
-//! work for 400 MiB, off the engine), and the next fork is short again.
+//! work for 400 MiB, off the engine), and the next fork is short again;
+//! not on a server confined to one core, where each call would stop the
+//! engine (see [`recollapse`]). The child writes in small calls and keeps
+//! little of the file in the page cache (`crate::state::checkpoint`'s
+//! `behind`), for the same reason.
 //!
 //! Where `fork()` fails (no memory under strict overcommit, a sandbox that
 //! forbids it, a platform without it), the checkpoint is written in place as
@@ -168,29 +172,36 @@ pub(super) fn wait_while(hold: Option<&std::path::Path>) {
     }
 }
 
-/// Puts the heap back into 2 MiB pages, on a thread of its own at the
-/// lowest priority, once a checkpoint's child has exited (see the module's
-/// text): each 2 MiB-aligned stretch of every anonymous writable mapping of
-/// at least 2 MiB is offered to `MADV_COLLAPSE`; stretches the kernel
-/// refuses (not populated, already huge, an older kernel) are left as they
-/// are. One at a time: a call while one runs does nothing.
+/// Puts the heap back into 2 MiB pages, on a thread of its own, once a
+/// checkpoint's child has exited (see the module's text): each 2 MiB-aligned
+/// stretch of every anonymous writable mapping of at least 2 MiB is offered
+/// to `MADV_COLLAPSE`; stretches the kernel refuses (not populated, already
+/// huge, an older kernel) are left as they are. One at a time: a call while
+/// one runs does nothing.
+///
+/// Only where the process may run on two cores or more: a collapse is one
+/// system call of up to about 5 ms (finding a free 2 MiB page, compacting
+/// memory for one, copying into it), and on a kernel without forced
+/// preemption (`PREEMPT_NONE`) a call runs to its end once begun, whatever
+/// its thread's priority: on the engine's only core each one stopped the
+/// engine that long (seen in `perf sched` traces of a server pinned to one
+/// core, beside `kcompactd` doing the same). Elsewhere it runs at the
+/// lowest priority, paced (after each stretch, a pause of four times what
+/// it took, at least 50 µs), so it takes at most a fifth of a core.
 #[cfg(target_os = "linux")]
 fn recollapse() {
     use std::sync::atomic::{AtomicBool, Ordering};
     static RUNNING: AtomicBool = AtomicBool::new(false);
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return;
+    }
     if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("palisade-recollapse".into())
         .spawn(|| {
-            // SAFETY: sets this thread's own scheduling policy.
-            unsafe {
-                let param = libc::sched_param { sched_priority: 0 };
-                if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-                }
-            }
+            super::priority::lower(super::priority::Priority::Idle);
             const HUGE: usize = 2 << 20;
             let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
             for line in maps.lines() {
@@ -214,8 +225,11 @@ fn recollapse() {
                 while at + HUGE <= hi {
                     // SAFETY: advice on this process's own mapping; the
                     // kernel copies and remaps pages, the contents stay.
+                    let began = Instant::now();
                     unsafe { libc::madvise(at as *mut libc::c_void, HUGE, libc::MADV_COLLAPSE) };
                     at += HUGE;
+                    let took = began.elapsed();
+                    std::thread::sleep((took * 4).max(std::time::Duration::from_micros(50)));
                 }
             }
             RUNNING.store(false, Ordering::Release);
@@ -310,12 +324,9 @@ unsafe fn child(
     // where that is refused) and the disk time it leaves (the idle I/O
     // class). At nice 19 alone, a paced load on the same core saw p99 rise
     // from 6 to 72 ms while a checkpoint was written.
+    super::priority::lower(super::priority::Priority::Idle);
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-        }
         const IOPRIO_WHO_PROCESS: libc::c_long = 1;
         const IOPRIO_CLASS_IDLE: libc::c_long = 3;
         libc::syscall(
@@ -325,8 +336,6 @@ unsafe fn child(
             IOPRIO_CLASS_IDLE << 13,
         );
     }
-    #[cfg(not(target_os = "linux"))]
-    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     if write != FAILURE_FD {
         libc::dup2(write, FAILURE_FD);
         libc::close(write);

@@ -51,6 +51,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod behind;
 mod header;
 
 use header::{header_bytes, read_header};
@@ -121,7 +122,8 @@ impl Source<'_> {
 /// same body at the same position, so their digests are equal.
 pub fn body_digest(path: &Path) -> io::Result<String> {
     use sha1::{Digest, Sha1};
-    let mut f = BufReader::with_capacity(1 << 20, File::open(path)?);
+    // Small reads: each a short system call (see `behind`).
+    let mut f = BufReader::with_capacity(behind::WRITE_BYTES, File::open(path)?);
     let mut head = [0u8; 16];
     f.read_exact(&mut head)?;
     let header_len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
@@ -382,7 +384,10 @@ impl Checkpoints {
             let blank = header_bytes(&header);
             file.write_all(&blank)?;
             let mut summing = Summing {
-                inner: BufWriter::with_capacity(1 << 20, &mut file),
+                inner: BufWriter::with_capacity(
+                    behind::WRITE_BYTES,
+                    behind::Behind::new(&mut file, blank.len() as u64),
+                ),
                 crc: crc32fast::Hasher::new(),
                 len: 0,
             };
