@@ -55,8 +55,10 @@ impl<'a> Behind<'a> {
     }
 
     /// Hands the stretch since the last flush to write-back, then waits for
-    /// the one before it and drops it from the page cache.
-    fn flush_behind(&mut self) -> io::Result<()> {
+    /// the one before it and drops it from the page cache. Advice only: a
+    /// file system that refuses it (or a failed write-back, which the final
+    /// sync reports) does not stop the writer.
+    fn flush_behind(&mut self) {
         let stretch = (self.unflushed, self.offset - self.unflushed);
         self.unflushed = self.offset;
         #[cfg(target_os = "linux")]
@@ -73,14 +75,19 @@ impl<'a> Behind<'a> {
                     Err(io::Error::last_os_error())
                 }
             };
-            range(stretch, libc::SYNC_FILE_RANGE_WRITE)?;
+            if range(stretch, libc::SYNC_FILE_RANGE_WRITE).is_err() {
+                return;
+            }
             if let Some(done) = self.in_flight.replace(stretch) {
-                range(
+                let waited = range(
                     done,
                     libc::SYNC_FILE_RANGE_WAIT_BEFORE
                         | libc::SYNC_FILE_RANGE_WRITE
                         | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                )?;
+                );
+                if waited.is_err() {
+                    return;
+                }
                 // SAFETY: as above; advice only, its failure changes nothing.
                 unsafe {
                     libc::posix_fadvise(fd, done.0 as i64, done.1 as i64, libc::POSIX_FADV_DONTNEED)
@@ -89,7 +96,6 @@ impl<'a> Behind<'a> {
         }
         #[cfg(not(target_os = "linux"))]
         let _ = stretch;
-        Ok(())
     }
 }
 
@@ -98,7 +104,7 @@ impl Write for Behind<'_> {
         let n = self.file.write(&buf[..buf.len().min(WRITE_BYTES)])?;
         self.offset += n as u64;
         if self.offset - self.unflushed >= FLUSH_BYTES {
-            self.flush_behind()?;
+            self.flush_behind();
         }
         Ok(n)
     }
