@@ -206,6 +206,36 @@ async fn events_takes_one_or_many_outcomes_and_refuses_a_bad_batch_whole() {
 }
 
 #[tokio::test]
+async fn a_batch_over_64_kib_is_decoded_aside_with_the_same_answers_and_errors() {
+    // Over 64 KiB, the body is decoded on a thread of its own (src/serve/events.rs).
+    let s = server(ServerConfig::default());
+    let batch: Vec<String> = (0..600)
+        .map(|i| {
+            event(
+                &format!("big-{i}"),
+                &format!("user-{i}"),
+                "198.51.100.7",
+                "failure",
+            )
+        })
+        .collect();
+    let body = format!("[{}]", batch.join(","));
+    assert!(body.len() > 64 << 10, "{} bytes", body.len());
+    let a = call(&s, "POST", "/v1/events", &body, true).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert_eq!(a.json()["accepted"], 600);
+    assert_eq!(a.json()["decided"], 600);
+
+    let mut bad = batch.clone();
+    bad[599] = event("big-bad", "user-x", "nope", "failure");
+    let body = format!("[{}]", bad.join(","));
+    let a = call(&s, "POST", "/v1/events", &body, true).await;
+    assert_eq!(a.error(), ("invalid_field".into(), Some("[599].ip".into())));
+    let a = call(&s, "POST", "/v1/events", &body[..body.len() - 1], true).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+}
+
+#[tokio::test]
 async fn metrics_need_the_key_on_the_api_listener_and_count_requests() {
     let s = server(ServerConfig::default());
     call(

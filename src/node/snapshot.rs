@@ -9,10 +9,10 @@
 //! the process at that instant, writes the checkpoint from its copy, syncs
 //! it under its `.tmp` name and exits; the parent goes back to deciding at
 //! once. The pause is the `fork()` itself, the kernel copying the page
-//! tables (see below and BENCHMARKS.md), not the encoding. The rest — waiting for the child, syncing the journal up to
-//! the checkpoint's position, renaming the file into place, deleting old
-//! checkpoints and journal segments — runs on the caller's task, off the
-//! engine.
+//! tables (see below and BENCHMARKS.md), not the encoding. The rest —
+//! waiting for the child, syncing the journal up to the checkpoint's
+//! position, renaming the file into place, deleting old checkpoints and
+//! journal segments — runs on the caller's task, off the engine.
 //!
 //! Why a fork rather than copy-on-write tables inside the engine or
 //! incremental snapshots: the kernel gives a consistent image of every

@@ -75,7 +75,7 @@ pub enum Job {
 }
 
 /// Events of a `POST /v1/events` batch applied in one turn of the engine
-/// (the batch is decoded beforehand on a thread at nice 19): a decide waits
+/// (a large batch is decoded beforehand on a thread at nice 19): a decide waits
 /// behind at most this many, about 0.3–0.6 ms of work in a release build at
 /// 5–9 µs an event on a million profiles with GeoIP, not behind a whole
 /// batch of up to `server.max_batch_events`.

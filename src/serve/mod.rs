@@ -8,6 +8,7 @@ pub mod auth;
 mod body;
 mod conn;
 pub mod error;
+mod events;
 mod range;
 
 pub use crate::config::server::ServerConfig;
@@ -55,7 +56,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/events",
-            post(api::events).layer(DefaultBodyLimit::max(c.max_batch_bytes)),
+            post(events::events).layer(DefaultBodyLimit::max(c.max_batch_bytes)),
         )
         .route(
             "/v1/feedback",
